@@ -1,0 +1,88 @@
+"""Command line: parse arguments, call the pipeline, print results. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from generator import __version__
+from generator.errors import GeneratorError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Build worksheets and verified answer keys from a bank of YAML question specs.",
+    )
+    parser.add_argument("--version", action="version", version=f"generator {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (for bug reports)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="build sheets, keys and manifest.json", description=(
+        "Draw every question of every worksheet for the seed, compute and verify the keys, and write "
+        "student sheets, answer keys (.tex and .pdf) and manifest.json into build/seed-<S>/ or --out."))
+    b.add_argument("--seed", type=int, default=42, help="build seed (default 42)")
+    b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
+    b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    b.add_argument("--no-pdf", action="store_true", help="write .tex and manifest only, do not run TeX")
+    b.add_argument("--variants", type=int, default=1, metavar="N", help="number of variants A, B, ... (default 1)")
+    b.add_argument("--worksheet", action="append", default=[], metavar="ID", help="build only this worksheet (repeatable)")
+    b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
+
+    c = sub.add_parser("check", help="validate question files and verify their answers", description=(
+        "Parse and validate question files, draw several seeds of each, compute and verify every answer "
+        "and render every template. No PDF is made. Exit 0 when all is well, 1 otherwise."))
+    c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="question YAML files")
+    c.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds to draw per question (default 5)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m generator`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return _build(args)
+        return _check(args)
+    except GeneratorError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; previous output left as it was", file=sys.stderr)
+        return 130
+
+
+def _build(args: argparse.Namespace) -> int:
+    from generator.build import BuildOptions, build
+
+    if args.variants < 1:
+        raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
+    result = build(BuildOptions(
+        seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
+        worksheets=tuple(args.worksheet), templates=args.templates,
+    ))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {len(result.files)} files to {result.destination}/")
+    for name in result.files:
+        print(f"  {name}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from generator.check import check_files
+
+    problems = check_files(args.files, seeds=args.seeds)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(args.files)} file(s), {args.seeds} seed(s) each")
+    return 0

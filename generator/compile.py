@@ -1,0 +1,121 @@
+"""Stage 6, compile: LaTeX -> PDF with pdflatex, safely and reproducibly.
+
+pdflatex runs non-interactively with shell escape off (`-no-shell-escape`), so `\\write18` in a
+question cannot run commands, and with `SOURCE_DATE_EPOCH` fixed (plus `\\pdftrailerid{}` and
+`\\pdfinfoomitdate` in the preamble) so that the same `.tex` gives the same PDF bytes. A second
+pass runs only when the log asks for one (labels or references changed), as latexmk would.
+On failure the error shows the relevant log lines and, through the `%% generator: question ...`
+markers the render stage writes, which question's text produced them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from generator.errors import CompileError
+
+__all__ = ["tex_available", "compile_pdf", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
+
+INSTALL_HINT = (
+    "no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: "
+    "apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra "
+    "texlive-fonts-recommended lmodern latexmk"
+)
+SOURCE_DATE_EPOCH = "0"
+MAX_PASSES = 3
+_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references")
+_MARKER = re.compile(r"^%% generator: question (\S+)(?: (.*))?$")
+
+
+def tex_available() -> bool:
+    """True when pdflatex is on PATH."""
+    return shutil.which("pdflatex") is not None
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, FORCE_SOURCE_DATE="1", TZ="UTC", LC_ALL="C.UTF-8")
+    # Never let TeX open a terminal prompt or look for files outside the job.
+    env.pop("TEXINPUTS", None)
+    return env
+
+
+def compile_pdf(tex_file: Path, *, timeout: float = 120.0) -> Path:
+    """Compile `tex_file` in its own folder; return the PDF path.
+
+    Raises:
+        CompileError: TeX reported an error (with log excerpt and the question it came from),
+            or did not finish within `timeout` seconds.
+    """
+    tex_file = Path(tex_file)
+    command = [
+        "pdflatex",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        "-no-shell-escape",
+        tex_file.name,
+    ]
+    for _ in range(MAX_PASSES):
+        try:
+            result = subprocess.run(
+                command, cwd=tex_file.parent, env=_environment(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise CompileError(f"{tex_file}: pdflatex did not finish within {timeout:.0f} s") from None
+        log_path = tex_file.with_suffix(".log")
+        log = log_path.read_text(encoding="latin-1") if log_path.exists() else result.stdout.decode("latin-1")
+        if result.returncode != 0:
+            raise CompileError(explain_failure(tex_file, log))
+        if not _RERUN.search(log):
+            break
+    return tex_file.with_suffix(".pdf")
+
+
+def explain_failure(tex_file: Path, log: str) -> str:
+    """Turn a failed pdflatex log into a short message: error lines, source line, question."""
+    lines = log.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("!") or re.match(r"^\S+\.tex:\d+: ", line)), None)
+    excerpt = lines[start : start + 8] if start is not None else lines[-12:]
+    source_line = None
+    for line in excerpt:
+        m = re.match(r"^\S+\.tex:(\d+): ", line) or re.match(r"^l\.(\d+)", line)
+        if m:
+            source_line = int(m.group(1))
+            break
+    origin = ""
+    if source_line is not None:
+        origin = _origin(tex_file, source_line)
+    text = "\n    ".join(line for line in excerpt if line.strip())
+    where = f"{tex_file}:{source_line}" if source_line else str(tex_file)
+    return f"{where}: LaTeX error{origin}:\n    {text}"
+
+
+def _origin(tex_file: Path, line_number: int) -> str:
+    """Which question (and which of its templates) produced line `line_number` of the .tex."""
+    try:
+        lines = tex_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    question = piece = path = None
+    for line in lines[: line_number]:
+        m = _MARKER.match(line)
+        if m:
+            rest = m.group(2) or ""
+            if question != m.group(1):
+                piece = None
+            question = m.group(1)
+            if rest.startswith("from "):
+                path = rest[5:]
+            else:
+                piece = rest
+    if question is None:
+        return " (in the document template, not in a question)"
+    detail = f", {piece}" if piece else ""
+    source = f" ({path})" if path else ""
+    return f" in question '{question}'{detail}{source}"

@@ -1,0 +1,405 @@
+"""Safe expressions for specs: parsed with `ast`, checked against a whitelist, evaluated by us.
+
+Why not `eval`, `exec` or `sympy.sympify`: all three execute Python (sympify calls eval), so a
+question bank shared by a colleague could run `__import__('os').system(...)`. Here spec text is
+only ever handed to `ast.parse`, which builds a syntax tree and runs nothing; every node type,
+name and function is then checked against the tables below, and we walk the tree ourselves.
+
+One parsed tree is evaluated by two backends: `EXACT` works on numpy object arrays of SymPy
+numbers and symbols (the answer key), `NUMERIC` on float arrays (the independent check). Arrays
+follow numpy's rules: `@` is matrix product, `*` is elementwise, `.T` transposes.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import sympy
+
+from generator.errors import ExpressionError, Location
+
+__all__ = ["Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "parse_expression", "evaluate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A validated expression: its source text, syntax tree and the free names it uses."""
+
+    text: str
+    tree: ast.Expression
+    names: frozenset[str]
+    where: Location
+
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+CONSTANTS = ("e", "pi")
+
+
+@dataclass(frozen=True, slots=True)
+class _Function:
+    min_args: int
+    max_args: int
+    doc: str
+
+
+FUNCTIONS: dict[str, _Function] = {
+    "exp": _Function(1, 1, "elementwise e^x"),
+    "log": _Function(1, 1, "elementwise natural logarithm"),
+    "sqrt": _Function(1, 1, "elementwise square root"),
+    "abs": _Function(1, 1, "elementwise absolute value"),
+    "sigmoid": _Function(1, 1, "elementwise 1/(1+e^-x)"),
+    "tanh": _Function(1, 1, "elementwise hyperbolic tangent"),
+    "relu": _Function(1, 1, "elementwise max(0, x)"),
+    "softmax": _Function(1, 1, "softmax over the last axis"),
+    "sum": _Function(1, 2, "sum(a) sums every entry, sum(a, axis) one axis"),
+    "outer": _Function(2, 2, "outer product: outer(a, b)[i, j] = a[i] b[j]"),
+    "dot": _Function(2, 2, "inner product of two vectors"),
+    "transpose": _Function(1, 1, "transpose (same as a.T)"),
+    "ones": _Function(1, 2, "ones(n) or ones(n, m)"),
+    "zeros": _Function(1, 2, "zeros(n) or zeros(n, m)"),
+    "eye": _Function(1, 1, "identity matrix eye(n)"),
+    "min": _Function(1, 1, "smallest entry"),
+    "max": _Function(1, 1, "largest entry"),
+    "all": _Function(1, 1, "every entry true / nonzero"),
+    "any": _Function(1, 1, "some entry true / nonzero"),
+    "nonzero": _Function(1, 1, "every entry is nonzero"),
+    "nonzero_rows": _Function(1, 1, "no row of the matrix is all zero"),
+    "nonzero_cols": _Function(1, 1, "no column of the matrix is all zero"),
+    "distinct": _Function(1, 1, "all entries differ"),
+}
+
+
+def parse_expression(text: Any, where: Location, allowed_names: set[str] | frozenset[str], what: str) -> Expr:
+    """Parse and validate `text`; `what` names the spec key (e.g. `define.u`) in messages.
+
+    Raises:
+        ExpressionError: syntax outside the whitelist, unknown name or function, bad arity.
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ExpressionError(f"{where}: {what}: expected an expression (text), got {_describe(text)}")
+    source = str(text).strip()
+    if not source:
+        raise ExpressionError(f"{where}: {what}: expected an expression, got an empty string")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as e:
+        col = (e.offset or 1)
+        raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{source}'") from None
+    names: set[str] = set()
+    _check(tree.body, source, where, what, frozenset(allowed_names), names)
+    return Expr(source, tree, frozenset(names), where)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _check(node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str]) -> None:
+    def fail(message: str) -> ExpressionError:
+        col = getattr(node, "col_offset", 0) + 1
+        return ExpressionError(f"{where}: {what}: {message} (column {col} of '{source}')")
+
+    def recurse(child: ast.AST) -> None:
+        _check(child, source, where, what, allowed, names)
+
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise fail(f"only numbers are allowed as constants, got {node.value!r}")
+    elif isinstance(node, ast.Name):
+        if node.id in FUNCTIONS:
+            raise fail(f"'{node.id}' is a function; call it as {node.id}(...)")
+        if node.id not in allowed and node.id not in CONSTANTS:
+            hint = _did_you_mean(node.id, [*allowed, *CONSTANTS])
+            raise fail(f"unknown name '{node.id}'{hint}")
+        names.add(node.id)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise fail(f"operator {type(node.op).__name__} is not allowed")
+        recurse(node.left)
+        recurse(node.right)
+    elif isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            raise fail(f"operator {type(node.op).__name__} is not allowed")
+        recurse(node.operand)
+    elif isinstance(node, ast.BoolOp):
+        for value in node.values:
+            recurse(value)
+    elif isinstance(node, ast.Compare):
+        if not all(isinstance(op, _CMPOPS) for op in node.ops):
+            raise fail("only the comparisons < <= > >= == != are allowed")
+        recurse(node.left)
+        for comparator in node.comparators:
+            recurse(comparator)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise fail("only calls of the listed functions are allowed, e.g. exp(x)")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            hint = _did_you_mean(name, list(FUNCTIONS))
+            raise fail(f"unknown function '{name}'{hint}")
+        if node.keywords:
+            raise fail(f"{name}() takes no keyword arguments")
+        spec = FUNCTIONS[name]
+        if not spec.min_args <= len(node.args) <= spec.max_args:
+            expected = str(spec.min_args) if spec.min_args == spec.max_args else f"{spec.min_args} to {spec.max_args}"
+            raise fail(f"{name}() takes {expected} argument(s), got {len(node.args)}")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise fail("*args is not allowed")
+            recurse(arg)
+    elif isinstance(node, ast.Attribute):
+        if node.attr != "T":
+            raise fail(f"attribute '.{node.attr}' is not allowed (only .T, the transpose)")
+        recurse(node.value)
+    elif isinstance(node, ast.Subscript):
+        recurse(node.value)
+        index = node.slice
+        items = index.elts if isinstance(index, ast.Tuple) else [index]
+        for item in items:
+            if not (isinstance(item, ast.Constant) and type(item.value) is int):
+                raise fail("indices must be integer literals, e.g. x[0] or W[1, 2]")
+    else:
+        raise fail(f"{type(node).__name__} syntax is not allowed in expressions")
+
+
+def _did_you_mean(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """How numbers and elementwise functions are made: exact (SymPy) or numeric (float)."""
+
+    name: str
+    number: Callable[[int | float], Any]
+    constants: Mapping[str, Any]
+    unary: Mapping[str, Callable[[Any], Any]]
+    dtype: Any
+
+
+def _exact_number(value: int | float) -> Any:
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    # The decimal a lecturer wrote, as an exact fraction (0.1 -> 1/10, not a binary float).
+    fraction = Fraction(repr(value))
+    return sympy.Rational(fraction.numerator, fraction.denominator)
+
+
+def _np_sigmoid(x: Any) -> Any:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+EXACT = Backend(
+    name="exact",
+    number=_exact_number,
+    constants={"e": sympy.E, "pi": sympy.pi},
+    unary={
+        "exp": sympy.exp,
+        "log": sympy.log,
+        "sqrt": sympy.sqrt,
+        "abs": sympy.Abs,
+        "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
+        "tanh": sympy.tanh,
+        "relu": lambda x: sympy.Max(0, x),
+    },
+    dtype=object,
+)
+
+NUMERIC = Backend(
+    name="numeric",
+    number=float,
+    constants={"e": math.e, "pi": math.pi},
+    unary={
+        "exp": np.exp,
+        "log": np.log,
+        "sqrt": np.sqrt,
+        "abs": np.abs,
+        "sigmoid": _np_sigmoid,
+        "tanh": np.tanh,
+        "relu": lambda x: np.maximum(0.0, x),
+    },
+    dtype=float,
+)
+
+
+def evaluate(expr: Expr, env: Mapping[str, Any], backend: Backend) -> np.ndarray:
+    """Evaluate a parsed expression; returns an array (0-d for scalars).
+
+    Raises:
+        ExpressionError: shapes that do not fit (e.g. `W @ b` with the wrong sizes).
+    """
+    try:
+        return np.asarray(_eval(expr.tree.body, env, backend), dtype=backend.dtype)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError) as e:
+        raise ExpressionError(f"{expr.where}: cannot evaluate '{expr.text}': {_short(e)}") from None
+
+
+def _short(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text
+
+
+def _wrap(value: Any, backend: Backend) -> np.ndarray:
+    array = np.empty((), dtype=backend.dtype)
+    array[()] = value
+    return array
+
+
+def _eval(node: ast.AST, env: Mapping[str, Any], be: Backend) -> Any:
+    if isinstance(node, ast.Constant):
+        return _wrap(be.number(node.value), be)
+    if isinstance(node, ast.Name):
+        if node.id in env:
+            return np.asarray(env[node.id], dtype=be.dtype)
+        return _wrap(be.constants[node.id], be)
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left, env, be), _eval(node.right, env, be)
+        op = type(node.op)
+        if op is ast.Add:
+            return left + right
+        if op is ast.Sub:
+            return left - right
+        if op is ast.Mult:
+            return left * right
+        if op is ast.Div:
+            return left / right
+        if op is ast.Pow:
+            return left**right
+        if left.ndim == 0 or right.ndim == 0:
+            raise ValueError("'@' needs vectors or matrices on both sides; use * with a scalar")
+        return np.matmul(left, right)
+    if isinstance(node, ast.UnaryOp):
+        operand = _eval(node.operand, env, be)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        return np.logical_not(_truth(operand))
+    if isinstance(node, ast.BoolOp):
+        values = [_truth(_eval(v, env, be)) for v in node.values]
+        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        result = values[0]
+        for value in values[1:]:
+            result = combine(result, value)
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env, be)
+        result = np.asarray(True)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval(comparator, env, be)
+            result = np.logical_and(result, _compare(op, left, right))
+            left = right
+        return result
+    if isinstance(node, ast.Attribute):  # only .T passes validation
+        return _eval(node.value, env, be).T
+    if isinstance(node, ast.Subscript):
+        value = _eval(node.value, env, be)
+        index = node.slice
+        items = index.elts if isinstance(index, ast.Tuple) else [index]
+        return np.asarray(value[tuple(item.value for item in items)], dtype=be.dtype)  # type: ignore[attr-defined]
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    args = [_eval(arg, env, be) for arg in node.args]
+    return _call(node.func.id, args, be)
+
+
+def _compare(op: ast.cmpop, left: Any, right: Any) -> np.ndarray:
+    # Exact values are SymPy numbers: compare them as exact rationals/reals, elementwise.
+    func: Callable[[Any, Any], bool] = {
+        ast.Lt: lambda a, b: bool(a < b),
+        ast.LtE: lambda a, b: bool(a <= b),
+        ast.Gt: lambda a, b: bool(a > b),
+        ast.GtE: lambda a, b: bool(a >= b),
+        ast.Eq: lambda a, b: bool(a == b),
+        ast.NotEq: lambda a, b: bool(a != b),
+    }[type(op)]
+    return np.vectorize(func, otypes=[bool])(left, right)
+
+
+def _truth(value: Any) -> np.ndarray:
+    if value.dtype == bool:
+        return value
+    return np.vectorize(lambda v: bool(v != 0), otypes=[bool])(value)
+
+
+def _size(value: Any) -> int:
+    if value.ndim != 0:
+        raise ValueError("sizes must be single numbers, e.g. ones(n)")
+    number = value[()]
+    if int(number) != number or int(number) < 0:
+        raise ValueError(f"size must be a whole number >= 0, got {number}")
+    return int(number)
+
+
+def _call(name: str, args: list[Any], be: Backend) -> Any:
+    if name in be.unary:
+        func = be.unary[name]
+        if be.dtype is object:
+            return np.vectorize(func, otypes=[object])(args[0])
+        return func(args[0])
+    a = args[0]
+    if name == "softmax":
+        if a.ndim == 0:
+            raise ValueError("softmax needs a vector")
+        exps = _call("exp", [a], be)
+        return exps / exps.sum(axis=-1, keepdims=True)
+    if name == "sum":
+        if len(args) == 2:
+            return a.sum(axis=_size(args[1]))
+        return _wrap(a.sum(), be) if be.dtype is object else np.asarray(a.sum())
+    if name == "outer":
+        return np.multiply.outer(a, args[1])
+    if name == "dot":
+        if a.ndim != 1 or args[1].ndim != 1:
+            raise ValueError("dot needs two vectors")
+        return _wrap(np.dot(a, args[1]), be) if be.dtype is object else np.dot(a, args[1])
+    if name == "transpose":
+        return a.T
+    if name in ("ones", "zeros"):
+        shape = tuple(_size(arg) for arg in args)
+        fill = be.number(1 if name == "ones" else 0)
+        array = np.empty(shape, dtype=be.dtype)
+        array[...] = fill
+        return array
+    if name == "eye":
+        n = _size(a)
+        array = np.empty((n, n), dtype=be.dtype)
+        array[...] = be.number(0)
+        for i in range(n):
+            array[i, i] = be.number(1)
+        return array
+    if name in ("min", "max"):
+        flat = list(a.flat)
+        if not flat:
+            raise ValueError(f"{name} of an empty array")
+        return _wrap((min if name == "min" else max)(flat), be)
+    truth = _truth(a)
+    if name in ("all", "nonzero"):
+        return np.asarray(bool(truth.all()))
+    if name == "any":
+        return np.asarray(bool(truth.any()))
+    if name in ("nonzero_rows", "nonzero_cols"):
+        if a.ndim != 2:
+            raise ValueError(f"{name} needs a matrix")
+        axis = 1 if name == "nonzero_rows" else 0
+        return np.asarray(bool(truth.any(axis=axis).all()))
+    if name == "distinct":
+        flat = list(a.flat)
+        return np.asarray(len(set(flat)) == len(flat))
+    raise AssertionError(f"function {name} passed validation but has no implementation")

@@ -1,0 +1,74 @@
+"""The manifest: what graders and auditors read (a contract; see docs/manifest.md).
+
+{"seed": 42, "variants": [{"id": "A", "questions": [{"id": ..., "params": {...},
+  "parts": [{"id": ..., "value": nested lists, "latex": "..."}]}]}]}
+
+Numbers are JSON numbers in nested lists: ints where the exact value is an integer, floats
+otherwise; a derivative's value has shape output + input. `latex` is the exact form printed in
+the key. Extra keys (tool and library versions, spec hashes, dimensions) help find keys that
+change after an upgrade; readers must ignore keys they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Iterable
+
+from generator import __version__
+from generator.latex import latex_value
+from generator.solve import Solution, to_plain
+
+__all__ = ["manifest_entry", "make_manifest", "dump_manifest"]
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def manifest_entry(solution: Solution) -> dict[str, Any]:
+    """One question of one variant: parameters, dimensions and every part's exact answer."""
+    instance = solution.instance
+    return {
+        "id": instance.question.id,
+        "spec_sha256": instance.question.sha256,
+        "dimensions": dict(instance.dims),
+        "params": {name: to_plain(value) for name, value in instance.params.items()},
+        "parts": [
+            {
+                "id": answer.spec.id,
+                "of": answer.spec.of,
+                "wrt": answer.spec.wrt,
+                "shape": list(answer.value.shape),
+                "value": to_plain(answer.value),
+                "latex": latex_value(answer.value),
+            }
+            for answer in solution.parts
+        ],
+    }
+
+
+def make_manifest(seed: int, variants: Iterable[tuple[str, list[Solution]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole manifest for a build."""
+    import jinja2
+    import numpy
+    import sympy
+
+    manifest: dict[str, Any] = {
+        "seed": seed,
+        "tool": {"name": "generator", "version": __version__},
+        "libraries": {"sympy": sympy.__version__, "numpy": numpy.__version__, "jinja2": jinja2.__version__, "pyyaml": _version("pyyaml")},
+        "convention": "Jacobian of an output of shape A with respect to an input of shape B has shape A + B",
+        "variants": [{"id": label, "questions": [manifest_entry(s) for s in solutions]} for label, solutions in variants],
+    }
+    if extra:
+        manifest.update(extra)
+    return manifest
+
+
+def dump_manifest(manifest: dict[str, Any]) -> str:
+    """Stable JSON text (sorted nothing: key order is the contract's; fixed indentation)."""
+    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"

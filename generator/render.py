@@ -1,0 +1,203 @@
+"""Stage 5, render: Jinja LaTeX for each solved question, then the sheet and key documents.
+
+Delimiters are `<< var >>`, `<% block %>` and `<# comment #>`, because `{{`, `{%` and `{#` occur in
+ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every template
+runs in Jinja's sandbox: question text comes from files a colleague may have shared, and the
+sandbox refuses attribute tricks such as `''.__class__.__mro__`. Document templates are looked up
+in the user's folder first, then in the project's `templates/`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Iterable
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from generator.errors import RenderError
+from generator.latex import escape_text, latex_matrix, latex_scalar, latex_value
+from generator.solve import PartAnswer, Solution
+from generator.spec import QuestionSpec, TemplateText, WorksheetSpec
+
+__all__ = ["RenderedPart", "RenderedQuestion", "make_environment", "render_question", "render_document", "PROJECT_TEMPLATES"]
+
+PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SHAPE_CONVENTION = (
+    r"The derivative of an output of shape $A$ with respect to an input of shape $B$ has shape $A + B$: "
+    r"entry $[a, b]$ is $\partial\,\mathrm{out}_a / \partial\,\mathrm{in}_b$. "
+    r"Order-3 and order-4 tensors are shown as labelled blocks of matrices over their first indices; indices count from 1."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPart:
+    """One part as LaTeX: the prompt the student sees and everything the key adds."""
+
+    id: str
+    points: float | None
+    prompt: str
+    answer: str
+    index_form: str
+    vectorized: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedQuestion:
+    """One question as LaTeX, shared by the sheet and the key (rendered once)."""
+
+    id: str
+    title: str
+    points: float | None
+    path: str
+    variant: str
+    stem: str
+    parts: tuple[RenderedPart, ...]
+    solution: str
+
+
+def _display(value: Any) -> str:
+    """A value as a display block that shrinks to the line width when it is too wide."""
+    return "\\begin{center}\\adjustbox{max width=\\linewidth}{$\\displaystyle " + latex_value(value) + "$}\\end{center}"
+
+
+def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment with LaTeX-friendly delimiters and our filters."""
+    paths = [str(user_templates)] if user_templates else []
+    paths.append(str(PROJECT_TEMPLATES))
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(paths),
+        block_start_string="<%",
+        block_end_string="%>",
+        variable_start_string="<<",
+        variable_end_string=">>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        latex=latex_value,
+        scalar=latex_scalar,
+        matrix=latex_matrix,
+        display=_display,
+        tex=escape_text,
+    )
+    return env
+
+
+def _locate(tb: TracebackType | None, filename: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str, Any], owner: str) -> str:
+    """Render one template from a spec; errors name the spec file, the line and the problem."""
+    filename = f"<{owner}:{text.key}>"
+
+    def where(line: int | None) -> str:
+        if line is None or text.where.line is None:
+            return str(text.where)
+        return f"{text.where.file}:{text.where.line + line - 1}"
+
+    try:
+        code = env.compile(text.source, name=filename, filename=filename)
+        template = env.template_class.from_code(env, code, env.make_globals(None), None)
+        return template.render(context)
+    except jinja2.TemplateSyntaxError as e:
+        raise RenderError(f"{where(e.lineno)}: {text.key}: template syntax: {e.message}") from None
+    except jinja2.UndefinedError as e:
+        line = _locate(sys.exc_info()[2], filename)
+        raise RenderError(f"{where(line)}: {text.key}: undefined template variable: {e.message}") from None
+    except jinja2.exceptions.SecurityError as e:
+        line = _locate(sys.exc_info()[2], filename)
+        raise RenderError(f"{where(line)}: {text.key}: not allowed in a template: {e}") from None
+    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
+        line = _locate(sys.exc_info()[2], filename)
+        raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
+
+
+def question_context(solution: Solution) -> dict[str, Any]:
+    """What a question's templates can use: dimensions, parameters, derived and defined values."""
+    instance = solution.instance
+    return {
+        **instance.dims,
+        **instance.params,
+        **instance.derived,
+        **solution.values,
+        "variant": instance.variant,
+        "question": {"id": instance.question.id, "title": instance.question.title},
+    }
+
+
+def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[str, Any], owner: str) -> RenderedPart:
+    part = answer.spec
+    local = {**context, "answer": answer.value, "part": {"id": part.id}}
+    prompt = render_text(env, part.prompt, local, owner)
+    shown = render_text(env, part.answer, local, owner) if part.answer else _display(answer.value)
+    vectorized = render_text(env, part.vectorized.latex, local, owner) if part.vectorized else ""
+    return RenderedPart(part.id, part.points, prompt, shown, "", vectorized)
+
+
+def render_question(env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None) -> RenderedQuestion:
+    """Render a solved question's stem, parts and solution (once, for sheet and key alike)."""
+    question: QuestionSpec = solution.instance.question
+    context = question_context(solution)
+    if extras:
+        context.update(extras)
+    owner = question.id
+    parts = tuple(_render_part(env, answer, context, owner) for answer in solution.parts)
+    return RenderedQuestion(
+        id=question.id,
+        title=question.title,
+        points=question.points,
+        path=question.path,
+        variant=solution.instance.variant,
+        stem=render_text(env, question.stem, context, owner),
+        parts=parts,
+        solution=render_text(env, question.solution, context, owner) if question.solution else "",
+    )
+
+
+def render_document(
+    env: SandboxedEnvironment,
+    kind: str,
+    worksheet: WorksheetSpec,
+    questions: Iterable[RenderedQuestion],
+    *,
+    seed: int,
+    variant: str,
+) -> str:
+    """Render `templates/<kind>.tex.j2` (kind: sheet or key) for one variant of a worksheet."""
+    name = f"{kind}.tex.j2"
+    try:
+        template = env.get_template(name)
+        return template.render(
+            worksheet=worksheet,
+            questions=list(questions),
+            seed=seed,
+            variant=variant,
+            shape_convention=SHAPE_CONVENTION,
+        )
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"document template '{name}' not found in {env.loader.searchpath}") from None  # type: ignore[union-attr]
+    except jinja2.TemplateSyntaxError as e:
+        raise RenderError(f"{e.filename or name}:{e.lineno}: template syntax: {e.message}") from None
+    except jinja2.UndefinedError as e:
+        tb = sys.exc_info()[2]
+        line, file = None, name
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith(".tex.j2"):
+                line, file = tb.tb_lineno, tb.tb_frame.f_code.co_filename
+            tb = tb.tb_next
+        raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None

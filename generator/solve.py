@@ -1,0 +1,156 @@
+"""Stage 3, solve: every part's exact answer with SymPy, from the question's definitions.
+
+Shape convention (stated in docs/spec.md and printed in every key): the Jacobian of an output
+of shape A with respect to an input of shape B has shape A + B, entry
+J[a..., b...] = d out[a...] / d in[b...]. A scalar output gives the gradient, shaped like the
+input; a scalar input gives the output's shape.
+
+The derivative is taken symbolically: every parameter becomes an array of SymPy symbols, the
+definitions are evaluated over those symbols, each output entry is differentiated by each input
+entry, and only then are this variant's exact numbers substituted. The symbolic Jacobian depends
+on the dimensions alone, so it is cached per (question, dimensions) and reused across variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import sympy
+
+from generator.errors import ExpressionError, SolveError
+from generator.expr import EXACT, evaluate
+from generator.sampling import Instance
+from generator.spec import PartSpec, QuestionSpec
+
+__all__ = ["PartAnswer", "Solution", "solve", "symbol_arrays", "to_plain"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartAnswer:
+    """A part's exact answer: an object array of SymPy numbers (0-d for a scalar)."""
+
+    spec: PartSpec
+    value: np.ndarray
+    out_shape: tuple[int, ...]
+    in_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    """A solved variant: its instance, the defined values and every part's answer."""
+
+    instance: Instance
+    values: dict[str, np.ndarray]
+    parts: tuple[PartAnswer, ...]
+
+
+def symbol_arrays(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray]:
+    """One real SymPy symbol per parameter entry, named like `W[0,1]`."""
+    sizes = dict(dims)
+    out = {}
+    for param in question.parameters:
+        shape = tuple(sizes[s] if isinstance(s, str) else s for s in param.shape)
+        array = np.empty(shape, dtype=object)
+        for index in np.ndindex(shape):
+            label = f"{param.name}[{','.join(map(str, index))}]" if index else param.name
+            array[index] = sympy.Symbol(label, real=True)
+        out[param.name] = array
+    return out
+
+
+@lru_cache(maxsize=256)
+def _symbolic(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    symbols = symbol_arrays(question, dims)
+    env: dict[str, Any] = {k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims}
+    env.update(symbols)
+    for name, expr in (*question.derived, *question.define):
+        env[name] = evaluate(expr, env, EXACT)
+    return symbols, env
+
+
+@lru_cache(maxsize=1024)
+def _jacobian(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: str, wrt: str) -> np.ndarray:
+    symbols, env = _symbolic(question, dims)
+    out, inputs = env[of], symbols[wrt]
+    jac = np.empty(out.shape + inputs.shape, dtype=object)
+    for a in np.ndindex(out.shape):
+        entry = sympy.sympify(out[a])
+        for b in np.ndindex(inputs.shape):
+            jac[a + b] = sympy.diff(entry, inputs[b])
+    return jac
+
+
+def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any]) -> np.ndarray:
+    out = np.empty(array.shape, dtype=object)
+    for index in np.ndindex(array.shape):
+        out[index] = _tidy(sympy.sympify(array[index]).xreplace(values))
+    return out
+
+
+def _tidy(value: sympy.Expr) -> sympy.Expr:
+    """Evaluate what SymPy leaves unevaluated after substitution (Heaviside(2) -> 1, ...)."""
+    value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
+    if value.is_Rational:
+        return value
+    # Keep closed forms exact but in one canonical shape: numerator/denominator over e^x.
+    return sympy.powsimp(sympy.cancel(value)) if value.count_ops() < 400 else value
+
+
+def solve(instance: Instance) -> Solution:
+    """Compute every part's exact answer for one drawn instance.
+
+    Raises:
+        SolveError: a definition fails to evaluate (shapes that do not fit, division by zero).
+    """
+    question = instance.question
+    dims = tuple(sorted(instance.dims.items()))
+    try:
+        env = instance.env()
+        values: dict[str, np.ndarray] = {}
+        for name, expr in question.define:
+            values[name] = env[name] = evaluate(expr, env, EXACT)
+        substitution = _substitution(question, dims, instance)
+        parts = []
+        for part in question.parts:
+            out = values[part.of]
+            if part.wrt is None:
+                parts.append(PartAnswer(part, _substitute(out, {}), out.shape, ()))
+                continue
+            jac = _jacobian(question, dims, part.of, part.wrt)
+            parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape))
+    except ExpressionError as e:
+        raise SolveError(f"question '{question.id}' variant {instance.variant}: {e}") from e
+    for answer in parts:
+        for entry in answer.value.flat:
+            if entry.has(sympy.zoo, sympy.nan, sympy.oo):
+                raise SolveError(
+                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' variant {instance.variant}: "
+                    "the answer is undefined for these values (division by zero?); add a constraint"
+                )
+    return Solution(instance, values, tuple(parts))
+
+
+def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:
+    symbols, _ = _symbolic(question, dims)
+    out = {}
+    for name, array in symbols.items():
+        for index in np.ndindex(array.shape):
+            out[array[index]] = instance.params[name][index]
+    return out
+
+
+def to_plain(array: np.ndarray) -> Any:
+    """Exact array -> nested lists of JSON numbers: ints where integer, floats otherwise."""
+    def number(value: Any) -> int | float:
+        value = sympy.sympify(value)
+        if value.is_Integer:
+            return int(value)
+        return float(sympy.N(value, 30))
+
+    array = np.asarray(array, dtype=object)
+    if array.ndim == 0:
+        return number(array[()])
+    return [to_plain(sub) for sub in array]

@@ -1,0 +1,99 @@
+"""Stage 4, verify: check every exact answer by an independent numeric path.
+
+The exact key comes from SymPy's symbolic derivative. Here the same definitions are evaluated
+in floating point by numpy (no SymPy at all), and each Jacobian entry is estimated by central
+finite differences, (f(x + h e_b) - f(x - h e_b)) / 2h. If a derivative rule, a substitution or
+a shape convention were wrong, the two paths would disagree; a disagreement stops the build and
+names the question, the part and the entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sympy
+
+from generator.errors import VerifyError
+from generator.expr import EXACT, NUMERIC, evaluate
+from generator.solve import Solution
+
+__all__ = ["verify", "STEP", "RTOL", "ATOL"]
+
+STEP = 1e-5
+RTOL = 1e-6
+ATOL = 1e-7
+
+
+def _floats(array: np.ndarray) -> np.ndarray:
+    return np.vectorize(lambda v: float(sympy.N(v, 20)), otypes=[float])(array) if array.size else array.astype(float)
+
+
+def _numeric_env(solution: Solution) -> dict[str, Any]:
+    instance = solution.instance
+    env: dict[str, Any] = {k: np.asarray(float(v)) for k, v in instance.dims.items()}
+    env.update({k: _floats(v) for k, v in instance.params.items()})
+    return env
+
+
+def _define(solution: Solution, env: dict[str, Any], of: str) -> np.ndarray:
+    question = solution.instance.question
+    env = dict(env)
+    for name, expr in (*question.derived, *question.define):
+        env[name] = evaluate(expr, env, NUMERIC)
+        if name == of:
+            break
+    return np.asarray(env[of], dtype=float)
+
+
+def _mismatch(solution: Solution, part_id: str, what: str, index: tuple[int, ...], exact: float, numeric: float) -> VerifyError:
+    instance = solution.instance
+    return VerifyError(
+        f"{instance.question.path}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
+        f"(seed {instance.seed}): {what} disagrees at index {list(index)}: exact {exact:.10g}, numeric {numeric:.10g}"
+    )
+
+
+def _close(exact: np.ndarray, numeric: np.ndarray) -> np.ndarray:
+    return np.abs(exact - numeric) <= ATOL + RTOL * np.maximum(1.0, np.abs(exact))
+
+
+def verify(solution: Solution) -> None:
+    """Raise `VerifyError` if any part of `solution` disagrees with its numeric check."""
+    base = _numeric_env(solution)
+    question = solution.instance.question
+    for answer in solution.parts:
+        part = answer.spec
+        exact = _floats(answer.value)
+        if part.wrt is None:
+            numeric = _define(solution, base, part.of)
+            what = "the value"
+        else:
+            numeric = np.empty(answer.out_shape + answer.in_shape)
+            point = base[part.wrt]
+            for b in np.ndindex(answer.in_shape):
+                plus, minus = point.copy(), point.copy()
+                plus[b] += STEP
+                minus[b] -= STEP
+                f_plus = _define(solution, {**base, part.wrt: plus}, part.of)
+                f_minus = _define(solution, {**base, part.wrt: minus}, part.of)
+                numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
+            what = "the derivative (finite differences)"
+        if numeric.shape != exact.shape:
+            raise VerifyError(f"{question.path}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}")
+        bad = np.argwhere(~_close(exact, numeric))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]))
+        if part.vectorized is not None:
+            env = {**solution.instance.env(), **solution.values}
+            form = _floats(evaluate(part.vectorized.expr, env, EXACT))
+            if form.shape != exact.shape:
+                raise VerifyError(
+                    f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': vectorized form has shape "
+                    f"{list(form.shape)} but the answer has shape {list(exact.shape)}"
+                )
+            bad = np.argwhere(~_close(exact, form))
+            if bad.size:
+                index = tuple(int(i) for i in bad[0])
+                raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]))

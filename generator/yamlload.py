@@ -1,0 +1,135 @@
+"""Load YAML safely while remembering where every node came from.
+
+Why compose + SafeLoader: `yaml.load` with the full loader can build arbitrary Python objects
+(`!!python/object/apply:os.system`), so a shared question bank could run code. The safe loader's
+constructor refuses every such tag. We compose the node tree ourselves so that each value keeps
+its file:line:col, and validation errors found much later can still point at the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import Location, SpecError, display_path
+
+__all__ = ["Positions", "load_yaml", "load_yaml_text"]
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    """Where each value (and each mapping key) of a loaded document starts."""
+
+    file: str
+    values: dict[KeyPath, tuple[int, int, str | None]] = field(default_factory=dict)
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: KeyPath, *, key: bool = False) -> Location:
+        """Location of the value at `path` (or of its key), falling back to the nearest parent."""
+        path = tuple(path)
+        while True:
+            if key and path in self.keys:
+                line, col = self.keys[path]
+                return Location(self.file, line, col)
+            if path in self.values:
+                line, col, _ = self.values[path]
+                return Location(self.file, line, col)
+            if not path:
+                return Location(self.file, 1, 1)
+            path = path[:-1]
+
+    def text_start(self, path: KeyPath) -> Location:
+        """Location of the first character of a string value's text.
+
+        A block scalar (`|` or `>`) starts on the line after its indicator, so line N of the text
+        is at `text_start(path).line + N - 1`.
+        """
+        entry = self.values.get(tuple(path))
+        if entry is None:
+            return self.at(path)
+        line, col, style = entry
+        if style in ("|", ">"):
+            return Location(self.file, line + 1, None)
+        return Location(self.file, line, col)
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Positions]:
+    """Read and parse a YAML file; errors are `SpecError` with file:line:col."""
+    shown = display_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{shown}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{shown}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise SpecError(f"{shown}: cannot read ({e.strerror})") from None
+    return load_yaml_text(text, shown)
+
+
+def load_yaml_text(text: str, file: str) -> tuple[Any, Positions]:
+    """Parse YAML text named `file` (used in messages)."""
+    positions = Positions(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, positions
+        return _convert(loader, node, (), positions), positions
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        problem = e.problem or e.context or "invalid YAML"
+        if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+            problem = f"tag {_tag_of(problem)} is not allowed (only plain YAML data is)"
+        raise SpecError(f"{where}: YAML syntax: {problem}") from None
+    except yaml.YAMLError as e:  # reader errors (control characters) have no problem_mark
+        raise SpecError(f"{file}: YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
+def _tag_of(problem: str) -> str:
+    start = problem.find("'")
+    end = problem.rfind("'")
+    return problem[start : end + 1] if 0 <= start < end else "(unknown)"
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions: Positions) -> Any:
+    style = getattr(node, "style", None)
+    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1, style)
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag '{node.tag}'", node.start_mark
+            )
+        loader.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                raise yaml.MarkedYAMLError(
+                    problem=f"mapping keys must be plain names, got {key!r}", problem_mark=key_node.start_mark
+                )
+            key = str(key)
+            if key in result:
+                raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
+            positions.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _convert(loader, value_node, path + (key,), positions)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag '{node.tag}'", node.start_mark
+            )
+        return [_convert(loader, item, path + (i,), positions) for i, item in enumerate(node.value)]
+    value = loader.construct_object(node, deep=True)
+    # Dates and binary blobs are never meaningful in a spec; keep them as the text written.
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return node.value
+    return value
