@@ -1,0 +1,34 @@
+"""Shared test helpers: a bank built inline from YAML snippets, and the `tex` marker."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BANK = ROOT / "question_bank"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+needs_tex = pytest.mark.skipif(
+    shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+    reason="needs pdflatex and pdftotext (apt-get install texlive-latex-base poppler-utils)",
+)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write dedented text to `path`, creating folders; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def bank(tmp_path: Path) -> Path:
+    """An empty bank folder (questions/ and worksheets/) to fill in a test."""
+    root = tmp_path / "bank"
+    (root / "questions").mkdir(parents=True)
+    (root / "worksheets").mkdir()
+    return root
