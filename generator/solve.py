@@ -95,8 +95,12 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational:
         return value
-    # Keep closed forms exact but in one canonical shape: numerator/denominator over e^x.
-    return sympy.powsimp(sympy.cancel(value)) if value.count_ops() < 400 else value
+    # Closed forms stay exact; combine into one fraction only where that makes them shorter
+    # (cancel/factor would expand (1 + e^u)^2 into a longer polynomial in e^u).
+    if value.count_ops() > 400:
+        return value
+    combined = sympy.together(value)
+    return combined if combined.count_ops() < value.count_ops() else value
 
 
 def solve(instance: Instance) -> Solution:

@@ -464,6 +464,15 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
     )
 
 
+def _declared_id(file: Path) -> str:
+    """The `id` a broken question file declares, if it can be read at all (else its file stem)."""
+    try:
+        data, _ = load_yaml(file)
+    except SpecError:
+        return file.stem
+    return data["id"] if isinstance(data, dict) and isinstance(data.get("id"), str) else file.stem
+
+
 def load_bank(root: str | Path) -> Bank:
     """Load every `questions/*.yaml` and `worksheets/*.yaml` under `root`, reporting all problems.
 
@@ -476,11 +485,13 @@ def load_bank(root: str | Path) -> Bank:
     problems: list[str] = []
     questions: dict[str, QuestionSpec] = {}
     worksheets: dict[str, WorksheetSpec] = {}
+    broken: set[str] = set()  # ids of question files with errors: already reported once
     for file in sorted((root / "questions").glob("*.y*ml")):
         try:
             question = load_question(file)
         except SpecError as e:
             problems.extend(e.problems)
+            broken.add(_declared_id(file))
             continue
         if question.id in questions:
             problems.append(f"{question.path}: id '{question.id}' is also used by {questions[question.id].path}")
@@ -493,7 +504,7 @@ def load_bank(root: str | Path) -> Bank:
             continue
         _, positions = load_yaml(file)
         for i, qid in enumerate(sheet.questions):
-            if qid not in questions and not any(qid == p.split(":")[0] for p in problems):
+            if qid not in questions and qid not in broken:
                 hint = difflib.get_close_matches(qid, list(questions), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
                 problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id '{qid}' in the bank{extra}")

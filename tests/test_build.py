@@ -1,0 +1,111 @@
+"""The whole pipeline on the fixture bank: golden .tex, manifest contract, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, ROOT, needs_tex
+from generator.build import BuildOptions, build
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+FIXTURE_BANK = FIXTURES / "bank"
+
+
+def run(tmp_path: Path, name: str = "out", **options) -> Path:
+    out = tmp_path / name
+    build(BuildOptions(bank=FIXTURE_BANK, out=out, **{"seed": 7, "pdf": False, **options}))
+    return out
+
+
+@pytest.mark.parametrize("name", ["demo-sheet.tex", "demo-key.tex"])
+def test_golden_tex(tmp_path, name):
+    """Rendered LaTeX at seed 7 is exactly the reviewed file (UPDATE_GOLDEN=1 rewrites it)."""
+    produced = (run(tmp_path) / name).read_text(encoding="utf-8")
+    golden = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(produced, encoding="utf-8")
+    assert produced == golden.read_text(encoding="utf-8")
+
+
+def test_sheet_hides_answers_and_key_shows_them(tmp_path):
+    out = run(tmp_path)
+    sheet, key = ((out / f"demo-{k}.tex").read_text() for k in ("sheet", "key"))
+    assert "Answer:" not in sheet and "Answer:" in key
+    assert sheet.count(r"\item") == key.count(r"\item") == 3
+
+
+def test_manifest_contract(tmp_path):
+    manifest = json.loads((run(tmp_path) / "manifest.json").read_text())
+    assert manifest["seed"] == 7
+    (variant,) = manifest["variants"]
+    assert variant["id"] == "A"
+    affine = next(q for q in variant["questions"] if q["id"] == "affine")
+    W, x, b = (np.array(affine["params"][n]) for n in ("W", "x", "b"))
+    parts = {p["id"]: p for p in affine["parts"]}
+    # Independent of SymPy: recompute from the recorded parameters with numpy.
+    assert parts["u_value"]["value"] == (W @ x + b).tolist()
+    d, k = W.shape
+    expected = np.einsum("ji,l->jil", np.eye(d, dtype=int), x)
+    assert np.array(parts["du_dW"]["value"]).shape == (d, d, k)
+    assert parts["du_dW"]["value"] == expected.tolist()
+    assert parts["du_dW"]["latex"].startswith(r"\begin{array}{c}\underset{i=1}")
+    logistic = next(q for q in variant["questions"] if q["id"] == "logistic")
+    u = logistic["params"]["u"]
+    s = 1 / (1 + np.exp(-u))
+    assert logistic["parts"][0]["value"] == pytest.approx(s * (1 - s), rel=1e-12)
+    assert isinstance(logistic["parts"][0]["value"], float)
+
+
+def test_same_command_twice_gives_identical_bytes(tmp_path):
+    first, second = run(tmp_path, "a"), run(tmp_path, "b")
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["demo-key.tex", "demo-sheet.tex", "manifest.json"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_different_seeds_give_different_numbers(tmp_path):
+    a = json.loads((run(tmp_path, "a", seed=1) / "manifest.json").read_text())
+    b = json.loads((run(tmp_path, "b", seed=2) / "manifest.json").read_text())
+    assert a["variants"][0]["questions"] != b["variants"][0]["questions"]
+
+
+def test_without_tex_writes_tex_and_manifest_and_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    out = tmp_path / "out"
+    result = build(BuildOptions(bank=FIXTURE_BANK, out=out, seed=7, pdf=True))
+    assert sorted(p.name for p in out.iterdir()) == ["demo-key.tex", "demo-sheet.tex", "manifest.json"]
+    (note,) = result.notes
+    assert note.startswith("no TeX engine (pdflatex) on PATH") and "apt-get install texlive-latex-base" in note
+
+
+@needs_tex
+def test_real_pdfs_are_compiled_and_read_back(tmp_path):
+    out = run(tmp_path, pdf=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "demo-key.pdf", "demo-key.tex", "demo-sheet.pdf", "demo-sheet.tex", "manifest.json",
+    ]
+    import subprocess
+
+    key = subprocess.run(["pdftotext", "-layout", str(out / "demo-key.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    sheet = subprocess.run(["pdftotext", "-layout", str(out / "demo-sheet.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Demo sheet: 100% & more: answer key" in key
+    assert "ML_101 & friends" in sheet and "Answer:" not in sheet
+    assert "Logistic function & friends" in key and "Answer:" in key
+    manifest = json.loads((out / "manifest.json").read_text())
+    affine = manifest["variants"][0]["questions"][0]
+    first_row = affine["params"]["W"][0]
+    # The stem's matrix W is in the sheet: its first row's numbers appear in order.
+    assert " ".join(str(v).replace("-", "−") for v in first_row) in sheet.replace("  ", " ")
+
+
+@needs_tex
+def test_pdfs_are_byte_reproducible(tmp_path):
+    first, second = run(tmp_path, "a", pdf=True), run(tmp_path, "b", pdf=True)
+    assert (first / "demo-key.pdf").read_bytes() == (second / "demo-key.pdf").read_bytes()

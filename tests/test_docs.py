@@ -1,0 +1,26 @@
+"""The worked example in docs/spec.md is a real, valid question that builds and verifies."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, write
+from generator.render import make_environment, render_question
+from generator.sampling import sample
+from generator.solve import solve
+from generator.spec import load_question
+from generator.verify import verify
+
+
+def test_spec_doc_example_is_valid_and_verifies(tmp_path):
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    example = next(block for block in blocks if "\nparts:" in block)
+    question = load_question(write(tmp_path / "example.yaml", example))
+    assert [p.id for p in question.parts] == ["dE_dW", "E"]
+    env = make_environment()
+    for seed in range(5):
+        solution = solve(sample(question, seed, 0))
+        verify(solution)
+        rendered = render_question(env, solution)
+        assert r"\delta \mathbf{x}^T" in rendered.parts[0].vectorized

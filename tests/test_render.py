@@ -1,0 +1,83 @@
+"""Jinja rendering: LaTeX delimiters, filters, escaping, strict and sandboxed templates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+from generator.errors import Location, RenderError
+from generator.latex import escape_text, latex_value
+from generator.render import make_environment, render_text
+from generator.spec import TemplateText
+
+
+def ints(values):
+    return np.vectorize(sympy.Integer, otypes=[object])(np.array(values))
+
+
+def render(source, context=None, line=10):
+    text = TemplateText(source, Location("q.yaml", line, None), "stem")
+    return render_text(make_environment(), text, context or {}, "q")
+
+
+def test_delimiters_leave_tex_braces_alone():
+    out = render(r"\frac{a}{b}{{x}} {%no%} << n >> <% if n > 1 %>many<% endif %><# gone #>", {"n": 2})
+    assert out == r"\frac{a}{b}{{x}} {%no%} 2 many"
+
+
+@pytest.mark.parametrize(
+    "value, latex",
+    [
+        (sympy.Rational(-3, 2), r"- \frac{3}{2}"),
+        (sympy.exp(2) / (1 + sympy.exp(2)), r"\frac{e^{2}}{1 + e^{2}}"),
+        (ints([1, -2]), r"\begin{bmatrix}1 \\ -2\end{bmatrix}"),
+        (ints([[1, 0], [0, 1]]), r"\begin{bmatrix}1 & 0 \\ 0 & 1\end{bmatrix}"),
+    ],
+)
+def test_values_become_latex_through_sympy(value, latex):
+    assert latex_value(value) == latex
+
+
+def test_order_three_tensor_is_labelled_blocks():
+    out = latex_value(ints([[[1, 2]], [[3, 4]]]))
+    assert out == (
+        r"\begin{array}{c}\underset{i=1}{\begin{bmatrix}1 & 2\end{bmatrix}} \quad "
+        r"\underset{i=2}{\begin{bmatrix}3 & 4\end{bmatrix}}\end{array}"
+    )
+
+
+def test_order_four_tensor_has_one_block_per_leading_pair():
+    out = latex_value(ints(np.arange(16).reshape(2, 2, 2, 2)))
+    assert out.count(r"\underset") == 4
+    assert r"\underset{i=2,\ j=1}{\begin{bmatrix}8 & 9 \\ 10 & 11\end{bmatrix}}" in out
+
+
+def test_text_is_escaped_literally():
+    assert escape_text(r"A&B 100% $5 #1 a_b {c} ~ ^ \ Zoë") == (
+        r"A\&B 100\% \$5 \#1 a\_b \{c\} \textasciitilde{} \textasciicircum{} \textbackslash{} Zoë"
+    )
+
+
+def test_filters_in_templates():
+    out = render("<< W | latex >>; << name | tex >>", {"W": ints([[1, 2]]), "name": "O'Brien & Co"})
+    assert out == r"\begin{bmatrix}1 & 2\end{bmatrix}; O\textquotesingle{}Brien \& Co"
+
+
+def test_undefined_variable_names_the_spec_line():
+    with pytest.raises(RenderError) as info:
+        render("line one\nline two << missing >>\n", line=10)
+    assert str(info.value) == "q.yaml:11: stem: undefined template variable: 'missing' is undefined"
+
+
+def test_template_syntax_error_names_the_spec_line():
+    with pytest.raises(RenderError) as info:
+        render("ok\n<% if x %>\nno end\n", {"x": 1}, line=4)
+    assert str(info.value).startswith("q.yaml:")
+    assert "stem: template syntax: Unexpected end of template" in str(info.value)
+
+
+def test_sandbox_refuses_python_internals():
+    with pytest.raises(RenderError) as info:
+        render("<< ''.__class__.__mro__[1].__subclasses__() >>")
+    assert "q.yaml:10: stem: " in str(info.value)

@@ -1,0 +1,97 @@
+"""SymPy answers against small hand-checked cases, exact, with the A + B shape convention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+from conftest import write
+from generator.sampling import Instance
+from generator.solve import solve, to_plain
+from generator.spec import load_question
+
+E = sympy.E
+
+
+def question(tmp_path, params: str, define: str, parts: str, dims: str = ""):
+    text = f"id: t\ntitle: T\n{dims}parameters:\n{params}define:\n{define}parts:\n{parts}stem: s\n"
+    return load_question(write(tmp_path / "q.yaml", text))
+
+
+def instance(q, dims, **values):
+    params = {}
+    for name, value in values.items():
+        array = np.asarray(value, dtype=object)
+        params[name] = np.vectorize(sympy.nsimplify, otypes=[object])(array) if array.size else array
+    return Instance(q, 0, "A", dims, params, {}, 1)
+
+
+def answers(q, dims=None, **values):
+    solution = solve(instance(q, dims or {}, **values))
+    return {a.spec.id: a.value for a in solution.parts}
+
+
+def test_scalar_affine(tmp_path):
+    q = question(
+        tmp_path,
+        "  w: {entries: [-3, 3]}\n  x: {entries: [-3, 3]}\n  b: {entries: [-3, 3]}\n",
+        "  u: w * x + b\n",
+        "  - {id: du_db, of: u, wrt: b, prompt: p}\n  - {id: du_dw, of: u, wrt: w, prompt: p}\n"
+        "  - {id: du_dx, of: u, wrt: x, prompt: p}\n  - {id: u, of: u, prompt: p}\n",
+    )
+    got = answers(q, w=2, x=-3, b=1)
+    assert {k: to_plain(v) for k, v in got.items()} == {"du_db": 1, "du_dw": -3, "du_dx": 2, "u": -5}
+
+
+def test_vector_affine_jacobian_shapes_follow_output_plus_input(tmp_path):
+    q = question(
+        tmp_path,
+        "  W: {shape: [d, k], entries: [-3, 3]}\n  x: {shape: [k], entries: [-3, 3]}\n  b: {shape: [d], entries: [-3, 3]}\n",
+        "  u: W @ x + b\n",
+        "  - {id: du_db, of: u, wrt: b, prompt: p}\n  - {id: du_dW, of: u, wrt: W, prompt: p}\n"
+        "  - {id: du_dx, of: u, wrt: x, prompt: p}\n",
+        dims="dimensions:\n  d: [2, 2]\n  k: [3, 3]\n",
+    )
+    W = [[1, -2, 0], [3, 1, 4]]
+    got = answers(q, {"d": 2, "k": 3}, W=W, x=[1, 2, -1], b=[0, 1])
+    assert to_plain(got["du_db"]) == [[1, 0], [0, 1]]
+    # The issue's example: du_dW[j, i, l] = delta_ij x_l, shape (d, d, k).
+    assert to_plain(got["du_dW"]) == [[[1, 2, -1], [0, 0, 0]], [[0, 0, 0], [1, 2, -1]]]
+    assert to_plain(got["du_dx"]) == W
+
+
+def test_sigmoid_derivative_is_exact_in_e(tmp_path):
+    q = question(tmp_path, "  u: {entries: [-3, 3]}\n", "  z: sigmoid(u)\n", "  - {id: dz_du, of: z, wrt: u, prompt: p}\n")
+    value = answers(q, u=2)["dz_du"][()]
+    assert sympy.simplify(value - E**-2 / (1 + E**-2) ** 2) == 0
+    assert value.is_number and not value.is_Float
+
+
+def test_mse_gradient_is_z_minus_y(tmp_path):
+    q = question(
+        tmp_path,
+        "  Z: {shape: [2, 2], entries: [-3, 3]}\n  Y: {shape: [2, 2], entries: [-3, 3]}\n",
+        "  E: sum((Z - Y)**2) / 2\n",
+        "  - {id: dE_dZ, of: E, wrt: Z, prompt: p}\n",
+    )
+    got = answers(q, Z=[[1, 2], [3, 4]], Y=[[0, 2], [5, -1]])
+    assert to_plain(got["dE_dZ"]) == [[1, 0], [-2, 5]]
+
+
+def test_softmax_jacobian_is_diag_s_minus_s_sT(tmp_path):
+    q = question(tmp_path, "  u: {shape: [2], entries: [-3, 3]}\n", "  s: softmax(u)\n", "  - {id: ds_du, of: s, wrt: u, prompt: p}\n")
+    J = answers(q, u=[0, 1])["ds_du"]
+    s0, s1 = 1 / (1 + E), E / (1 + E)
+    expected = [[s0 * (1 - s0), -s0 * s1], [-s1 * s0, s1 * (1 - s1)]]
+    for i in range(2):
+        for j in range(2):
+            assert sympy.simplify(J[i, j] - expected[i][j]) == 0
+
+
+def test_fractions_stay_exact(tmp_path):
+    q = question(tmp_path, "  a: {entries: [-3, 3]}\n", "  f: a**3 / 6\n", "  - {id: df, of: f, wrt: a, prompt: p}\n  - {id: f, of: f, prompt: p}\n")
+    got = answers(q, a=sympy.Rational(1, 2))
+    assert got["df"][()] == sympy.Rational(1, 8)
+    assert got["f"][()] == sympy.Rational(1, 48)
+    assert to_plain(got["f"]) == pytest.approx(1 / 48)
