@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="question YAML files")
     c.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds to draw per question (default 5)")
 
+    ls = sub.add_parser("list", help="show the bank: questions, and the worksheets and exams using them", description=(
+        "List every question of the bank (id, title, tags, points, parts) with the worksheets and exams "
+        "that use it, then the worksheets and exams."))
+    ls.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     return parser
 
 
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "list":
+            return _list(args)
         return _check(args)
     except GeneratorError as e:
         if args.debug:
@@ -94,6 +100,14 @@ def _build(args: argparse.Namespace) -> int:
         combined = [n for n in names if "/" not in n]
         print(f"  {head}/: {len(copies)} copies ({copies[0]} ... {copies[-1]}), {len(names) - len(combined)} files"
               + (f"; {', '.join(combined)}" if combined else ""))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from generator.listing import list_bank
+    from generator.spec import load_bank
+
+    print(list_bank(load_bank(args.bank)), end="")
     return 0
 
 
