@@ -30,6 +30,8 @@ def combine_pdfs(parts: Sequence[tuple[Path, str]], out: Path, *, two_sided: boo
             writer.append(reader, outline_item=title)
             if two_sided and len(reader.pages) % 2:
                 writer.add_blank_page()
+        # Copies share most fonts and images: store each identical object once (about 4x smaller).
+        writer.compress_identical_objects()
         with open(out, "wb") as f:
             writer.write(f)
     finally:
