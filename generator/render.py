@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
 from generator.latex import escape_text, latex_matrix, latex_scalar, latex_value
+from generator.roster import Student
 from generator.solve import PartAnswer, Solution
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 
@@ -200,7 +201,7 @@ def render_document(
     *,
     seed: int,
     variant: str,
-    student: Any = None,
+    student: Student | None = None,
     template: str | None = None,
 ) -> str:
     """Render one document of one variant: `templates/<kind>.tex.j2` unless `template` names another.

@@ -83,6 +83,13 @@ def test_key_table_agrees_with_the_manifest(tmp_path):
         assert orders[(row["document"], row["variant"])][int(row["number"]) - 1] == row["question"]
 
 
+def test_a_too_small_parameter_space_is_noted_and_the_build_goes_on(tmp_path):
+    result = build(BuildOptions(bank=CLASSBANK, out=tmp_path, pdf=False, variants=9, worksheets=("drill",)))
+    assert result.notes == ("square: only 7 distinct variants exist, 9 asked",)
+    assert json.loads((tmp_path / "manifest.json").read_text())["notes"] == list(result.notes)
+    assert (tmp_path / "drill" / "I" / "sheet.tex").exists()
+
+
 def test_rebuild_gives_identical_tex_manifest_and_csv(tmp_path):
     roster = write_roster(tmp_path / "roster.csv", AWKWARD)
     for out in ("one", "two"):
