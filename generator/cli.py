@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build(args: argparse.Namespace) -> int:
     from generator.build import BuildOptions, build
 
+    if args.seed < 0:
+        raise GeneratorError(f"--seed: expected a number >= 0, got {args.seed}")
     if args.variants is not None and args.variants < 1:
         raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
     result = build(BuildOptions(

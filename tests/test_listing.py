@@ -37,7 +37,3 @@ def test_list_command_prints_the_listing(capsys):
     assert main(["list", "--bank", str(CLASSBANK)]) == 0
     assert capsys.readouterr().out == list_bank(load_bank(CLASSBANK))
 
-
-def test_build_command_reports_an_unknown_exam_without_traceback(capsys, tmp_path):
-    assert main(["build", "--bank", str(CLASSBANK), "--out", str(tmp_path), "--no-pdf", "--exam", "qiz"]) == 1
-    assert capsys.readouterr().err == f"error: no exam named 'qiz' in {CLASSBANK}; did you mean 'quiz'?\n"
