@@ -1,8 +1,10 @@
-"""The pipeline, top to bottom: load -> sample -> solve -> verify -> render -> write -> compile.
+"""The pipeline, top to bottom: load -> assemble -> sample -> solve -> verify -> render -> write -> compile -> combine.
 
-Each stage lives in the module of the same name; this file only wires them together. Sheet and
-key of a variant come from one draw and one rendering: they differ only in which parts of the
-rendered questions the document template shows.
+Each stage lives in the module of the same name; this file only wires them together. All the
+documents of a copy (sheet, key, solutions) come from one draw and one rendering of each
+question: they differ only in which parts of the rendered questions the document template shows.
+Rendering finishes before compiling starts, so the compile stage sees the whole list of `.tex`
+files at once. Output layout: `generator.layout` and docs/output.md.
 """
 
 from __future__ import annotations
@@ -10,20 +12,26 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
+from jinja2.sandbox import SandboxedEnvironment
+
+from generator.assemble import Plan, Seat, assemble
+from generator.combine import combine_pdfs
 from generator.compile import INSTALL_HINT, compile_pdf, tex_available
-from generator.errors import GeneratorError
-from generator.manifest import dump_manifest, make_manifest
+from generator.errors import CompileError
+from generator.keytable import make_key_table
+from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
+from generator.manifest import class_set_entries, dump_manifest, make_manifest
 from generator.output import staging
-from generator.render import make_environment, render_document, render_question
-from generator.sampling import sample, variant_label
+from generator.render import DOCUMENT_KINDS, RenderedQuestion, make_environment, render_document, render_question, with_points
+from generator.roster import load_roster
+from generator.sampling import Instance, sample, sample_variants
 from generator.solve import Solution, solve
 from generator.spec import Bank, load_bank
 from generator.verify import verify
 
 __all__ = ["BuildOptions", "BuildResult", "build", "DOCUMENT_KINDS"]
-
-DOCUMENT_KINDS = ("sheet", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +42,11 @@ class BuildOptions:
     bank: Path = Path("question_bank")
     out: Path | None = None
     pdf: bool = True
-    variants: int = 1
+    variants: int | None = None
     worksheets: tuple[str, ...] = ()
+    exams: tuple[str, ...] = ()
+    roster: Path | None = None
+    two_sided: bool = True
     templates: Path | None = None
 
     @property
@@ -50,19 +61,11 @@ class BuildResult:
     destination: Path
     files: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _selected_worksheets(bank: Bank, wanted: tuple[str, ...]) -> list[str]:
-    if not wanted:
-        return sorted(bank.worksheets)
-    missing = [w for w in wanted if w not in bank.worksheets]
-    if missing:
-        raise GeneratorError(f"no worksheet named {', '.join(missing)} in {bank.root} (have: {', '.join(sorted(bank.worksheets))})")
-    return list(wanted)
+    plan: Plan | None = None
 
 
 def solve_all(bank: Bank, question_ids: list[str], seed: int, variant_index: int) -> list[Solution]:
-    """Sample, solve and verify the given questions for one variant."""
+    """Sample, solve and verify the given questions for one variant (no distinctness check)."""
     solutions = []
     for qid in question_ids:
         solution = solve(sample(bank.questions[qid], seed, variant_index))
@@ -74,49 +77,108 @@ def solve_all(bank: Bank, question_ids: list[str], seed: int, variant_index: int
 def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
     bank = load_bank(options.bank)
-    sheet_ids = _selected_worksheets(bank, options.worksheets)
-    question_ids = list(dict.fromkeys(q for s in sheet_ids for q in bank.worksheets[s].questions))
+    roster = load_roster(options.roster) if options.roster is not None else None
+    plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
+                    worksheets=options.worksheets, exams=options.exams)
+    instances, sampling_notes = _sample_all(bank, plan, options.seed)
+    solutions = {key: solve(instance) for key, instance in instances.items()}
+    for solution in solutions.values():
+        verify(solution)
     env = make_environment(options.templates)
+    rendered = {key: render_question(env, solution) for key, solution in solutions.items()}
+    documents = _render_documents(env, plan, rendered, options.seed)
 
-    variants = []
-    documents: dict[str, str] = {}
-    for index in range(options.variants):
-        label = variant_label(index)
-        solutions = solve_all(bank, question_ids, options.seed, index)
-        variants.append((label, solutions))
-        rendered = {s.instance.question.id: render_question(env, s) for s in solutions}
-        suffix = "" if options.variants == 1 else f"-{label}"
-        for sheet_id in sheet_ids:
-            sheet = bank.worksheets[sheet_id]
-            chosen = [rendered[q] for q in sheet.questions]
-            for kind in DOCUMENT_KINDS:
-                documents[f"{sheet_id}-{kind}{suffix}.tex"] = render_document(
-                    env, kind, sheet, chosen, seed=options.seed, variant=label
-                )
-    manifest = make_manifest(options.seed, variants)
+    notes = [*plan.notes, *sampling_notes]
+    variants = [(variant_label, [solutions[(v, q)] for q in plan.questions_of(v)])
+                for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
+    manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
+    key_table = make_key_table(plan, solutions)
 
-    notes: list[str] = []
     compile_pdfs = options.pdf and tex_available()
     if options.pdf and not compile_pdfs:
         notes.append(INSTALL_HINT)
-    files = sorted(documents) + ["manifest.json"]
+    files = [*documents, MANIFEST, KEY_TABLE]
     with staging(options.destination) as temp:
-        for name, text in documents.items():
-            (temp / name).write_text(text, encoding="utf-8")
-        (temp / "manifest.json").write_text(dump_manifest(manifest), encoding="utf-8")
+        _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
         if compile_pdfs:
-            files += _compile_all(temp, sorted(documents))
-    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes))
+            files += _compile_all(temp, list(documents))
+            files += _combine_all(temp, plan, two_sided=options.two_sided)
+    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan)
+
+
+def _sample_all(bank: Bank, plan: Plan, seed: int) -> tuple[dict[tuple[int, str], Instance], list[str]]:
+    """Draw every question for every variant that uses it, keeping variants distinct."""
+    users: dict[str, list[int]] = {}
+    for v in plan.variant_indices:
+        for qid in plan.questions_of(v):
+            users.setdefault(qid, []).append(v)
+    instances: dict[tuple[int, str], Instance] = {}
+    notes = []
+    for qid, variant_indices in users.items():
+        drawn, note = sample_variants(bank.questions[qid], seed, variant_indices)
+        instances.update({(v, qid): instance for v, instance in drawn.items()})
+        if note:
+            notes.append(note)
+    return instances, notes
+
+
+def _render_documents(
+    env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int
+) -> dict[str, str]:
+    """Every kind of every document for every copy, as `.tex` text by output path."""
+    documents: dict[str, str] = {}
+    for document in plan.documents:
+        template_prefix = "exam-" if document.type == "exam" else ""
+        for seat in plan.seats:
+            questions = [with_points(rendered[(seat.variant_index, s.question)], s.points)
+                         for s in document.slots[seat.variant_index]]
+            for kind in DOCUMENT_KINDS:
+                documents[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
+                    env, kind, document.spec, questions, seed=seed, variant=seat.variant,
+                    student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
+                )
+    return documents
+
+
+def _write(folder: Path, texts: Mapping[str, str]) -> None:
+    for name, text in texts.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def _compile_all(folder: Path, tex_names: list[str]) -> list[str]:
+    """Compile each `.tex` in a scratch copy of its folder, so TeX's aux and log files stay out."""
     scratch = folder / ".tex"
-    scratch.mkdir()
     pdfs = []
     for name in tex_names:
-        shutil.copyfile(folder / name, scratch / name)
-        pdf = compile_pdf(scratch / name)
-        shutil.copyfile(pdf, folder / pdf.name)
-        pdfs.append(pdf.name)
+        source = scratch / name
+        source.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / name, source)
+        try:
+            pdf = compile_pdf(source)
+        except CompileError as e:
+            # Name the document as it will appear in the output, not the vanishing scratch path.
+            raise CompileError(str(e).replace(f"{scratch}/", "")) from e
+        target = Path(name).with_suffix(".pdf")
+        shutil.copyfile(pdf, folder / target)
+        pdfs.append(str(target))
     shutil.rmtree(scratch)
     return pdfs
+
+
+def _combine_all(folder: Path, plan: Plan, *, two_sided: bool) -> list[str]:
+    combined = []
+    for document in plan.documents:
+        for kind in DOCUMENT_KINDS:
+            parts = [(folder / copy_file(document.id, seat.folder, kind, ".pdf"), _bookmark(seat)) for seat in plan.seats]
+            name = combined_file(document.id, kind)
+            combine_pdfs(parts, folder / name, two_sided=two_sided)
+            combined.append(name)
+    return combined
+
+
+def _bookmark(seat: Seat) -> str:
+    if seat.student is None:
+        return f"Variant {seat.variant}"
+    return f"{seat.student.name} ({seat.student.id}), variant {seat.variant}"

@@ -22,15 +22,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", help="build sheets, keys and manifest.json", description=(
-        "Draw every question of every worksheet for the seed, compute and verify the keys, and write "
-        "student sheets, answer keys (.tex and .pdf) and manifest.json into build/seed-<S>/ or --out."))
+    b = sub.add_parser("build", help="build sheets, keys, solutions, manifest.json and answers.csv", description=(
+        "Draw every question of every worksheet and exam for the seed, compute and verify the keys, and write "
+        "for each variant (or each student of a roster) the student sheet, the answer key and the worked "
+        "solutions (.tex and .pdf), one combined print file per kind, manifest.json and the grader's "
+        "answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md."))
     b.add_argument("--seed", type=int, default=42, help="build seed (default 42)")
     b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
     b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     b.add_argument("--no-pdf", action="store_true", help="write .tex and manifest only, do not run TeX")
-    b.add_argument("--variants", type=int, default=1, metavar="N", help="number of variants A, B, ... (default 1)")
+    b.add_argument("--variants", type=int, metavar="N", help=(
+        "number of variants A, B, ..., Z, AA, ... (default 1; with --roster, one per student)"))
+    b.add_argument("--roster", type=Path, metavar="FILE.csv", help=(
+        "UTF-8 CSV with columns name and id: one personalized copy per student (with --variants N, "
+        "student k gets variant k mod N)"))
     b.add_argument("--worksheet", action="append", default=[], metavar="ID", help="build only this worksheet (repeatable)")
+    b.add_argument("--exam", action="append", default=[], metavar="ID", help="build only this exam (repeatable)")
+    b.add_argument("--one-sided", action="store_true", help=(
+        "combined print files without the blank pages that make each copy start on a front page"))
     b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
 
     c = sub.add_parser("check", help="validate question files and verify their answers", description=(
@@ -38,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         "and render every template. No PDF is made. Exit 0 when all is well, 1 otherwise."))
     c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="question YAML files")
     c.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds to draw per question (default 5)")
+
+    ls = sub.add_parser("list", help="show the bank: questions, and the worksheets and exams using them", description=(
+        "List every question of the bank (id, title, tags, points, parts) with the worksheets and exams "
+        "that use it, then the worksheets and exams."))
+    ls.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     return parser
 
 
@@ -47,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "list":
+            return _list(args)
         return _check(args)
     except GeneratorError as e:
         if args.debug:
@@ -61,17 +77,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build(args: argparse.Namespace) -> int:
     from generator.build import BuildOptions, build
 
-    if args.variants < 1:
+    if args.seed < 0:
+        raise GeneratorError(f"--seed: expected a number >= 0, got {args.seed}")
+    if args.variants is not None and args.variants < 1:
         raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
     result = build(BuildOptions(
         seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
-        worksheets=tuple(args.worksheet), templates=args.templates,
+        worksheets=tuple(args.worksheet), exams=tuple(args.exam), roster=args.roster,
+        two_sided=not args.one_sided, templates=args.templates,
     ))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {len(result.files)} files to {result.destination}/")
+    folders: dict[str, list[str]] = {}
     for name in result.files:
-        print(f"  {name}")
+        head, _, rest = name.partition("/")
+        folders.setdefault(head if rest else "", []).append(rest or head)
+    for head, names in sorted(folders.items()):
+        if not head or len(names) <= 12:
+            for name in names:
+                print(f"  {head + '/' if head else ''}{name}")
+            continue
+        copies = sorted({n.split("/")[0] for n in names if "/" in n})
+        combined = [n for n in names if "/" not in n]
+        print(f"  {head}/: {len(copies)} copies ({copies[0]} ... {copies[-1]}), {len(names) - len(combined)} files"
+              + (f"; {', '.join(combined)}" if combined else ""))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from generator.listing import list_bank
+    from generator.spec import load_bank
+
+    print(list_bank(load_bank(args.bank)), end="")
     return 0
 
 

@@ -7,19 +7,28 @@ Numbers are JSON numbers in nested lists: ints where the exact value is an integ
 otherwise; a derivative's value has shape output + input. `latex` is the exact form printed in
 the key. Extra keys (tool and library versions, spec hashes, dimensions) help find keys that
 change after an upgrade; readers must ignore keys they do not know.
+
+Class sets add (see docs/output.md): `documents` (each worksheet or exam, its spec hash, and for
+every copy its folder, variant, student and question order with points), `students` (each
+roster student's id, name, row and variant), `roster` (file name and hash) and `notes`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Iterable
 
 from generator import __version__
+from generator.assemble import Plan
 from generator.latex import latex_value
+from generator.layout import combined_file, copy_file
+from generator.roster import Roster
 from generator.solve import Solution, to_plain
 
-__all__ = ["manifest_entry", "make_manifest", "dump_manifest"]
+__all__ = ["manifest_entry", "make_manifest", "class_set_entries", "dump_manifest"]
 
 
 def _version(package: str) -> str:
@@ -60,13 +69,58 @@ def make_manifest(seed: int, variants: Iterable[tuple[str, list[Solution]]], ext
     manifest: dict[str, Any] = {
         "seed": seed,
         "tool": {"name": "generator", "version": __version__},
-        "libraries": {"sympy": sympy.__version__, "numpy": numpy.__version__, "jinja2": jinja2.__version__, "pyyaml": _version("pyyaml")},
+        "libraries": {
+            "sympy": sympy.__version__, "numpy": numpy.__version__, "jinja2": jinja2.__version__,
+            "pyyaml": _version("pyyaml"), "pypdf": _version("pypdf"),
+        },
         "convention": "Jacobian of an output of shape A with respect to an input of shape B has shape A + B",
         "variants": [{"id": label, "questions": [manifest_entry(s) for s in solutions]} for label, solutions in variants],
     }
     if extra:
         manifest.update(extra)
     return manifest
+
+
+def class_set_entries(plan: Plan, kinds: Iterable[str], roster: Roster | None, notes: Iterable[str]) -> dict[str, Any]:
+    """The manifest keys that describe documents, copies, students and notes of a build."""
+    kinds = list(kinds)
+    documents = []
+    for document in plan.documents:
+        copies = []
+        for seat in plan.seats:
+            slots = document.slots[seat.variant_index]
+            copy: dict[str, Any] = {"folder": f"{document.id}/{seat.folder}", "variant": seat.variant}
+            if seat.student is not None:
+                copy["student"] = seat.student.id
+            copy["questions"] = [{"number": s.number, "id": s.question, "points": s.points} for s in slots]
+            copy["total"] = sum(s.points or 0 for s in slots)
+            copy["files"] = [copy_file(document.id, seat.folder, kind, ".tex") for kind in kinds]
+            copies.append(copy)
+        documents.append({
+            "id": document.id,
+            "type": document.type,
+            "title": document.spec.title,
+            "spec_sha256": _file_sha256(document.spec.path),
+            "combined": [combined_file(document.id, kind) for kind in kinds],
+            "copies": copies,
+        })
+    entries: dict[str, Any] = {"documents": documents}
+    if roster is not None:
+        entries["roster"] = {"file": Path(roster.file).name, "sha256": roster.sha256}
+        entries["students"] = [
+            {"id": seat.student.id, "name": seat.student.name, "row": seat.student.row, "variant": seat.variant,
+             "folder": seat.folder}
+            for seat in plan.seats if seat.student is not None
+        ]
+    entries["notes"] = list(notes)
+    return entries
+
+
+def _file_sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "unknown"
 
 
 def dump_manifest(manifest: dict[str, Any]) -> str:

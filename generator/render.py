@@ -10,7 +10,7 @@ in the user's folder first, then in the project's `templates/`.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterable
@@ -20,12 +20,25 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
 from generator.latex import escape_text, latex_matrix, latex_scalar, latex_value
+from generator.roster import Student
 from generator.solve import PartAnswer, Solution
-from generator.spec import QuestionSpec, TemplateText, WorksheetSpec
+from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 
-__all__ = ["RenderedPart", "RenderedQuestion", "make_environment", "render_question", "render_document", "PROJECT_TEMPLATES"]
+__all__ = [
+    "RenderedPart",
+    "RenderedQuestion",
+    "make_environment",
+    "render_question",
+    "render_document",
+    "with_points",
+    "PROJECT_TEMPLATES",
+    "DOCUMENT_KINDS",
+]
 
 PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# sheet: questions and answer space; key: the answers only (for graders); solutions: the answers
+# with index forms, vectorized forms and each question's worked solution (for students, after).
+DOCUMENT_KINDS = ("sheet", "key", "solutions")
 SHAPE_CONVENTION = (
     r"The derivative of an output of shape $A$ with respect to an input of shape $B$ has shape $A + B$: "
     r"entry $[a, b]$ is $\partial\,\mathrm{out}_a / \partial\,\mathrm{in}_b$. "
@@ -64,6 +77,11 @@ def _display(value: Any) -> str:
     return "\\begin{center}\\adjustbox{max width=\\linewidth}{$\\displaystyle " + latex_value(value) + "$}\\end{center}"
 
 
+def _number(value: Any) -> str:
+    """Points and other plain numbers without a trailing `.0`: 6.0 -> 6, 2.5 -> 2.5."""
+    return f"{value:g}"
+
+
 def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvironment:
     """The sandboxed Jinja environment with LaTeX-friendly delimiters and our filters."""
     paths = [str(user_templates)] if user_templates else []
@@ -88,6 +106,7 @@ def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvir
         matrix=latex_matrix,
         display=_display,
         tex=escape_text,
+        num=_number,
     )
     return env
 
@@ -169,26 +188,48 @@ def render_question(env: SandboxedEnvironment, solution: Solution, extras: dict[
     )
 
 
+def with_points(question: RenderedQuestion, points: float | None) -> RenderedQuestion:
+    """The same rendered question with the points an exam gives it."""
+    return question if points == question.points else replace(question, points=points)
+
+
 def render_document(
     env: SandboxedEnvironment,
     kind: str,
-    worksheet: WorksheetSpec,
+    worksheet: WorksheetSpec | ExamSpec,
     questions: Iterable[RenderedQuestion],
     *,
     seed: int,
     variant: str,
+    student: Student | None = None,
+    template: str | None = None,
 ) -> str:
-    """Render `templates/<kind>.tex.j2` (kind: sheet or key) for one variant of a worksheet."""
-    name = f"{kind}.tex.j2"
+    """Render one document of one variant: `templates/<kind>.tex.j2` unless `template` names another.
+
+    `kind` is one of `DOCUMENT_KINDS`; exams use `exam-<kind>.tex.j2`. `student` (name, id) is
+    printed in the header when given. Templates see `worksheet` (the worksheet or exam spec),
+    `questions`, `total` (their points added up), `seed`, `variant`, `student`, `kind`, and `cjk`
+    (true when the text needs the CJK package; see `latex.escape_text`).
+    """
+    name = template or f"{kind}.tex.j2"
+    questions = list(questions)
+    context = dict(
+        worksheet=worksheet,
+        questions=questions,
+        total=sum(q.points or 0 for q in questions),
+        seed=seed,
+        variant=variant,
+        student=student,
+        kind=kind,
+        shape_convention=SHAPE_CONVENTION,
+        cjk=False,
+    )
     try:
-        template = env.get_template(name)
-        return template.render(
-            worksheet=worksheet,
-            questions=list(questions),
-            seed=seed,
-            variant=variant,
-            shape_convention=SHAPE_CONVENTION,
-        )
+        document = env.get_template(name)
+        text = document.render(context)
+        if "\\begin{CJK}" in text:
+            text = document.render({**context, "cjk": True})
+        return text
     except jinja2.TemplateNotFound:
         raise RenderError(f"document template '{name}' not found in {env.loader.searchpath}") from None  # type: ignore[union-attr]
     except jinja2.TemplateSyntaxError as e:

@@ -5,14 +5,22 @@ Every draw goes through its own `numpy.random.Generator`, seeded by
 16 bytes of SHA-256 of the question id as four 32-bit words. A question's numbers therefore
 depend only on (seed, variant, id): adding, removing or reordering other questions, or
 listing the question in another worksheet, never changes them. No global seeding anywhere.
+
+Distinct variants: `sample_variants` draws a question for many variants and redraws a variant
+whose dimensions and parameters repeat an earlier variant's, with `redraw` = 1, 2, ... appended
+to the seed sequence. Variant k therefore depends only on the variants before it, and variant A
+is the same whatever the number of variants. When the parameter space is smaller than the
+number of variants asked for, variants repeat and a one-line note says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from functools import lru_cache
+from typing import Any, Sequence
 
 import numpy as np
 import sympy
@@ -21,9 +29,21 @@ from generator.errors import SamplingError
 from generator.expr import EXACT, evaluate
 from generator.spec import ParameterSpec, QuestionSpec
 
-__all__ = ["Instance", "MAX_TRIES", "sample", "variant_label", "question_rng"]
+__all__ = [
+    "Instance",
+    "MAX_TRIES",
+    "MAX_REDRAWS",
+    "ENUMERATE_LIMIT",
+    "sample",
+    "sample_variants",
+    "count_variants",
+    "variant_label",
+    "question_rng",
+]
 
 MAX_TRIES = 1000
+MAX_REDRAWS = 100
+ENUMERATE_LIMIT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +73,12 @@ def variant_label(index: int) -> str:
     return label
 
 
-def question_rng(seed: int, variant_index: int, question_id: str) -> np.random.Generator:
-    """The generator for one (build seed, variant, question); see the module docstring."""
+def question_rng(seed: int, variant_index: int, question_id: str, redraw: int = 0) -> np.random.Generator:
+    """The generator for one (build seed, variant, question[, redraw]); see the module docstring."""
     digest = hashlib.sha256(question_id.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-    return np.random.default_rng(np.random.SeedSequence([seed, variant_index, *words]))
+    extra = [redraw] if redraw else []
+    return np.random.default_rng(np.random.SeedSequence([seed, variant_index, *words, *extra]))
 
 
 def _choices(param: ParameterSpec) -> list[Fraction]:
@@ -84,22 +105,31 @@ def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) 
     return out
 
 
-def sample(question: QuestionSpec, seed: int, variant_index: int) -> Instance:
+def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The derived values of a draw, and the indices of the constraints it fails."""
+    env: dict[str, Any] = {**{k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}, **params}
+    derived = {}
+    for name, expr in question.derived:
+        derived[name] = env[name] = evaluate(expr, env, EXACT)
+    failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
+    return derived, failed
+
+
+def sample(question: QuestionSpec, seed: int, variant_index: int, redraw: int = 0) -> Instance:
     """Draw one variant, redrawing everything until all constraints hold.
+
+    `redraw` > 0 gives another, equally deterministic draw for the same variant (used by
+    `sample_variants` to avoid repeating an earlier variant).
 
     Raises:
         SamplingError: no draw in `MAX_TRIES` met the constraints; names the one failing most.
     """
-    rng = question_rng(seed, variant_index, question.id)
+    rng = question_rng(seed, variant_index, question.id, redraw)
     failures = [0] * len(question.constraints)
     for attempt in range(1, MAX_TRIES + 1):
         dims = {name: int(rng.integers(low, high + 1)) for name, low, high in question.dimensions}
         params = {p.name: _draw(p, dims, rng) for p in question.parameters}
-        env: dict[str, Any] = {**{k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}, **params}
-        derived = {}
-        for name, expr in question.derived:
-            derived[name] = env[name] = evaluate(expr, env, EXACT)
-        failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
+        derived, failed = _check(question, dims, params)
         if not failed:
             return Instance(question, seed, variant_label(variant_index), dims, params, derived, attempt)
         for i in failed:
@@ -110,3 +140,101 @@ def sample(question: QuestionSpec, seed: int, variant_index: int) -> Instance:
         f"{constraint.where}: constraints[{worst}]: '{constraint.text}' could not be met in {MAX_TRIES} draws "
         f"(question '{question.id}', seed {seed}); widen the entry ranges or relax the constraint"
     )
+
+
+def _shape(param: ParameterSpec, dims: dict[str, int]) -> tuple[int, ...]:
+    return tuple(dims[s] if isinstance(s, str) else s for s in param.shape)
+
+
+def _entry_choices(param: ParameterSpec, shape: tuple[int, ...]) -> int:
+    """How many distinct values the parameter can take for this shape (ignoring constraints)."""
+    if param.onehot:
+        return shape[0]
+    return len(_choices(param)) ** int(np.prod(shape, dtype=object))
+
+
+def _dimension_choices(question: QuestionSpec) -> list[dict[str, int]]:
+    return [dict(zip([n for n, _, _ in question.dimensions], combo, strict=True)) for combo in
+            itertools.product(*(range(low, high + 1) for _, low, high in question.dimensions))]
+
+
+@lru_cache(maxsize=256)
+def count_variants(question: QuestionSpec) -> tuple[int, bool]:
+    """The number of distinct draws of a question, and whether that number is exact.
+
+    Without constraints the count is exact: for each choice of dimensions, the product of each
+    parameter's value choices. With constraints, spaces of at most `ENUMERATE_LIMIT` draws are
+    enumerated and checked (exact); larger ones report the unconstrained count, an upper bound.
+    """
+    total = 0
+    for dims in _dimension_choices(question):
+        size = 1
+        for param in question.parameters:
+            size *= _entry_choices(param, _shape(param, dims))
+        total += size
+    if not question.constraints:
+        return total, True
+    if total > ENUMERATE_LIMIT:
+        return total, False
+    admissible = 0
+    for dims in _dimension_choices(question):
+        for params in itertools.product(*(_every_value(p, _shape(p, dims)) for p in question.parameters)):
+            _, failed = _check(question, dims, dict(zip(question.parameter_names, params, strict=True)))
+            admissible += not failed
+    return admissible, True
+
+
+def _every_value(param: ParameterSpec, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Every value a parameter can take (only called for small spaces)."""
+    out = []
+    if param.onehot:
+        for hot in range(shape[0]):
+            array = np.full(shape, sympy.Integer(0), dtype=object)
+            array[hot] = sympy.Integer(1)
+            out.append(array)
+        return out
+    choices = [_to_sympy(v) for v in _choices(param)]
+    for combo in itertools.product(choices, repeat=int(np.prod(shape, dtype=object))):
+        out.append(np.array(combo, dtype=object).reshape(shape))
+    return out
+
+
+def _fingerprint(instance: Instance) -> tuple[Any, ...]:
+    """What makes two draws the same variant: dimensions and every parameter entry."""
+    return (
+        tuple(sorted(instance.dims.items())),
+        tuple((name, value.shape, tuple(value.flat)) for name, value in instance.params.items()),
+    )
+
+
+def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence[int]) -> tuple[dict[int, Instance], str | None]:
+    """Draw the question for each variant index (in increasing order), avoiding repeats.
+
+    Returns the instances by variant index, and a one-line note when the parameter space is too
+    small for every variant to differ (later variants then repeat earlier ones).
+
+    Raises:
+        SamplingError: a draw cannot meet the question's constraints.
+    """
+    count, exact = count_variants(question)
+    seen: set[tuple[Any, ...]] = set()
+    out: dict[int, Instance] = {}
+    exhausted = False
+    for index in sorted(variant_indices):
+        first = instance = sample(question, seed, index)
+        redraw = 0
+        while _fingerprint(instance) in seen and not exhausted:
+            redraw += 1
+            if (exact and len(seen) >= count) or redraw > MAX_REDRAWS:
+                exhausted = True
+                instance = first
+                break
+            instance = sample(question, seed, index, redraw)
+        seen.add(_fingerprint(instance))
+        out[index] = instance
+    asked = len(out)
+    if len(seen) >= asked:
+        return out, None
+    if exact:
+        return out, f"{question.id}: only {count} distinct variants exist, {asked} asked"
+    return out, f"{question.id}: found only {len(seen)} distinct variants ({MAX_REDRAWS} redraws found no new one), {asked} asked"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -31,9 +31,12 @@ __all__ = [
     "PartSpec",
     "QuestionSpec",
     "WorksheetSpec",
+    "ExamEntry",
+    "ExamSpec",
     "Bank",
     "load_question",
     "load_worksheet",
+    "load_exam",
     "load_bank",
     "format_path",
 ]
@@ -137,12 +140,43 @@ class WorksheetSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ExamEntry:
+    """One line of an exam's question list: a question by id, or `count` questions drawn from a tag."""
+
+    id: str | None
+    tag: str | None
+    count: int
+    points: float | None
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
+class ExamSpec:
+    """An exam: a cover page (title, date, duration, name/ID fields, points) and questions from the bank."""
+
+    id: str
+    title: str
+    course: str
+    date: str
+    duration: str
+    instructions: str
+    footnotes: tuple[str, ...]
+    shuffle: bool
+    total: float | None
+    entries: tuple[ExamEntry, ...]
+    path: str
+    sha256: str
+    where_total: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Bank:
-    """Every question and worksheet found under a bank folder."""
+    """Every question, worksheet and exam found under a bank folder."""
 
     root: str
     questions: dict[str, QuestionSpec]
     worksheets: dict[str, WorksheetSpec]
+    exams: dict[str, ExamSpec] = field(default_factory=dict)
 
 
 # --- schema layer -----------------------------------------------------------------------------
@@ -473,11 +507,59 @@ def _declared_id(file: Path) -> str:
     return data["id"] if isinstance(data, dict) and isinstance(data.get("id"), str) else file.stem
 
 
-def load_bank(root: str | Path) -> Bank:
-    """Load every `questions/*.yaml` and `worksheets/*.yaml` under `root`, reporting all problems.
+def load_exam(path: str | Path) -> ExamSpec:
+    """Load and validate one exam file (question ids and tags are checked against the bank later).
 
     Raises:
-        SpecError: every problem of every file, and worksheet entries that name no question.
+        SpecError: listing every problem found, each as `file:line:col: key.path: message`.
+    """
+    data, positions = load_yaml(path)
+    raw = Path(path).read_bytes()
+    if not isinstance(data, dict):
+        raise SpecError(f"{positions.file}:1:1: expected a mapping of exam keys, got {_describe(data)}")
+    problems = _schema_problems(data, positions, "exam")
+    if problems:
+        raise SpecError(problems)
+    p = _Problems(positions)
+    entries = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(data["questions"]):
+        key: KeyPath = ("questions", i)
+        item = {"id": item} if isinstance(item, str) else item
+        if ("id" in item) == ("tag" in item):
+            p.add(key, "give either 'id' (one question) or 'tag' (questions drawn from a tag), not both or neither")
+            continue
+        if "id" in item and "count" in item:
+            p.add(key + ("count",), "'count' goes with 'tag'; an 'id' entry is one question", key=True)
+        if "id" in item:
+            if item["id"] in seen:
+                p.add(key + ("id",), f"question '{item['id']}' is already listed as questions[{seen[item['id']]}]")
+            seen.setdefault(item["id"], i)
+        entries.append(ExamEntry(item.get("id"), item.get("tag"), item.get("count", 1), item.get("points"), positions.at(key)))
+    p.raise_if_any()
+    duration = data.get("duration", "")
+    return ExamSpec(
+        id=data["id"],
+        title=data["title"],
+        course=data.get("course", ""),
+        date=data.get("date", ""),
+        duration=f"{duration} minutes" if isinstance(duration, int) else duration,
+        instructions=data.get("instructions", ""),
+        footnotes=tuple(data.get("footnotes", [])),
+        shuffle=bool(data.get("shuffle", False)),
+        total=data.get("total"),
+        entries=tuple(entries),
+        path=positions.file,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        where_total=positions.at(("total",)),
+    )
+
+
+def load_bank(root: str | Path) -> Bank:
+    """Load every `questions/*.yaml`, `worksheets/*.yaml` and `exams/*.yaml` under `root`, reporting all problems.
+
+    Raises:
+        SpecError: every problem of every file, and worksheet or exam entries that name no question.
     """
     root = Path(root)
     if not root.is_dir():
@@ -509,8 +591,24 @@ def load_bank(root: str | Path) -> Bank:
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
                 problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id '{qid}' in the bank{extra}")
         worksheets[sheet.id] = sheet
+    exams: dict[str, ExamSpec] = {}
+    for file in sorted((root / "exams").glob("*.y*ml")):
+        try:
+            exam = load_exam(file)
+        except SpecError as e:
+            problems.extend(e.problems)
+            continue
+        for i, entry in enumerate(exam.entries):
+            if entry.id is not None and entry.id not in questions:
+                hint = difflib.get_close_matches(entry.id, list(questions), n=1)
+                extra = f"; did you mean '{hint[0]}'?" if hint else ""
+                problems.append(f"{entry.where}: questions[{i}]: no question with id '{entry.id}' in the bank{extra}")
+        other = worksheets.get(exam.id) or exams.get(exam.id)
+        if other is not None:
+            problems.append(f"{exam.path}: id '{exam.id}' is also used by {other.path} (ids name the output folders)")
+        exams[exam.id] = exam
     if problems:
         raise SpecError(problems)
-    return Bank(str(root), questions, worksheets)
+    return Bank(str(root), questions, worksheets, exams)
 
 

@@ -23,11 +23,11 @@ def run(tmp_path: Path, name: str = "out", **options) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", ["demo-sheet.tex", "demo-key.tex"])
-def test_golden_tex(tmp_path, name):
+@pytest.mark.parametrize("kind", ["sheet", "key", "solutions"])
+def test_golden_tex(tmp_path, kind):
     """Rendered LaTeX at seed 7 is exactly the reviewed file (UPDATE_GOLDEN=1 rewrites it)."""
-    produced = (run(tmp_path) / name).read_text(encoding="utf-8")
-    golden = GOLDEN / name
+    produced = (run(tmp_path) / "demo" / "A" / f"{kind}.tex").read_text(encoding="utf-8")
+    golden = GOLDEN / f"demo-{kind}.tex"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(produced, encoding="utf-8")
     assert produced == golden.read_text(encoding="utf-8")
@@ -35,7 +35,7 @@ def test_golden_tex(tmp_path, name):
 
 def test_sheet_hides_answers_and_key_shows_them(tmp_path):
     out = run(tmp_path)
-    sheet, key = ((out / f"demo-{k}.tex").read_text() for k in ("sheet", "key"))
+    sheet, key = ((out / "demo" / "A" / f"{k}.tex").read_text() for k in ("sheet", "key"))
     assert "Answer:" not in sheet and "Answer:" in key
     assert sheet.count(r"\item") == key.count(r"\item") == 3
 
@@ -64,8 +64,8 @@ def test_manifest_contract(tmp_path):
 
 def test_same_command_twice_gives_identical_bytes(tmp_path):
     first, second = run(tmp_path, "a"), run(tmp_path, "b")
-    names = sorted(p.name for p in first.iterdir())
-    assert names == ["demo-key.tex", "demo-sheet.tex", "manifest.json"]
+    names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    assert names == ["answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json"]
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
@@ -80,7 +80,9 @@ def test_without_tex_writes_tex_and_manifest_and_says_how_to_install(tmp_path, m
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     out = tmp_path / "out"
     result = build(BuildOptions(bank=FIXTURE_BANK, out=out, seed=7, pdf=True))
-    assert sorted(p.name for p in out.iterdir()) == ["demo-key.tex", "demo-sheet.tex", "manifest.json"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json",
+    ]
     (note,) = result.notes
     assert note.startswith("no TeX engine (pdflatex) on PATH") and "apt-get install texlive-latex-base" in note
 
@@ -88,13 +90,14 @@ def test_without_tex_writes_tex_and_manifest_and_says_how_to_install(tmp_path, m
 @needs_tex
 def test_real_pdfs_are_compiled_and_read_back(tmp_path):
     out = run(tmp_path, pdf=True)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "demo-key.pdf", "demo-key.tex", "demo-sheet.pdf", "demo-sheet.tex", "manifest.json",
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.pdf")) == [
+        "demo/A/key.pdf", "demo/A/sheet.pdf", "demo/A/solutions.pdf",
+        "demo/combined-key.pdf", "demo/combined-sheet.pdf", "demo/combined-solutions.pdf",
     ]
     import subprocess
 
-    key = subprocess.run(["pdftotext", "-layout", str(out / "demo-key.pdf"), "-"], capture_output=True, text=True, check=True).stdout
-    sheet = subprocess.run(["pdftotext", "-layout", str(out / "demo-sheet.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    key = subprocess.run(["pdftotext", "-layout", str(out / "demo" / "A" / "key.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    sheet = subprocess.run(["pdftotext", "-layout", str(out / "demo" / "A" / "sheet.pdf"), "-"], capture_output=True, text=True, check=True).stdout
     assert "Demo sheet: 100% & more: answer key" in key
     assert "ML_101 & friends" in sheet and "Answer:" not in sheet
     assert "Logistic function & friends" in key and "Answer:" in key
@@ -108,4 +111,5 @@ def test_real_pdfs_are_compiled_and_read_back(tmp_path):
 @needs_tex
 def test_pdfs_are_byte_reproducible(tmp_path):
     first, second = run(tmp_path, "a", pdf=True), run(tmp_path, "b", pdf=True)
-    assert (first / "demo-key.pdf").read_bytes() == (second / "demo-key.pdf").read_bytes()
+    for name in ("demo/A/key.pdf", "demo/combined-sheet.pdf"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

@@ -34,7 +34,7 @@ def test_build_with_a_bad_spec_prints_one_message_and_no_traceback(tmp_path, ban
 def test_build_writes_into_out(tmp_path):
     result = cli("build", "--seed", "3", "--bank", str(FIXTURES / "bank"), "--out", str(tmp_path / "o"), "--no-pdf")
     assert result.returncode == 0, result.stderr
-    assert f"wrote 3 files to {tmp_path / 'o'}/" in result.stdout
+    assert f"wrote 5 files to {tmp_path / 'o'}/" in result.stdout
     assert (tmp_path / "o" / "manifest.json").exists()
 
 

@@ -1,0 +1,57 @@
+"""The grader's key table: one CSV row per answer part of every copy of every document.
+
+Columns: document, variant, student_id, student_name (empty without a roster), number (the
+question's position in that copy, after any shuffling), question (id), part (id), latex (the
+exact form printed in the key), exact (plain text: nested lists of SymPy expressions such as
+`1/2` or `exp(2)/(1 + exp(2))`), decimal (the same shape, 10 significant digits).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping
+
+import numpy as np
+import sympy
+
+from generator.assemble import Plan
+from generator.latex import latex_value
+from generator.solve import Solution
+
+__all__ = ["COLUMNS", "make_key_table"]
+
+COLUMNS = ("document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal")
+
+
+def _nested(array: np.ndarray, entry: Any) -> str:
+    array = np.asarray(array, dtype=object)
+    if array.ndim == 0:
+        return str(entry(array[()]))
+    return "[" + ", ".join(_nested(sub, entry) for sub in array) + "]"
+
+
+def _exact(value: Any) -> str:
+    return sympy.sstr(sympy.sympify(value))
+
+
+def _decimal(value: Any) -> str:
+    return f"{float(sympy.N(sympy.sympify(value), 30)):.10g}"
+
+
+def make_key_table(plan: Plan, solutions: Mapping[tuple[int, str], Solution]) -> str:
+    """The CSV text (UTF-8, `\\n` line ends, a header row), copies in seat order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for document in plan.documents:
+        for seat in plan.seats:
+            student_id, student_name = (seat.student.id, seat.student.name) if seat.student else ("", "")
+            for slot in document.slots[seat.variant_index]:
+                solution = solutions[(seat.variant_index, slot.question)]
+                for answer in solution.parts:
+                    writer.writerow((
+                        document.id, seat.variant, student_id, student_name, slot.number, slot.question, answer.spec.id,
+                        latex_value(answer.value), _nested(answer.value, _exact), _nested(answer.value, _decimal),
+                    ))
+    return out.getvalue()

@@ -1,0 +1,38 @@
+"""`python -m generator build` options of class sets: messages without tracebacks."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+
+from generator.cli import main
+
+CLASSBANK = FIXTURES / "classbank"
+
+
+def test_build_command_reports_an_unknown_exam_without_traceback(capsys, tmp_path):
+    assert main(["build", "--bank", str(CLASSBANK), "--out", str(tmp_path), "--no-pdf", "--exam", "qiz"]) == 1
+    assert capsys.readouterr().err == f"error: no exam named 'qiz' in {CLASSBANK}; did you mean 'quiz'?\n"
+
+
+def test_build_command_rejects_a_negative_seed(capsys):
+    assert main(["build", "--seed", "-1", "--no-pdf"]) == 1
+    assert capsys.readouterr().err == "error: --seed: expected a number >= 0, got -1\n"
+
+
+def test_build_command_reports_roster_rows(capsys, tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text("name,id\nAda,1\nBob,1\n", encoding="utf-8")
+    assert main(["build", "--bank", str(CLASSBANK), "--out", str(tmp_path / "out"), "--no-pdf", "--roster", str(roster)]) == 1
+    assert capsys.readouterr().err == f"error: {roster}: row 3: duplicate id '1' (also in row 2)\n"
+
+
+def test_build_command_prints_notes_and_a_summary_per_document(capsys, tmp_path):
+    assert main(["build", "--bank", str(CLASSBANK), "--out", str(tmp_path), "--no-pdf", "--variants", "20", "--worksheet", "drill"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "note: square: only 7 distinct variants exist, 20 asked\n"
+    assert captured.out == (
+        f"wrote 62 files to {tmp_path}/\n"
+        "  answers.csv\n"
+        "  manifest.json\n"
+        "  drill/: 20 copies (A ... T), 60 files\n"
+    )
