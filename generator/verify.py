@@ -16,6 +16,7 @@ import sympy
 
 from generator.errors import VerifyError
 from generator.expr import EXACT, NUMERIC, evaluate
+from generator.indexform import check_index_form
 from generator.solve import Solution
 
 __all__ = ["verify", "STEP", "RTOL", "ATOL"]
@@ -97,3 +98,7 @@ def verify(solution: Solution) -> None:
             if bad.size:
                 index = tuple(int(i) for i in bad[0])
                 raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]))
+        if answer.index_form is not None:
+            instance = solution.instance
+            label = f"variant {instance.variant} (seed {instance.seed})"
+            check_index_form(question, answer.index_form, instance.dims, instance.params, exact, label)
