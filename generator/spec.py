@@ -136,7 +136,12 @@ class QuestionSpec:
 
 @dataclass(frozen=True, slots=True)
 class WorksheetSpec:
-    """A worksheet: a titled list of questions from the bank."""
+    """A worksheet: a titled list of questions from the bank.
+
+    `headings` (question id -> raw LaTeX) group questions: a heading starts a numbered question
+    and the questions up to the next heading are its sub-questions (1.1, 1.2, ...), as on a
+    course sheet. `notes` (question id -> raw LaTeX) are footnotes on question titles.
+    """
 
     id: str
     title: str
@@ -145,6 +150,8 @@ class WorksheetSpec:
     footnotes: tuple[str, ...]
     questions: tuple[str, ...]
     path: str
+    headings: tuple[tuple[str, str], ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,14 +538,20 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
     problems = _schema_problems(data, positions, "worksheet")
     if problems:
         raise SpecError(problems)
+    entries = [item if isinstance(item, dict) else {"id": item} for item in data["questions"]]
+    headings = tuple((e["id"], e["heading"]) for e in entries if "heading" in e)
+    if headings and "heading" not in entries[0]:
+        raise SpecError(f"{positions.at(('questions', 0))}: questions[0]: the first question needs a heading when others have one")
     return WorksheetSpec(
         id=data["id"],
         title=data["title"],
         course=data.get("course", ""),
         instructions=data.get("instructions", ""),
         footnotes=tuple(data.get("footnotes", [])),
-        questions=tuple(data["questions"]),
+        questions=tuple(e["id"] for e in entries),
         path=positions.file,
+        headings=headings,
+        notes=tuple((e["id"], e["footnote"]) for e in entries if "footnote" in e),
     )
 
 
