@@ -21,10 +21,11 @@ concrete definition and the numbers cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import sympy
@@ -67,6 +68,9 @@ class IndexForm:
     derived: sympy.Expr
     expected: sympy.Expr | None
     letters: tuple[tuple[str, str], ...]
+    expected_text: str = ""
+    where: str = ""
+    expected_where: str = ""
 
     @property
     def index_names(self) -> tuple[str, ...]:
@@ -267,7 +271,8 @@ def derive_index_form(question: QuestionSpec, part_id: str) -> IndexForm | None:
     derived = deriver.total(root, spec.wrt.symbol())
     derived = _simplest(deriver.fold(_nice_names(derived, deriver.hints)))
     expected = spec.expected.value if spec.expected is not None else None
-    return IndexForm(part.id, spec.of, spec.wrt, derived, expected, question.index_latex)
+    text, at = (spec.expected.text, str(spec.expected.where)) if spec.expected is not None else ("", "")
+    return IndexForm(part.id, spec.of, spec.wrt, derived, expected, question.index_latex, text, str(spec.where), at)
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -291,7 +296,10 @@ def _floats(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 def _index_values(question: QuestionSpec, form: IndexForm, dims: Mapping[str, int]) -> list[tuple[int, ...]]:
     ranges = dict(question.index_ranges)
-    sizes = [dims[ranges[i]] if isinstance(ranges[i], str) else ranges[i] for i in form.index_names]
+    sizes = []
+    for name in form.index_names:
+        dimension = ranges[name]
+        sizes.append(dims[dimension] if isinstance(dimension, str) else dimension)
     return list(product(*(range(1, int(n) + 1) for n in sizes)))
 
 
@@ -337,8 +345,8 @@ def check_expected(question: QuestionSpec, form: IndexForm) -> None:
             if not _close(derived, expected):
                 at = ", ".join(f"{n}={v}" for n, v in zip(form.index_names, index))
                 raise VerifyError(
-                    f"{question.path}: question '{question.id}', part '{form.part_id}': the stated index form "
-                    f"'{form.expected}' disagrees with SymPy's derivation '{form.derived}' at {at} "
+                    f"{form.expected_where}: question '{question.id}', part '{form.part_id}': the stated index form "
+                    f"'{form.expected_text}' disagrees with SymPy's derivation '{form.derived}' at {at} "
                     f"(check seed {seed}): stated {expected:.10g}, derived {derived:.10g}"
                 )
 
@@ -355,23 +363,25 @@ def check_index_form(
     index_values = _index_values(question, form, dims)
     if len(index_values) != jacobian.size:
         raise VerifyError(
-            f"{question.path}: question '{question.id}', part '{form.part_id}': the index form "
+            f"{form.where}: question '{question.id}', part '{form.part_id}': the index form "
             f"d{form.of}/d{form.wrt} has {len(index_values)} entries but the answer has shape {list(jacobian.shape)}; "
             "check index.ranges"
         )
     values = _floats(params)
     sizes = _sizes(question, dims)
     definitions = _definitions(question)
-    forms = [("derived", form.derived)] + ([("stated", form.expected)] if form.expected is not None else [])
+    forms = [("derived", form.derived, str(form.derived), form.where)]
+    if form.expected is not None:
+        forms.append(("stated", form.expected, form.expected_text, form.expected_where))
     for flat, index in enumerate(index_values):
         position = tuple(int(i) for i in np.unravel_index(flat, jacobian.shape)) if jacobian.ndim else ()
         exact = float(jacobian[position])
-        for what, expr in forms:
+        for what, expr, text, where in forms:
             value = _evaluate(form, expr, index, values, sizes, definitions)
             if not _close(value, exact):
                 raise VerifyError(
-                    f"{question.path}: question '{question.id}', part '{form.part_id}', {label}: the {what} index form "
-                    f"'{expr}' disagrees with the answer at index {[int(i) for i in position]}: index form {value:.10g}, "
+                    f"{where}: question '{question.id}', part '{form.part_id}', {label}: the {what} index form "
+                    f"'{text}' disagrees with the answer at index {[int(i) for i in position]}: index form {value:.10g}, "
                     f"answer {exact:.10g}"
                 )
 

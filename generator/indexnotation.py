@@ -28,9 +28,10 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import sympy
 from sympy.core.function import ArgumentIndexError
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class sigmoid(sympy.Function):  # noqa: N801 (SymPy's own functions are lower case: exp, tanh)
+class sigmoid(sympy.Function):
     """The logistic function 1/(1 + e^-x); SymPy differentiates it as sigmoid(x) (1 - sigmoid(x))."""
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
@@ -258,7 +259,7 @@ def _show(indices: frozenset[str]) -> str:
     return "{" + ", ".join(sorted(indices)) + "}" if indices else "none"
 
 
-def _number(value: int | float) -> sympy.Expr:
+def _number(value: float) -> sympy.Expr:
     if isinstance(value, int):
         return sympy.Integer(value)
     fraction = Fraction(repr(value))
@@ -398,7 +399,7 @@ class _Evaluator:
             self.memo[key] = self.eval(body, dict(zip(symbols, index)))
         return self.memo[key]
 
-    def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, int]) -> float:  # noqa: C901 (one case per node type)
+    def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, int]) -> float:
         if e.is_Number or e in (sympy.E, sympy.pi):
             return float(e)
         if isinstance(e, sympy.Symbol):
@@ -506,13 +507,20 @@ class _IndexPrinter(LatexPrinter):
         rest = [f for f in expr.args if not isinstance(f, sympy.KroneckerDelta)]
         if not deltas or not rest:
             return super()._print_Mul(expr)
-        coefficient, others = sympy.Mul(*rest).as_coeff_Mul()
+        # Not Mul(*rest): a number times a bracket would be multiplied out, -2(x + b) -> -2x - 2b.
+        coefficient = sympy.Mul(*[f for f in rest if f.is_Number])
+        others = [f for f in rest if not f.is_Number]
         sign = "-" if coefficient.is_negative else ""
         coefficient = abs(coefficient)
         head = "" if coefficient == 1 else self._print(coefficient) + " "
-        tail = "" if others == 1 else self._print(others)
-        if isinstance(others, sympy.Add):
-            tail = rf"\left({tail}\right)"
+        if not others:
+            tail = ""
+        elif len(others) == 1:
+            tail = self._print(others[0])
+            if isinstance(others[0], sympy.Add):
+                tail = rf"\left({tail}\right)"
+        else:
+            tail = self._print(sympy.Mul._from_args(others))
         return sign + head + " ".join(self._print(d) for d in deltas) + (" " + tail if tail else "")
 
 
