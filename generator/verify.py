@@ -5,6 +5,10 @@ in floating point by numpy (no SymPy at all), and each Jacobian entry is estimat
 finite differences, (f(x + h e_b) - f(x - h e_b)) / 2h. If a derivative rule, a substitution or
 a shape convention were wrong, the two paths would disagree; a disagreement stops the build and
 names the question, the part and the entry.
+
+A part's vectorized form is evaluated and compared entry by entry with the answer, and so is its
+general index form (`generator.indexform`): evaluated at every index of the Jacobian, it must give
+this variant's numbers, which ties the index notation to the concrete definition.
 """
 
 from __future__ import annotations
