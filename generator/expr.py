@@ -57,11 +57,12 @@ FUNCTIONS: dict[str, _Function] = {
     "sigmoid": _Function(1, 1, "elementwise 1/(1+e^-x)"),
     "tanh": _Function(1, 1, "elementwise hyperbolic tangent"),
     "relu": _Function(1, 1, "elementwise max(0, x)"),
+    "step": _Function(1, 1, "elementwise unit step: 1 for x > 0, 0 for x < 0 (the derivative of relu)"),
     "softmax": _Function(1, 1, "softmax over the last axis"),
     "sum": _Function(1, 2, "sum(a) sums every entry, sum(a, axis) one axis"),
     "outer": _Function(2, 2, "outer product: outer(a, b)[i, j] = a[i] b[j]"),
     "dot": _Function(2, 2, "inner product of two vectors"),
-    "transpose": _Function(1, 1, "transpose (same as a.T)"),
+    "transpose": _Function(1, 5, "transpose(a) reverses the axes (a.T); transpose(a, 0, 2, 1) reorders them"),
     "ones": _Function(1, 2, "ones(n) or ones(n, m)"),
     "zeros": _Function(1, 2, "zeros(n) or zeros(n, m)"),
     "eye": _Function(1, 1, "identity matrix eye(n)"),
@@ -216,8 +217,10 @@ EXACT = Backend(
         "sqrt": sympy.sqrt,
         "abs": sympy.Abs,
         "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
-        "tanh": sympy.tanh,
+        # In terms of e, like sigmoid and softmax: tanh(2) would be exact but opaque in a key.
+        "tanh": lambda x: (sympy.exp(2 * x) - 1) / (sympy.exp(2 * x) + 1),
         "relu": lambda x: sympy.Max(0, x),
+        "step": lambda x: sympy.Heaviside(x, sympy.Rational(1, 2)),
     },
     dtype=object,
 )
@@ -234,6 +237,7 @@ NUMERIC = Backend(
         "sigmoid": _np_sigmoid,
         "tanh": np.tanh,
         "relu": lambda x: np.maximum(0.0, x),
+        "step": lambda x: np.heaviside(x, 0.5),
     },
     dtype=float,
 )
@@ -370,7 +374,12 @@ def _call(name: str, args: list[Any], be: Backend) -> Any:
             raise ValueError("dot needs two vectors")
         return _wrap(np.dot(a, args[1]), be) if be.dtype is object else np.dot(a, args[1])
     if name == "transpose":
-        return a.T
+        if len(args) == 1:
+            return a.T
+        axes = tuple(_size(arg) for arg in args[1:])
+        if sorted(axes) != list(range(a.ndim)):
+            raise ValueError(f"transpose of an order-{a.ndim} array needs a reordering of 0..{a.ndim - 1}, got {list(axes)}")
+        return a.transpose(axes)
     if name in ("ones", "zeros"):
         shape = tuple(_size(arg) for arg in args)
         fill = be.number(1 if name == "ones" else 0)

@@ -24,6 +24,7 @@ __all__ = [
     "latex_scalar",
     "latex_matrix",
     "latex_tensor",
+    "latex_approx",
     "DEFAULT_INDEX_NAMES",
     "CJK_FONT",
 ]
@@ -119,9 +120,19 @@ def _tex_coverage() -> tuple[frozenset[str] | None, frozenset[str]]:
     return frozenset(covered), frozenset(planes)
 
 
+_E = sympy.Symbol("e", positive=True)
+
+
 def latex_scalar(value: Any) -> str:
-    """An exact scalar as LaTeX, e.g. `\\frac{1}{2}` or `\\frac{e^{2}}{1 + e^{2}}`."""
-    return sympy.latex(sympy.sympify(value))
+    """An exact scalar as LaTeX, e.g. `\\frac{1}{2}` or `\\frac{e^{2}}{e^{2} + 1}`.
+
+    Powers of e are printed as powers of a symbol e, so that polynomials in e come out in
+    descending powers (e^{4} - e^{3} + 1) instead of SymPy's order for numbers.
+    """
+    value = sympy.sympify(value)
+    if value.has(sympy.exp, sympy.E):
+        value = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
+    return sympy.latex(value)
 
 
 def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:
@@ -129,8 +140,14 @@ def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:
     array = np.asarray(array, dtype=object)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
-    rows = [" & ".join(latex_scalar(v) for v in row) for row in array]
-    return f"\\begin{{{env}}}" + r" \\ ".join(rows) + f"\\end{{{env}}}"
+    cells = [[latex_scalar(v) for v in row] for row in array]
+    separator = r" \\ "
+    if any(r"\frac" in cell for row in cells for cell in row):
+        # Closed forms such as e^2/(e^2 + 1)^3 are unreadable at script size inside a matrix.
+        cells = [[cell.replace(r"\frac", r"\dfrac") for cell in row] for row in cells]
+        separator = r" \\[1ex] "
+    rows = [" & ".join(row) for row in cells]
+    return f"\\begin{{{env}}}" + separator.join(rows) + f"\\end{{{env}}}"
 
 
 def latex_tensor(array: np.ndarray, names: Sequence[str] = DEFAULT_INDEX_NAMES, per_row: int | None = None) -> str:
@@ -151,6 +168,30 @@ def latex_tensor(array: np.ndarray, names: Sequence[str] = DEFAULT_INDEX_NAMES, 
     rows = [blocks[i : i + per_row] for i in range(0, len(blocks), per_row)]
     body = r" \\[1ex] ".join(r" \quad ".join(text for _, text in row) for row in rows)
     return r"\begin{array}{c}" + body + r"\end{array}"
+
+
+def latex_approx(value: Any, digits: int = 4) -> str:
+    """Decimal approximations (`digits` significant digits) of an exact scalar, vector or matrix.
+
+    For reading exact closed forms such as e^2/(1 + e^2) at a glance; never a substitute for them.
+    """
+    def number(v: Any) -> str:
+        x = float(sympy.N(sympy.sympify(v), 20))
+        text = f"{x:.{digits}g}"
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            text = rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        return "0" if text in ("-0", "0") else text
+
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0:
+        return number(array[()])
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(f"approx shows scalars, vectors and matrices, got order {array.ndim}")
+    rows = [" & ".join(number(v) for v in row) for row in array]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
 def latex_value(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:

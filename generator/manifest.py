@@ -53,7 +53,8 @@ def manifest_entry(solution: Solution) -> dict[str, Any]:
                 "wrt": answer.spec.wrt,
                 "shape": list(answer.value.shape),
                 "value": to_plain(answer.value),
-                "latex": latex_value(answer.value),
+                # The exact form as printed in the key (tensor blocks labelled with the index form's names).
+                "latex": latex_value(answer.value, *([answer.index_form.index_names] if answer.index_form else [])),
             }
             for answer in solution.parts
         ],

@@ -13,15 +13,17 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import jinja2
+import sympy
 from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
-from generator.latex import escape_text, latex_matrix, latex_scalar, latex_value
+from generator.indexform import latex_index_form, layout_sentence
+from generator.latex import DEFAULT_INDEX_NAMES, escape_text, latex_approx, latex_matrix, latex_scalar, latex_value
 from generator.roster import Student
-from generator.solve import PartAnswer, Solution
+from generator.solve import PartAnswer, Solution, tidy_array
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 
 __all__ = [
@@ -72,9 +74,38 @@ class RenderedQuestion:
     solution: str
 
 
-def _display(value: Any) -> str:
+def _display(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:
     """A value as a display block that shrinks to the line width when it is too wide."""
-    return "\\begin{center}\\adjustbox{max width=\\linewidth}{$\\displaystyle " + latex_value(value) + "$}\\end{center}"
+    return _display_math(latex_value(value, names))
+
+
+def _display_math(tex: str) -> str:
+    return "\\begin{center}\\adjustbox{max width=\\linewidth}{$\\displaystyle " + tex + "$}\\end{center}"
+
+
+def _inline_math(tex: str) -> str:
+    # Inline, so TeX may break a long index form after one of its = signs.
+    return "$\\displaystyle " + tex + "$"
+
+
+def _answer_block(answer: PartAnswer) -> str:
+    """The default answer: a sentence on the layout (matrices, tensors), then the exact value.
+
+    Tensor blocks are labelled with the index names of the part's index form (one d x k block
+    per (n, j) for d u_nj / d w_il), so the numbers read like the general form above them.
+    Closed forms (anything not rational) are followed by decimals, for reading at a glance.
+    """
+    value, form = answer.value, answer.index_form
+    names = form.index_names if form else DEFAULT_INDEX_NAMES
+    closed = any(not sympy.sympify(v).is_Rational for v in value.flat)
+    if value.ndim == 0:
+        return _inline_math(latex_value(value) + (rf" \approx {latex_approx(value)}" if closed else ""))
+    sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""
+    if not closed or value.ndim > 2:
+        return sentence + _display(value, names)
+    if value.ndim == 1:
+        return sentence + _display_math(rf"{latex_value(value)} \approx {latex_approx(value)}")
+    return sentence + _display(value, names) + _display_math(rf"\approx {latex_approx(value)}")
 
 
 def _number(value: Any) -> str:
@@ -105,6 +136,7 @@ def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvir
         scalar=latex_scalar,
         matrix=latex_matrix,
         display=_display,
+        approx=latex_approx,
         tex=escape_text,
         num=_number,
     )
@@ -152,8 +184,9 @@ def question_context(solution: Solution) -> dict[str, Any]:
     return {
         **instance.dims,
         **instance.params,
-        **instance.derived,
-        **solution.values,
+        # Derived and defined values in the same exact shape as answers (they appear in worked steps).
+        **{name: tidy_array(value) for name, value in instance.derived.items()},
+        **{name: tidy_array(value) for name, value in solution.values.items()},
         "variant": instance.variant,
         "question": {"id": instance.question.id, "title": instance.question.title},
     }
@@ -161,11 +194,14 @@ def question_context(solution: Solution) -> dict[str, Any]:
 
 def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[str, Any], owner: str) -> RenderedPart:
     part = answer.spec
-    local = {**context, "answer": answer.value, "part": {"id": part.id}}
+    block = _answer_block(answer)
+    local = {**context, "answer": answer.value, "answer_block": block, "part": {"id": part.id}}
     prompt = render_text(env, part.prompt, local, owner)
-    shown = render_text(env, part.answer, local, owner) if part.answer else _display(answer.value)
+    shown = render_text(env, part.answer, local, owner) if part.answer else block
     vectorized = render_text(env, part.vectorized.latex, local, owner) if part.vectorized else ""
-    return RenderedPart(part.id, part.points, prompt, shown, "", vectorized)
+    form = answer.index_form
+    index_form = _inline_math(latex_index_form(form)) if form else ""
+    return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized)
 
 
 def render_question(env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None) -> RenderedQuestion:

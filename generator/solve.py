@@ -13,6 +13,7 @@ on the dimensions alone, so it is cached per (question, dimensions) and reused a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -22,20 +23,25 @@ import sympy
 
 from generator.errors import ExpressionError, SolveError
 from generator.expr import EXACT, evaluate
+from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Instance
 from generator.spec import PartSpec, QuestionSpec
 
-__all__ = ["PartAnswer", "Solution", "solve", "symbol_arrays", "to_plain"]
+__all__ = ["PartAnswer", "Solution", "solve", "symbol_arrays", "to_plain", "tidy_array"]
 
 
 @dataclass(frozen=True, slots=True)
 class PartAnswer:
-    """A part's exact answer: an object array of SymPy numbers (0-d for a scalar)."""
+    """A part's exact answer: an object array of SymPy numbers (0-d for a scalar).
+
+    `index_form` is the general index form (d u_j / d w_il = ...) when the part asks for one.
+    """
 
     spec: PartSpec
     value: np.ndarray
     out_shape: tuple[int, ...]
     in_shape: tuple[int, ...]
+    index_form: IndexForm | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +101,54 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational:
         return value
-    # Closed forms stay exact; combine into one fraction only where that makes them shorter
-    # (cancel/factor would expand (1 + e^u)^2 into a longer polynomial in e^u).
-    if value.count_ops() > 400:
+    if value.count_ops() >= 400:
         return value
-    combined = sympy.together(value)
-    return combined if combined.count_ops() < value.count_ops() else value
+    # Keep closed forms exact but in one canonical shape: one fraction of polynomials in e, each
+    # split into square-free factors, e.g. -e^2/(e^2 + 1)^3 rather than -e^2/(e^6 + 3e^4 + 3e^2 + 1).
+    # (sqf, not factor: factor would split e^3 + 1 into (e + 1)(e^2 - e + 1).)
+    # Fractional powers (e^{3/2} and e^3 from u = -3/2) are written over one base t = e^{1/L} first,
+    # so that SymPy sees one polynomial in t (e^3 = t^2 for L = 2) and can find its square factors.
+    base, back = _common_e_base(value)
+    numerator, denominator = sympy.fraction(sympy.cancel(value.xreplace(base) if base else value))
+    sign = 1
+    if _leading_negative(numerator):  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
+        sign, numerator = -1, -numerator
+    try:
+        result = sign * (sympy.sqf(numerator) / sympy.sqf(denominator))
+    except sympy.PolynomialError:
+        result = sympy.powsimp(sign * numerator / denominator)
+    return result.xreplace(back) if base else result
+
+
+_T = sympy.Symbol("t_e", positive=True)
+
+
+def _common_e_base(value: sympy.Expr) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """Substitutions exp(p/q) -> t^(pL/q) and back (t -> e^{1/L}), when some exponent is a fraction."""
+    powers = [p for p in value.atoms(sympy.exp) if p.args[0].is_Rational]
+    denominators = [int(p.args[0].q) for p in powers]
+    if not powers or max(denominators) == 1 or len(powers) != len(value.atoms(sympy.exp)):
+        return {}, {}
+    lcm = math.lcm(*denominators)
+    forward = {p: _T ** int(p.args[0] * lcm) for p in powers}
+    return forward, {_T: sympy.exp(sympy.Rational(1, lcm))}
+
+
+_E = sympy.Symbol("e", positive=True)
+
+
+def _leading_negative(value: sympy.Expr) -> bool:
+    """Whether a polynomial in e starts (highest power first, as printed) with a minus sign."""
+    as_e = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
+    try:
+        return bool(sympy.Poly(as_e, _E).LC() < 0)
+    except (sympy.PolynomialError, TypeError):
+        return bool(value.could_extract_minus_sign())
+
+
+def tidy_array(array: np.ndarray) -> np.ndarray:
+    """An exact array with every entry in the canonical shape used for answers (for display)."""
+    return _substitute(np.asarray(array, dtype=object), {})
 
 
 def solve(instance: Instance) -> Solution:
@@ -124,7 +172,8 @@ def solve(instance: Instance) -> Solution:
                 parts.append(PartAnswer(part, _substitute(out, {}), out.shape, ()))
                 continue
             jac = _jacobian(question, dims, part.of, part.wrt)
-            parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape))
+            form = derive_index_form(question, part.id)
+            parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
         raise SolveError(f"question '{question.id}' variant {instance.variant}: {e}") from e
     for answer in parts:

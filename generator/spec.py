@@ -21,11 +21,13 @@ import jsonschema
 
 from generator.errors import Location, SpecError, display_path
 from generator.expr import FUNCTIONS, Expr, parse_expression
+from generator.indexnotation import IndexExpr, IndexRef, IndexScope, parse_index_expression, parse_index_ref
 from generator.yamlload import KeyPath, Positions, load_yaml
 
 __all__ = [
     "TemplateText",
     "ParameterSpec",
+    "IndexDefinition",
     "IndexFormSpec",
     "VectorizedSpec",
     "PartSpec",
@@ -68,12 +70,20 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class IndexFormSpec:
-    """The general index form asked for in a part, e.g. d u[j] / d W[i, l]."""
+class IndexDefinition:
+    """One index-notation definition, e.g. `u[j]: sum(W[j, k] * x[k], k) + b[j]`."""
 
-    of: str
-    wrt: str
-    expected: str | None
+    ref: IndexRef
+    expr: IndexExpr
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFormSpec:
+    """The general index form asked for in a part, e.g. d u[j] / d W[i, l], and its textbook form."""
+
+    of: IndexRef
+    wrt: IndexRef
+    expected: IndexExpr | None
     where: Location
 
 
@@ -114,7 +124,8 @@ class QuestionSpec:
     derived: tuple[tuple[str, Expr], ...]
     define: tuple[tuple[str, Expr], ...]
     index_ranges: tuple[tuple[str, str | int], ...]
-    index_define: tuple[tuple[str, str, Location], ...]
+    index_latex: tuple[tuple[str, str], ...]
+    index_define: tuple[IndexDefinition, ...]
     parts: tuple[PartSpec, ...]
     stem: TemplateText
     solution: TemplateText | None
@@ -128,7 +139,12 @@ class QuestionSpec:
 
 @dataclass(frozen=True, slots=True)
 class WorksheetSpec:
-    """A worksheet: a titled list of questions from the bank."""
+    """A worksheet: a titled list of questions from the bank.
+
+    `headings` (question id -> raw LaTeX) group questions: a heading starts a numbered question
+    and the questions up to the next heading are its sub-questions (1.1, 1.2, ...), as on a
+    course sheet. `notes` (question id -> raw LaTeX) are footnotes on question titles.
+    """
 
     id: str
     title: str
@@ -137,6 +153,8 @@ class WorksheetSpec:
     footnotes: tuple[str, ...]
     questions: tuple[str, ...]
     path: str
+    headings: tuple[tuple[str, str], ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,13 +419,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     defined = [name for name, _ in define] + [name for name in data["define"] if name not in dict(define)]
 
     index = data.get("index", {})
-    index_ranges = tuple(index.get("ranges", {}).items())
-    for name, size in index_ranges:
-        if isinstance(size, str) and size not in dim_names:
-            p.add(("index", "ranges", name), f"unknown dimension '{size}'")
-    index_define = tuple(
-        (name, str(text), positions.at(("index", "define", name))) for name, text in index.get("define", {}).items()
-    )
+    index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
 
     parts = []
     seen_parts: set[str] = set()
@@ -428,11 +440,10 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
             p.add(path + ("wrt",), f"'{wrt}' is not a parameter{extra}")
         index_form = None
         if "index_form" in raw:
-            f = raw["index_form"]
-            index_form = IndexFormSpec(f["of"], f["wrt"], None if f.get("expected") is None else str(f["expected"]),
-                                       positions.at(path + ("index_form",)))
-            if not index_define:
+            if "define" not in index:
                 p.add(path + ("index_form",), "needs an `index: define:` section in the question")
+            else:
+                index_form = _index_form(p, raw, positions, path, scope)
         vectorized = None
         if "vectorized" in raw:
             vexpr = _expression(p, raw["vectorized"]["expr"], positions, path + ("vectorized", "expr"), values)
@@ -463,6 +474,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         derived=tuple(derived),
         define=tuple(define),
         index_ranges=index_ranges,
+        index_latex=index_latex,
         index_define=index_define,
         parts=tuple(parts),
         stem=_template(data["stem"], positions, ("stem",)),
@@ -470,6 +482,79 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         path=positions.file,
         sha256=sha256,
     )
+
+
+def _index_section(
+    p: _Problems, index: dict[str, Any], positions: Positions, parameters: list[ParameterSpec], dim_names: set[str]
+) -> tuple[tuple[tuple[str, str | int], ...], tuple[tuple[str, str], ...], tuple[IndexDefinition, ...], IndexScope]:
+    """The `index:` section: index ranges, entry letters and index-notation definitions."""
+    params = {param.name: param.shape for param in parameters}
+    ranges = tuple(index.get("ranges", {}).items())
+    for name, size in ranges:
+        path: KeyPath = ("index", "ranges", name)
+        if isinstance(size, str) and size not in dim_names:
+            p.add(path, f"unknown dimension '{size}'")
+        elif isinstance(size, int) and size < 1:
+            p.add(path, f"expected a size >= 1, got {size}")
+        if name in params:
+            p.add(path, f"index '{name}' has the name of a parameter; choose another letter", key=True)
+    shapes: dict[str, tuple[str | int, ...]] = dict(params)
+    scope = IndexScope(dict(ranges), shapes)
+    definitions = []
+    for key, text in index.get("define", {}).items():
+        path = ("index", "define", key)
+        what = format_path(path)
+        try:
+            ref = parse_index_ref(key, positions.at(path, key=True), scope, what, new=True)
+            if ref.name in shapes:
+                kind = "a parameter" if ref.name in params else "already defined"
+                p.add(path, f"'{ref.name}' is {kind}; an index definition needs a new name", key=True)
+                continue
+            expr = parse_index_expression(text, positions.at(path), scope, what, free=frozenset(ref.indices))
+        except SpecError as e:
+            p.add_raw(positions.at(path), str(e))
+            continue
+        shapes[ref.name] = tuple(scope.ranges[i] for i in ref.indices)
+        definitions.append(IndexDefinition(ref, expr))
+    letters = tuple((name, str(tex)) for name, tex in index.get("latex", {}).items())
+    for name, _ in letters:
+        if name not in shapes:
+            p.add(("index", "latex", name), f"'{name}' is neither a parameter nor an index definition", key=True)
+    return ranges, letters, tuple(definitions), scope
+
+
+def _index_form(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath, scope: IndexScope) -> IndexFormSpec | None:
+    """A part's `index_form:` (of, wrt, expected), checked against the part's `of` and `wrt`."""
+    f = raw["index_form"]
+    base = path + ("index_form",)
+    try:
+        of = parse_index_ref(f["of"], positions.at(base + ("of",)), scope, format_path(base + ("of",)))
+        wrt = parse_index_ref(f["wrt"], positions.at(base + ("wrt",)), scope, format_path(base + ("wrt",)))
+    except SpecError as e:
+        p.add_raw(positions.at(base), str(e))
+        return None
+    problems = len(p.items)
+    if of.name != raw["of"]:
+        p.add(base + ("of",), f"expected an entry of '{raw['of']}' (the part's `of`), got '{of.name}'")
+    if "wrt" not in raw:
+        p.add(base + ("wrt",), "the part has no `wrt`: an index form is the derivative of `of` with respect to `wrt`")
+    elif wrt.name != raw["wrt"]:
+        p.add(base + ("wrt",), f"expected an entry of '{raw['wrt']}' (the part's `wrt`), got '{wrt.name}'")
+    shared = set(of.indices) & set(wrt.indices)
+    if shared:
+        p.add(base, f"{of} and {wrt} share the index {', '.join(sorted(shared))}; use different letters")
+    expected = None
+    if f.get("expected") is not None:
+        try:
+            expected = parse_index_expression(
+                f["expected"], positions.at(base + ("expected",)), scope, format_path(base + ("expected",)),
+                free=frozenset(of.indices + wrt.indices), within=True,
+            )
+        except SpecError as e:
+            p.add_raw(positions.at(base + ("expected",)), str(e))
+    if len(p.items) != problems:
+        return None
+    return IndexFormSpec(of, wrt, expected, positions.at(base))
 
 
 def _count_values(low: int, high: int, denominators: tuple[int, ...], exclude: tuple[float, ...]) -> int:
@@ -487,14 +572,20 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
     problems = _schema_problems(data, positions, "worksheet")
     if problems:
         raise SpecError(problems)
+    entries = [item if isinstance(item, dict) else {"id": item} for item in data["questions"]]
+    headings = tuple((e["id"], e["heading"]) for e in entries if "heading" in e)
+    if headings and "heading" not in entries[0]:
+        raise SpecError(f"{positions.at(('questions', 0))}: questions[0]: the first question needs a heading when others have one")
     return WorksheetSpec(
         id=data["id"],
         title=data["title"],
         course=data.get("course", ""),
         instructions=data.get("instructions", ""),
         footnotes=tuple(data.get("footnotes", [])),
-        questions=tuple(data["questions"]),
+        questions=tuple(e["id"] for e in entries),
         path=positions.file,
+        headings=headings,
+        notes=tuple((e["id"], e["footnote"]) for e in entries if "footnote" in e),
     )
 
 

@@ -5,6 +5,10 @@ in floating point by numpy (no SymPy at all), and each Jacobian entry is estimat
 finite differences, (f(x + h e_b) - f(x - h e_b)) / 2h. If a derivative rule, a substitution or
 a shape convention were wrong, the two paths would disagree; a disagreement stops the build and
 names the question, the part and the entry.
+
+A part's vectorized form is evaluated and compared entry by entry with the answer, and so is its
+general index form (`generator.indexform`): evaluated at every index of the Jacobian, it must give
+this variant's numbers, which ties the index notation to the concrete definition.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sympy
 
 from generator.errors import VerifyError
 from generator.expr import EXACT, NUMERIC, evaluate
+from generator.indexform import check_index_form
 from generator.solve import Solution
 
 __all__ = ["verify", "STEP", "RTOL", "ATOL"]
@@ -97,3 +102,7 @@ def verify(solution: Solution) -> None:
             if bad.size:
                 index = tuple(int(i) for i in bad[0])
                 raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]))
+        if answer.index_form is not None:
+            instance = solution.instance
+            label = f"variant {instance.variant} (seed {instance.seed})"
+            check_index_form(question, answer.index_form, instance.dims, instance.params, exact, label)

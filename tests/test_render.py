@@ -30,7 +30,7 @@ def test_delimiters_leave_tex_braces_alone():
     "value, latex",
     [
         (sympy.Rational(-3, 2), r"- \frac{3}{2}"),
-        (sympy.exp(2) / (1 + sympy.exp(2)), r"\frac{e^{2}}{1 + e^{2}}"),
+        (sympy.exp(2) / (1 + sympy.exp(2)), r"\frac{e^{2}}{e^{2} + 1}"),
         (ints([1, -2]), r"\begin{bmatrix}1 \\ -2\end{bmatrix}"),
         (ints([[1, 0], [0, 1]]), r"\begin{bmatrix}1 & 0 \\ 0 & 1\end{bmatrix}"),
     ],
