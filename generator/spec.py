@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 RESERVED_NAMES = frozenset({"answer", "part", "question", "variant", "e", "pi", *FUNCTIONS})
+# Sizes and value sets beyond these are never meant for hand computation, and would make
+# sampling and SymPy slow enough to look like a hang.
+MAX_SIZE = 20
+MAX_VALUES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,9 +287,14 @@ def load_question(path: str | Path) -> QuestionSpec:
     return _build_question(data, positions, hashlib.sha256(raw).hexdigest())
 
 
-def _expression(problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str]) -> Expr | None:
+def _expression(
+    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str], later: dict[str, str] | None = None
+) -> Expr | None:
     try:
-        return parse_expression(value, positions.at(path), allowed, format_path(path))
+        pending = {name: where for name, where in (later or {}).items() if name not in allowed}
+        if path[-1] in pending:
+            pending[str(path[-1])] = "a definition cannot use itself"
+        return parse_expression(value, positions.at(path), allowed, format_path(path), pending)
     except SpecError as e:
         problems.add_raw(positions.at(path), str(e))
         return None
@@ -307,6 +317,8 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         claim(name, "dimensions", ("dimensions", name))
         if not 1 <= low <= high:
             p.add(("dimensions", name), f"expected [low, high] with 1 <= low <= high, got [{low}, {high}]")
+        elif high > MAX_SIZE:
+            p.add(("dimensions", name), f"expected sizes of at most {MAX_SIZE}, got [{low}, {high}]")
         dimensions.append((name, low, high))
     dim_names = {name for name, _, _ in dimensions}
 
@@ -320,8 +332,8 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
                 hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
                 p.add(path + ("shape", i), f"unknown dimension '{size}'{extra}")
-            elif isinstance(size, int) and size < 1:
-                p.add(path + ("shape", i), f"expected a size >= 1, got {size}")
+            elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
+                p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
         onehot = bool(raw.get("onehot", False))
         if onehot:
             if len(shape) != 1:
@@ -338,29 +350,51 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
                 p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
         denominators = tuple(raw.get("denominators", [1]))
         exclude = tuple(raw.get("exclude", []))
-        if not onehot and low <= high and _count_values(low, high, denominators, exclude) == 0:
-            p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
+        for i, value in enumerate(exclude):
+            if not math.isfinite(value):
+                p.add(path + ("exclude", i), f"expected a finite number, got {value}")
+        exclude = tuple(x for x in exclude if math.isfinite(x))
+        if not onehot and low <= high:
+            count = sum((high - low) * q + 1 for q in set(denominators))
+            if count > MAX_VALUES:
+                p.add(path + ("entries",), f"expected at most {MAX_VALUES} values to draw from, got about {count} "
+                                           f"(entries [{low}, {high}], denominators {list(denominators)})")
+            elif _count_values(low, high, denominators, exclude) == 0:
+                p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
         parameters.append(ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path)))
 
     values = dim_names | {param.name for param in parameters}
+    # Names defined further down, for a precise message when one is used too early. Order of
+    # evaluation: derived, then constraints (at every draw), then define.
+    lines = {
+        (section, name): positions.at((section, name), key=True).line
+        for section in ("derived", "define")
+        for name in data.get(section, {})
+    }
+    later = {name: f"derived.{name} is at line {line}; move it above this one"
+             for (section, name), line in lines.items() if section == "derived"}
+    later.update({name: f"define.{name} is at line {line}, and define is evaluated after derived and constraints, "
+                  f"so move it to derived" for (section, name), line in lines.items() if section == "define"})
     derived = []
     for name, text in data.get("derived", {}).items():
         claim(name, "derived", ("derived", name))
-        expr = _expression(p, text, positions, ("derived", name), values)
+        expr = _expression(p, text, positions, ("derived", name), values, later)
         values.add(name)
         if expr:
             derived.append((name, expr))
 
     constraints = []
     for i, text in enumerate(data.get("constraints", [])):
-        expr = _expression(p, text, positions, ("constraints", i), values)
+        expr = _expression(p, text, positions, ("constraints", i), values, later)
         if expr:
             constraints.append(expr)
 
+    later_define = {name: f"define.{name} is at line {line}; move it above this one"
+                    for (section, name), line in lines.items() if section == "define"}
     define = []
     for name, text in data["define"].items():
         claim(name, "define", ("define", name))
-        expr = _expression(p, text, positions, ("define", name), values)
+        expr = _expression(p, text, positions, ("define", name), values, later_define)
         values.add(name)
         if expr:
             define.append((name, expr))
