@@ -47,7 +47,10 @@ def escape_text(text: Any) -> str:
 
 def latex_scalar(value: Any) -> str:
     """An exact scalar as LaTeX, e.g. `\\frac{1}{2}` or `\\frac{e^{2}}{1 + e^{2}}`."""
-    return sympy.latex(sympy.sympify(value))
+    # A string must never reach sympify, which would eval it (templates can pass any text here).
+    if isinstance(value, str):
+        raise TypeError(f"expected a number, got text {value!r} (use the tex filter for text)")
+    return sympy.latex(sympy.sympify(value, strict=True))
 
 
 def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:

@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
 from generator.latex import escape_text, latex_matrix, latex_scalar, latex_value
+from generator.sandbox import SpecSandbox
 from generator.solve import PartAnswer, Solution
 from generator.spec import QuestionSpec, TemplateText, WorksheetSpec
 
@@ -68,7 +69,7 @@ def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvir
     """The sandboxed Jinja environment with LaTeX-friendly delimiters and our filters."""
     paths = [str(user_templates)] if user_templates else []
     paths.append(str(PROJECT_TEMPLATES))
-    env = SandboxedEnvironment(
+    env = SpecSandbox(
         loader=jinja2.FileSystemLoader(paths),
         block_start_string="<%",
         block_end_string="%>",
@@ -177,12 +178,17 @@ def render_document(
     *,
     seed: int,
     variant: str,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """Render `templates/<kind>.tex.j2` (kind: sheet or key) for one variant of a worksheet."""
+    """Render `templates/<kind>.tex.j2` (kind: sheet or key) for one variant of a worksheet.
+
+    `extra` adds names to the template's context (e.g. the seeds of a preview document).
+    """
     name = f"{kind}.tex.j2"
     try:
         template = env.get_template(name)
         return template.render(
+            **(extra or {}),
             worksheet=worksheet,
             questions=list(questions),
             seed=seed,
@@ -194,10 +200,18 @@ def render_document(
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"{e.filename or name}:{e.lineno}: template syntax: {e.message}") from None
     except jinja2.UndefinedError as e:
-        tb = sys.exc_info()[2]
-        line, file = None, name
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename.endswith(".tex.j2"):
-                line, file = tb.tb_lineno, tb.tb_frame.f_code.co_filename
-            tb = tb.tb_next
+        file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None
+    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
+        file, line = _document_line(sys.exc_info()[2], name)
+        raise RenderError(f"{file}:{line}: {type(e).__name__}: {e}") from None
+
+
+def _document_line(tb: TracebackType | None, name: str) -> tuple[str, int | None]:
+    """The innermost document-template frame of a traceback: (file, line)."""
+    line, file = None, name
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".tex.j2"):
+            line, file = tb.tb_lineno, tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return file, line
