@@ -19,13 +19,13 @@ from pathlib import Path
 from generator.errors import CompileError
 from generator.sourcemap import TemplateLine, template_origin
 
-__all__ = ["tex_available", "compile_pdf", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
+__all__ = ["tex_available", "compile_pdf", "explain_failure", "INSTALL_COMMAND", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
 
-INSTALL_HINT = (
-    "no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: "
+INSTALL_COMMAND = (
     "apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra "
     "texlive-fonts-recommended lmodern latexmk"
 )
+INSTALL_HINT = f"no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: {INSTALL_COMMAND}"
 SOURCE_DATE_EPOCH = "0"
 MAX_PASSES = 3
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references")
@@ -75,7 +75,7 @@ def compile_pdf(tex_file: Path, *, timeout: float = 120.0) -> Path:
         log_path = tex_file.with_suffix(".log")
         log = log_path.read_text(encoding="latin-1") if log_path.exists() else result.stdout.decode("latin-1")
         if result.returncode != 0:
-            raise CompileError(explain_failure(tex_file, log))
+            raise CompileError(explain_failure(tex_file, log), tex_line=_error_line(tex_file, log))
         if not _RERUN.search(log):
             break
     return tex_file.with_suffix(".pdf")
@@ -88,19 +88,8 @@ def explain_failure(tex_file: Path, log: str) -> str:
     file and line of that template (found by `generator.sourcemap`), since that is what the
     author edits; the `.tex` line follows in parentheses.
     """
-    lines = log.splitlines()
-    own = re.compile(r"^(?:\./)?" + re.escape(tex_file.name) + r":(\d+): ")
-    start = next((i for i, line in enumerate(lines) if line.startswith("!") or own.match(line)), None)
-    excerpt = lines[start : start + 8] if start is not None else lines[-12:]
-    # TeX's closing statistics and fatal-error banner say nothing about the cause.
-    stop = next((i for i, line in enumerate(excerpt) if line.startswith(("Here is how much", "!  ==> Fatal error"))), None)
-    excerpt = excerpt[:stop] if stop else excerpt
-    source_line = None
-    for line in excerpt:
-        m = own.match(line) or re.match(r"^l\.(\d+)", line)
-        if m:
-            source_line = int(m.group(1))
-            break
+    excerpt = _excerpt(tex_file, log)
+    source_line = _error_line(tex_file, log)
     text = "\n    ".join(line for line in excerpt if line.strip())
     tex_where = f"{tex_file.name}:{source_line}" if source_line else tex_file.name
     if source_line is None:
@@ -110,6 +99,31 @@ def explain_failure(tex_file: Path, log: str) -> str:
         return (f"{template.where}: {template.key}: LaTeX error{origin} ({tex_where}):\n    {text}\n"
                 f"    template line: {template.text}")
     return f"{tex_where}: LaTeX error{origin}:\n    {text}"
+
+
+def _excerpt(tex_file: Path, log: str) -> list[str]:
+    lines = log.splitlines()
+    own = _own_line(tex_file)
+    start = next((i for i, line in enumerate(lines) if line.startswith("!") or own.match(line)), None)
+    excerpt = lines[start : start + 8] if start is not None else lines[-12:]
+    # TeX's closing statistics and fatal-error banner say nothing about the cause.
+    stop = next((i for i, line in enumerate(excerpt) if line.startswith(("Here is how much", "!  ==> Fatal error"))), None)
+    return excerpt[:stop] if stop else excerpt
+
+
+def _own_line(tex_file: Path) -> re.Pattern[str]:
+    """`./name.tex:12: ...` lines about our document (not about a package file)."""
+    return re.compile(r"^(?:\./)?" + re.escape(tex_file.name) + r":(\d+): ")
+
+
+def _error_line(tex_file: Path, log: str) -> int | None:
+    """The line of `tex_file` that TeX's first error is about, if the log says."""
+    own = _own_line(tex_file)
+    for line in _excerpt(tex_file, log):
+        m = own.match(line) or re.match(r"^l\.(\d+)", line)
+        if m:
+            return int(m.group(1))
+    return None
 
 
 def _origin(tex_file: Path, line_number: int) -> tuple[str, TemplateLine | None]:
