@@ -47,6 +47,7 @@ def staging(destination: str | Path) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        temp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary folder
     except OSError as e:
         raise OutputError(f"{shown}: cannot write the output folder ({e.strerror or e})") from None
     try:
@@ -64,9 +65,20 @@ def staging(destination: str | Path) -> Iterator[Path]:
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _refuse_unsafe(target: Path, shown: Path) -> None:
     if target.exists() and not target.is_dir():
         raise OutputError(f"{shown}: exists and is not a folder")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{shown}: cannot write the output folder ({parent} is a file, not a folder)")
+            break
     cwd = Path.cwd().absolute()
     if target == cwd or target in cwd.parents:
         raise OutputError(f"{shown}: is the current folder or contains it; choose an output folder inside it")
