@@ -44,6 +44,8 @@ def _environment() -> dict[str, str]:
     # otherwise `\input{/etc/passwd}` into a PDF or `\openout` a file anywhere. "p" (paranoid)
     # allows only files in the job's folder (and TeX's own trees, found by name).
     env.update(openin_any="p", openout_any="p")
+    # Unwrapped log lines: file names and messages stay whole in error excerpts.
+    env.update(max_print_line="10000")
     env.pop("TEXINPUTS", None)
     return env
 
