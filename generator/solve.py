@@ -122,7 +122,7 @@ def solve(instance: Instance) -> Solution:
             jac = _jacobian(question, dims, part.of, part.wrt)
             parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape))
     except ExpressionError as e:
-        raise SolveError(f"question '{question.id}' variant {instance.variant}: {e}") from e
+        raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
     for answer in parts:
         for entry in answer.value.flat:
             if entry.has(sympy.zoo, sympy.nan, sympy.oo):
