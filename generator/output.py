@@ -118,8 +118,8 @@ def _swap(temp: Path, target: Path, shown: Path) -> None:
         except BaseException:
             _restore(old, target)
             raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _restore(old: Path | None, target: Path) -> None:
