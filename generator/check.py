@@ -199,10 +199,11 @@ def _check_draws(question: QuestionSpec, seeds: int, env: Any, found: _Findings)
     for seed in range(seeds):
         try:
             instance = sample(question, seed, 0)
-        except SamplingError as e:
-            # Constraints that cannot be met fail every seed the same way, 1000 draws each.
+        except GeneratorError as e:
             _record(failures, e, seed)
-            break
+            if isinstance(e, SamplingError):
+                break  # constraints that cannot be met fail every seed the same way, 1000 draws each
+            continue
         try:
             # Overflow in the float check (e.g. exp(700)) is judged by verify, not printed by numpy.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -378,7 +379,7 @@ def _check_worksheet(path: Path, questions: dict[str, QuestionSpec], found: _Fin
         if qid not in known:
             hint = difflib.get_close_matches(qid, sorted(known), n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            found.problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id '{qid}' in the bank{extra}")
+            found.problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}")
     return sheet
 
 

@@ -106,7 +106,7 @@ def parse_expression(
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
         col = (e.offset or 1)
-        raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{source}'") from None
+        raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{_one_line(source)}'") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
     names: set[str] = set()
@@ -115,6 +115,11 @@ def parse_expression(
     except RecursionError:
         raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
     return Expr(source, tree, frozenset(names), where)
+
+
+def _one_line(source: str) -> str:
+    """Expression text for a one-line message (a block scalar may span lines)."""
+    return source.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _describe(value: Any) -> str:
@@ -132,7 +137,7 @@ def _check(
 ) -> None:
     def fail(message: str) -> ExpressionError:
         col = getattr(node, "col_offset", 0) + 1
-        return ExpressionError(f"{where}: {what}: {message} (column {col} of '{source}')")
+        return ExpressionError(f"{where}: {what}: {message} (column {col} of '{_one_line(source)}')")
 
     def recurse(child: ast.AST) -> None:
         _check(child, source, where, what, allowed, names, later)
@@ -272,7 +277,7 @@ def evaluate(expr: Expr, env: Mapping[str, Any], backend: Backend) -> np.ndarray
     try:
         return np.asarray(_eval(expr.tree.body, env, backend), dtype=backend.dtype)
     except (ValueError, TypeError, IndexError, ArithmeticError, RecursionError) as e:
-        raise ExpressionError(f"{expr.where}: cannot evaluate '{expr.text}': {_short(e)}") from None
+        raise ExpressionError(f"{expr.where}: cannot evaluate '{_one_line(expr.text)}': {_short(e)}") from None
 
 
 def _short(e: Exception) -> str:

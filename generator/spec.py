@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -161,11 +162,19 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def format_path(path: KeyPath) -> str:
     """`("parts", 2, "id")` -> `parts[2].id`, as messages show a key path."""
     out = ""
     for item in path:
-        out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
+        if isinstance(item, int):
+            out += f"[{item}]"
+        elif not _PLAIN_KEY.match(item):
+            out += f"[{item!r}]"  # spaces, dots, line breaks: quoted, so a message stays one line
+        else:
+            out += f".{item}" if out else item
     return out or "(document)"
 
 
@@ -214,7 +223,7 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(known)})"
-                out.append((positions.at(path + (key,), key=True), f"{format_path(path + (key,))}: unknown key '{key}'{hint}"))
+                out.append((positions.at(path + (key,), key=True), f"{format_path(path + (key,))}: unknown key {key!r}{hint}"))
         return out
     if v == "required":
         missing = [key for key in expected if key not in instance]
@@ -331,7 +340,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
             if isinstance(size, str) and size not in dim_names:
                 hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
-                p.add(path + ("shape", i), f"unknown dimension '{size}'{extra}")
+                p.add(path + ("shape", i), f"unknown dimension {size!r}{extra}")
             elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
                 p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
         onehot = bool(raw.get("onehot", False))
@@ -404,7 +413,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     index_ranges = tuple(index.get("ranges", {}).items())
     for name, size in index_ranges:
         if isinstance(size, str) and size not in dim_names:
-            p.add(("index", "ranges", name), f"unknown dimension '{size}'")
+            p.add(("index", "ranges", name), f"unknown dimension {size!r}")
     index_define = tuple(
         (name, str(text), positions.at(("index", "define", name))) for name, text in index.get("define", {}).items()
     )
@@ -420,12 +429,12 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         if raw["of"] not in defined:
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
-            p.add(path + ("of",), f"'{raw['of']}' is not in define{extra}")
+            p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
         wrt = raw.get("wrt")
         if wrt is not None and wrt not in param_names:
             hint = difflib.get_close_matches(wrt, param_names, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(param_names)})"
-            p.add(path + ("wrt",), f"'{wrt}' is not a parameter{extra}")
+            p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
         index_form = None
         if "index_form" in raw:
             f = raw["index_form"]
@@ -530,7 +539,7 @@ def load_bank(root: str | Path) -> Bank:
             if qid not in questions and not any(qid == p.split(":")[0] for p in problems):
                 hint = difflib.get_close_matches(qid, list(questions), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id '{qid}' in the bank{extra}")
+                problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}")
         worksheets[sheet.id] = sheet
     if problems:
         raise SpecError(problems)

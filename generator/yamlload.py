@@ -163,7 +163,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions:
                 )
             key = str(key)
             if key in result:
-                raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
+                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             positions.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = _convert(loader, value_node, path + (key,), positions, budget)
         return result
