@@ -38,14 +38,15 @@ import sympy
 
 from generator.compile import INSTALL_COMMAND, compile_pdf, tex_available
 from generator.errors import CompileError, GeneratorError, Location, SamplingError, SpecError, display_path
-from generator.render import RenderedQuestion, make_environment, render_document, render_question
+from generator.preview import render_preview_document
+from generator.render import RenderedQuestion, make_environment, render_question
 from generator.sampling import MAX_TRIES, Instance, sample, variant_label
 from generator.solve import Solution, solve
 from generator.spec import ParameterSpec, QuestionSpec, WorksheetSpec, load_question, load_worksheet
 from generator.verify import verify
 from generator.yamlload import load_yaml
 
-__all__ = ["CheckOptions", "CheckReport", "check", "summary", "render_preview_document", "LARGE_NUMBER", "DEFAULT_SEEDS"]
+__all__ = ["CheckOptions", "CheckReport", "check", "summary", "LARGE_NUMBER", "DEFAULT_SEEDS"]
 
 DEFAULT_SEEDS = 20
 # A student works with exact fractions by hand; a numerator or denominator beyond this, anywhere
@@ -397,16 +398,6 @@ def _ids_in(folder: Path | None) -> set[str]:
 
 
 # --- compiling ----------------------------------------------------------------------------------
-
-
-def render_preview_document(env: Any, question: QuestionSpec, rendered: list[RenderedQuestion], seeds: list[int], variant: str = "A") -> str:
-    """The standalone document of one question (`templates/preview.tex.j2`): each draw as on the
-    sheet and as in the key."""
-    sheet = WorksheetSpec(
-        id=question.id, title=f"{question.title} ({question.id})", course="", instructions="", footnotes=(),
-        questions=(question.id,), path=question.path,
-    )
-    return render_document(env, "preview", sheet, rendered, seed=seeds[0], variant=variant, extra={"seeds": seeds})
 
 
 def _compile_all(env: Any, items: list[tuple[QuestionSpec, list[_Draw]]], found: _Findings) -> int:

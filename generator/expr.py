@@ -376,9 +376,8 @@ MAX_SIZE = 100
 
 def _check_exponent(exponent: Any) -> None:
     for value in np.asarray(exponent, dtype=object).flat:
-        if isinstance(value, (int, float)) or getattr(value, "is_Number", False):
-            if abs(value) > MAX_EXPONENT:
-                raise ValueError(f"exponent {value} is too large (at most {MAX_EXPONENT} in absolute value)")
+        if (isinstance(value, (int, float)) or getattr(value, "is_Number", False)) and abs(value) > MAX_EXPONENT:
+            raise ValueError(f"exponent {value} is too large (at most {MAX_EXPONENT} in absolute value)")
 
 
 def _size(value: Any) -> int:

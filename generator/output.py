@@ -21,11 +21,12 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from generator.errors import OutputError
+from generator.errors import OutputError, display_path
 
 __all__ = ["staging", "MARKER"]
 
@@ -77,7 +78,7 @@ def _refuse_unsafe(target: Path, shown: Path) -> None:
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{shown}: cannot write the output folder ({parent} is a file, not a folder)")
+                raise OutputError(f"{shown}: cannot write the output folder ({display_path(parent)} is a file, not a folder)")
             break
     cwd = Path.cwd().absolute()
     if target == cwd or target in cwd.parents:

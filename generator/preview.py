@@ -16,19 +16,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from generator.check import render_preview_document
 from generator.compile import INSTALL_COMMAND, compile_pdf, tex_available
 from generator.errors import CompileError, GeneratorError, SpecError, display_path
 from generator.output import staging
-from generator.render import make_environment, render_question
+from generator.render import RenderedQuestion, make_environment, render_document, render_question
 from generator.sampling import sample, variant_label
 from generator.solve import solve
-from generator.spec import QuestionSpec, load_question
+from generator.spec import QuestionSpec, WorksheetSpec, load_question
 from generator.verify import verify
 from generator.yamlload import load_yaml
 
-__all__ = ["PreviewOptions", "PreviewResult", "preview", "find_question", "PNG_RESOLUTION"]
+__all__ = ["PreviewOptions", "PreviewResult", "preview", "find_question", "render_preview_document", "PNG_RESOLUTION"]
 
 PNG_RESOLUTION = 110  # dots per inch: an A4 page is about 910 x 1290 pixels, readable on screen
 
@@ -87,6 +87,16 @@ def find_question(target: str, bank: Path) -> QuestionSpec:
     raise SpecError(f"{display_path(folder)}: no question with id '{target}'{extra}")
 
 
+def render_preview_document(env: Any, question: QuestionSpec, rendered: list[RenderedQuestion], seeds: list[int], variant: str = "A") -> str:
+    """The standalone document of one question (`templates/preview.tex.j2`): each draw as on the
+    sheet and as in the key."""
+    sheet = WorksheetSpec(
+        id=question.id, title=f"{question.title} ({question.id})", course="", instructions="", footnotes=(),
+        questions=(question.id,), path=question.path,
+    )
+    return render_document(env, "preview", sheet, rendered, seed=seeds[0], variant=variant, extra={"seeds": seeds})
+
+
 def preview(options: PreviewOptions) -> PreviewResult:
     """Draw, solve, verify, render and compile one question for one seed.
 
@@ -127,7 +137,7 @@ def _png_pages(pdf: Path, prefix: Path) -> list[str]:
     """Render every page of `pdf` as `<prefix>-<n>.png`; returns the file names in page order."""
     result = subprocess.run(
         ["pdftoppm", "-png", "-r", str(PNG_RESOLUTION), pdf.name, prefix.name],
-        cwd=pdf.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+        cwd=pdf.parent, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
     )
     if result.returncode != 0:
         output = result.stdout.decode("utf-8", "replace").strip()

@@ -105,8 +105,7 @@ def _explain(e: yaml.MarkedYAMLError, file: str) -> str:
     problem = e.problem or e.context or "invalid YAML"
     if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
         return f"{where}: YAML syntax: tag {_tag_of(problem)} is not allowed (only plain YAML data is)"
-    if problem.startswith("but "):
-        problem = problem[4:]
+    problem = problem.removeprefix("but ")
     if e.problem and e.context:
         # The context says what the parser was inside of, often where the real mistake is
         # (an unclosed bracket or quote opened lines earlier).

@@ -84,8 +84,10 @@ def test_every_problem_of_every_file_is_reported(tmp_path: Path) -> None:
 def test_constraints_that_cannot_be_met(tmp_path: Path) -> None:
     path = write(tmp_path / "q.yaml", question(**{"  - nonzero_rows(W)": "  - sum(x) > 100"}))
     assert run(path)[0] == (
-        f"{path}:9:5: constraints[0]: 'sum(x) > 100' could not be met in 1000 draws (question 'q', seed 0); "
-        "widen the entry ranges or relax the constraint",
+        (
+            f"{path}:9:5: constraints[0]: 'sum(x) > 100' could not be met in 1000 draws (question 'q', seed 0); "
+            "widen the entry ranges or relax the constraint"
+        ),
     )
 
 
@@ -116,9 +118,11 @@ stem: "S << a >>"
 def test_variants_that_repeat_beyond_what_the_ranges_force(tmp_path: Path) -> None:
     path = write(tmp_path / "r.yaml", REPEATS)
     assert run(path)[0] == (
-        f"{path}:4:6: parameters: seeds 0 and 1 draw the same numbers (3 different draws in 20 seeds, although the "
-        "ranges allow 99); the constraints leave few choices, so students would share variants: widen the ranges or "
-        "relax the constraints",
+        (
+            f"{path}:4:6: parameters: seeds 0 and 1 draw the same numbers (3 different draws in 20 seeds, although the "
+            "ranges allow 99); the constraints leave few choices, so students would share variants: widen the ranges or "
+            "relax the constraints"
+        ),
     )
 
 
@@ -138,8 +142,10 @@ def test_chance_repeats_in_a_large_space_are_not_reported(tmp_path: Path) -> Non
 def test_degenerate_answers(tmp_path: Path) -> None:
     path = write(tmp_path / "q.yaml", question(**{"  u: W @ x": "  u: W @ x\n  v: x * 0", "    of: u": "    of: v"}))
     assert run(path)[0] == (
-        f"{path}:14:5: parts[0] (du_dx): every entry of the answer is 0 [seeds 0, 1, 2, 3, 4, 5, 6, 7, ...: 20 of 20]; "
-        "a constraint should rule this out",
+        (
+            f"{path}:14:5: parts[0] (du_dx): every entry of the answer is 0 [seeds 0, 1, 2, 3, 4, 5, 6, 7, ...: 20 of 20]; "
+            "a constraint should rule this out"
+        ),
     )
 
 

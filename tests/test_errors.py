@@ -72,12 +72,16 @@ SPEC_ERRORS = [
         "{file}:7:18: parameters.W.shape[1]: unknown dimension 'n' (dimensions: d)",
     ]),
     ("used-before-defined", question(**{"  u: W @ x": "  u: W @ h\n  h: x + x"}), [
-        "{file}:11:6: define.u: 'h' is used before it is defined: define.h is at line 12; move it above this one "
-        "(column 5 of 'W @ h')",
+        (
+            "{file}:11:6: define.u: 'h' is used before it is defined: define.h is at line 12; move it above this one "
+            "(column 5 of 'W @ h')"
+        ),
     ]),
     ("constraint-uses-define", question(**{"  - nonzero_rows(W)": "  - nonzero(u)"}), [
-        "{file}:9:5: constraints[0]: 'u' is used before it is defined: define.u is at line 11, and define is evaluated "
-        "after derived and constraints, so move it to derived (column 9 of 'nonzero(u)')",
+        (
+            "{file}:9:5: constraints[0]: 'u' is used before it is defined: define.u is at line 11, and define is evaluated "
+            "after derived and constraints, so move it to derived (column 9 of 'nonzero(u)')"
+        ),
     ]),
     ("derived-uses-itself", question(**{"constraints:": "derived:\n  s: s + 1\nconstraints:"}), [
         "{file}:9:6: derived.s: 's' is used before it is defined: a definition cannot use itself (column 1 of 's + 1')",
@@ -96,8 +100,10 @@ SPEC_ERRORS = [
         "{file}:4:6: dimensions.d: expected sizes of at most 20, got [2, 30]",
     ]),
     ("too-many-values", question(**{"entries: [-2, 2]": "entries: [-2, 2], denominators: [100000]"}), [
-        "{file}:7:31: parameters.W.entries: expected at most 10000 values to draw from, got about 400001 "
-        "(entries [-2, 2], denominators [100000])",
+        (
+            "{file}:7:31: parameters.W.entries: expected at most 10000 values to draw from, got about 400001 "
+            "(entries [-2, 2], denominators [100000])"
+        ),
     ]),
     ("every-problem-at-once", question(**{"title: Q": "titel: Q", "entries: [-2, 2]": "entries: two"}), [
         "{file}:1:1: (document): missing required key 'title'",
@@ -189,7 +195,7 @@ def test_no_tex_engine_build_writes_tex_and_says_how_to_install(
     bank = make_bank(tmp_path / "bank", {"q": QUESTION})
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     code = main(["build", "--bank", str(bank), "--out", str(tmp_path / "out")])
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert code == 0
     assert err == (
         "note: no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: apt-get install "

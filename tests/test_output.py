@@ -55,10 +55,9 @@ def test_first_build_creates_missing_parents(tmp_path: Path) -> None:
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 def test_failure_in_the_build_keeps_the_previous_files(previous: Path, error: BaseException) -> None:
     before = snapshot(previous)
-    with pytest.raises(type(error)):
-        with staging(previous) as temp:
-            write(temp / "sheet.tex", "half-written")
-            raise error
+    with pytest.raises(type(error)), staging(previous) as temp:
+        write(temp / "sheet.tex", "half-written")
+        raise error
     assert snapshot(previous) == before
     assert leftovers(previous.parent) == []
 
@@ -78,9 +77,8 @@ def _failing_rename(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> No
 def test_final_rename_failing_restores_the_previous_folder(previous: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot(previous)
     _failing_rename(monkeypatch, OSError(18, "Invalid cross-device link"))
-    with pytest.raises(OutputError) as info:
-        with staging(previous) as temp:
-            write(temp / "sheet.tex", "new")
+    with pytest.raises(OutputError) as info, staging(previous) as temp:
+        write(temp / "sheet.tex", "new")
     assert str(info.value) == (
         f"{previous}: cannot move the finished build into place (Invalid cross-device link); the previous output is unchanged"
     )
@@ -91,9 +89,8 @@ def test_final_rename_failing_restores_the_previous_folder(previous: Path, monke
 def test_interrupt_during_the_final_rename_restores_the_previous_folder(previous: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot(previous)
     _failing_rename(monkeypatch, KeyboardInterrupt())
-    with pytest.raises(KeyboardInterrupt):
-        with staging(previous) as temp:
-            write(temp / "sheet.tex", "new")
+    with pytest.raises(KeyboardInterrupt), staging(previous) as temp:
+        write(temp / "sheet.tex", "new")
     assert snapshot(previous) == before
     assert leftovers(previous.parent) == []
 
@@ -106,9 +103,8 @@ def test_ctrl_c_during_the_swap_is_held_until_the_swap_is_done(previous: Path, m
         return real(self, target)
 
     monkeypatch.setattr(Path, "rename", rename)
-    with pytest.raises(KeyboardInterrupt):
-        with staging(previous) as temp:
-            write(temp / "new.tex", "new")
+    with pytest.raises(KeyboardInterrupt), staging(previous) as temp:
+        write(temp / "new.tex", "new")
     assert (previous / "new.tex").read_text() == "new"  # the whole new build, not half of a swap
     assert not (previous / "sheet.tex").exists()
     assert leftovers(previous.parent) == []
@@ -116,9 +112,8 @@ def test_ctrl_c_during_the_swap_is_held_until_the_swap_is_done(previous: Path, m
 
 def test_writing_inside_the_temporary_folder_failing_is_an_output_error(previous: Path) -> None:
     before = snapshot(previous)
-    with pytest.raises(OutputError) as info:
-        with staging(previous) as temp:
-            (temp / "missing" / "x.tex").write_text("x")
+    with pytest.raises(OutputError) as info, staging(previous) as temp:
+        (temp / "missing" / "x.tex").write_text("x")
     assert str(info.value) == f"{previous}: cannot write missing/x.tex (No such file or directory)"
     assert snapshot(previous) == before
 
@@ -132,9 +127,8 @@ def test_folders_not_ours_are_never_replaced(tmp_path: Path, monkeypatch: pytest
         target = tmp_path / "thesis"
         write(target / "chapter1.tex", "years of work")
     before = snapshot(target)
-    with pytest.raises(OutputError):
-        with staging(target) as temp:
-            write(temp / "x.tex", "x")
+    with pytest.raises(OutputError), staging(target) as temp:
+        write(temp / "x.tex", "x")
     assert snapshot(target) == before
 
 
