@@ -161,6 +161,18 @@ def test_constraints_that_cannot_be_met_name_the_constraint(tmp_path: Path, caps
     )
 
 
+def test_answers_of_too_high_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bank = make_bank(tmp_path / "bank", {"q": question(**{"shape: [2, d]": "shape: [2, d, 2, 2]", "  u: W @ x": "  u: sum(W, 0)",
+                                                        "  - nonzero_rows(W)": "  - nonzero(x)", "    wrt: x": "    wrt: W",
+                                                        "  d: [2, 3]": "  d: [3, 3]"})})
+    code, err = _build(bank, tmp_path / "out", capsys, "--no-pdf")
+    assert code == 1
+    assert err == (
+        f"error: {bank}/questions/q.yaml:13:5: question 'q' part 'du_dx': the answer would have order 7 "
+        "(shape [3, 2, 2, 2, 3, 2, 2]); a key can show at most order 4\n"
+    )
+
+
 def test_output_folder_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bank = make_bank(tmp_path / "bank", {"q": QUESTION})
     blocker = write(tmp_path / "file", "not a folder")
