@@ -38,7 +38,7 @@ import sympy
 
 from generator.compile import INSTALL_COMMAND, compile_pdf, tex_available
 from generator.errors import CompileError, GeneratorError, Location, SamplingError, SpecError, display_path
-from generator.preview import render_preview_document
+from generator.preview import looks_like_worksheet, render_preview_document
 from generator.render import RenderedQuestion, make_environment, render_question
 from generator.sampling import MAX_TRIES, Instance, sample, variant_label
 from generator.solve import Solution, solve
@@ -178,9 +178,7 @@ def _kind(path: Path) -> str:
         data, _ = load_yaml(path)
     except GeneratorError:
         return "question"  # loading it as a question reports the problem
-    if isinstance(data, dict) and "questions" in data and not {"parameters", "parts", "define"} & set(data):
-        return "worksheet"
-    return "question"
+    return "worksheet" if looks_like_worksheet(data) else "question"
 
 
 def _key_location(path: Path, key: tuple[str | int, ...]) -> Location:

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", parents=[common], help="build sheets, keys and manifest.json", description=(
         "Draw every question of every worksheet for the seed, compute and verify the keys, and write "
         "student sheets, answer keys (.tex and .pdf) and manifest.json into build/seed-<S>/ or --out."))
-    b.add_argument("--seed", type=int, default=42, help="build seed (default 42)")
+    b.add_argument("--seed", type=_seed, default=42, help="build seed (default 42)")
     b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
     b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     b.add_argument("--no-pdf", action="store_true", help="write .tex and manifest only, do not run TeX")
@@ -55,12 +55,23 @@ def _parser() -> argparse.ArgumentParser:
         "and answer-key text as a PDF and PNG pages (pdftoppm) into build/preview/<id>/ or --out; the paths "
         "are printed."))
     p.add_argument("question", metavar="QUESTION_ID_OR_FILE", help="a question id from the bank, or a question file")
-    p.add_argument("--seed", type=int, default=42, help="seed (default 42, as build)")
+    p.add_argument("--seed", type=_seed, default=42, help="seed (default 42, as build)")
     p.add_argument("--out", type=Path, help="output folder (default build/preview/<id>)")
     p.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     p.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
     p.add_argument("--no-png", action="store_true", help="write the PDF only")
     return parser
+
+
+def _seed(text: str) -> int:
+    """argparse type: seeds are whole numbers >= 0 (numpy's SeedSequence takes no negatives)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,9 @@ from generator.spec import QuestionSpec, WorksheetSpec, load_question
 from generator.verify import verify
 from generator.yamlload import load_yaml
 
-__all__ = ["PreviewOptions", "PreviewResult", "preview", "find_question", "render_preview_document", "PNG_RESOLUTION"]
+__all__ = [
+    "PreviewOptions", "PreviewResult", "preview", "find_question", "looks_like_worksheet", "render_preview_document", "PNG_RESOLUTION",
+]
 
 PNG_RESOLUTION = 110  # dots per inch: an A4 page is about 910 x 1290 pixels, readable on screen
 
@@ -66,6 +68,12 @@ def find_question(target: str, bank: Path) -> QuestionSpec:
     """
     path = Path(target)
     if path.is_file():
+        try:
+            data, _ = load_yaml(path)
+        except GeneratorError:
+            data = None  # load_question reports it
+        if looks_like_worksheet(data):
+            raise SpecError(f"{display_path(path)}:1:1: is a worksheet; preview takes one question (its id or its file)")
         return load_question(path)
     if path.suffix in (".yaml", ".yml") or "/" in target:
         raise SpecError(f"{display_path(path)}: no such file")
@@ -95,6 +103,11 @@ def render_preview_document(env: Any, question: QuestionSpec, rendered: list[Ren
         questions=(question.id,), path=question.path,
     )
     return render_document(env, "preview", sheet, rendered, seed=seeds[0], variant=variant, extra={"seeds": seeds})
+
+
+def looks_like_worksheet(data: Any) -> bool:
+    """A YAML document with a `questions` list and none of a question's own keys."""
+    return isinstance(data, dict) and "questions" in data and not {"parameters", "parts", "define"} & set(data)
 
 
 def preview(options: PreviewOptions) -> PreviewResult:

@@ -254,6 +254,14 @@ def test_latex_error_names_question_and_template_line(tmp_path: Path, capsys: py
     assert lines[-1] == "    template line: Let $u = W x$ \\badmacro with"
 
 
+@pytest.mark.parametrize("command", ["build", "preview q"])
+def test_negative_seed_is_a_usage_error(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command.split(), "--seed", "-1"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith("error: argument --seed: expected a whole number >= 0, got -1\n")
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.yaml", "id: [\n")
     with pytest.raises(SpecError):

@@ -27,6 +27,13 @@ def test_unknown_id_suggests_a_close_one(tmp_path: Path) -> None:
     assert str(info.value) == f"{bank}/questions: no question with id 'afine-vector'; did you mean 'affine-vector'?"
 
 
+def test_a_worksheet_is_not_a_question(tmp_path: Path) -> None:
+    sheet = write(tmp_path / "sheet.yaml", "id: s\ntitle: S\nquestions: [q]\n")
+    with pytest.raises(SpecError) as info:
+        find_question(str(sheet), tmp_path)
+    assert str(info.value) == f"{sheet}:1:1: is a worksheet; preview takes one question (its id or its file)"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         find_question(str(tmp_path / "nope.yaml"), tmp_path)
