@@ -123,7 +123,7 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
     except jinja2.exceptions.SecurityError as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: not allowed in a template: {e}") from None
-    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
+    except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
 
@@ -202,7 +202,7 @@ def render_document(
     except jinja2.UndefinedError as e:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None
-    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
+    except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: {type(e).__name__}: {e}") from None
 

@@ -151,6 +151,22 @@ def test_undefined_template_variable_names_template_and_line(tmp_path: Path, cap
     assert err == f"error: {bank}/questions/q.yaml:17: parts[0].prompt: undefined template variable: 'y' is undefined\n"
 
 
+TEMPLATE_ERRORS = [
+    ("<% if %>", "template syntax: Expected an expression, got 'end of statement block'"),
+    ("<< x | nosuchfilter >>", "template syntax: No filter named 'nosuchfilter'."),
+    ("<< 1 / 0 >>", "ZeroDivisionError: division by zero"),
+    ("<% macro m() %><< m() >><% endmacro %><< m() >>", "RecursionError: maximum recursion depth exceeded while calling a Python object"),
+    ("<< range(10 ** 6) | list >>", "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000)."),
+]
+
+
+@pytest.mark.parametrize("template, message", TEMPLATE_ERRORS, ids=[t for t, _ in TEMPLATE_ERRORS])
+def test_template_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, message: str) -> None:
+    path = write(tmp_path / "q.yaml", question(**{"  Let $u = W x$ with": f"  Let $u = W x$ with {template}"}))
+    assert main(["check", "--no-tex", "--seeds", "1", str(path)]) == 1
+    assert capsys.readouterr().out == f"{path}:19: stem: {message} [seed 0]\n"
+
+
 def test_constraints_that_cannot_be_met_name_the_constraint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bank = make_bank(tmp_path / "bank", {"q": question(**{"  - nonzero_rows(W)": "  - sum(x) > 100"})})
     code, err = _build(bank, tmp_path / "out", capsys, "--no-pdf")
