@@ -159,7 +159,10 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     text = resources.files("generator").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    # JSON Schema counts 2.0 as an integer; a size or range written 2.0 would then reach range()
+    # and numpy as a float. Here an integer is what YAML reads as one.
+    integers = cls.TYPE_CHECKER.redefine("integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(cls, type_checker=integers)(schema)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -171,7 +174,7 @@ def format_path(path: KeyPath) -> str:
     for item in path:
         if isinstance(item, int):
             out += f"[{item}]"
-        elif not _PLAIN_KEY.match(item):
+        elif not _PLAIN_KEY.fullmatch(item):
             out += f"[{item!r}]"  # spaces, dots, line breaks: quoted, so a message stays one line
         else:
             out += f".{item}" if out else item

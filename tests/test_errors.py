@@ -62,6 +62,13 @@ SPEC_ERRORS = [
     ("wrong-type-parts", question(**{PARTS: "parts: du_dx\n"}), [
         "{file}:12:8: parts: expected a list, got text 'du_dx'",
     ]),
+    ("float-for-integer", question(**{"shape: [2, d]": "shape: [2.0, d]", "  d: [2, 3]": "  d: [2, 3.0]"}), [
+        "{file}:4:10: dimensions.d[1]: expected an integer, got number 3.0",
+        "{file}:7:15: parameters.W.shape[0]: expected text or an integer, got number 2.0",
+    ]),
+    ("key-with-line-break", question(**{"title: Q": "title: Q\n\"ti\\ntle\": R"}), [
+        "{file}:3:1: ['ti\\ntle']: unknown key 'ti\\ntle'; did you mean 'title'?",
+    ]),
     ("missing-key", question(**{"define:\n  u: W @ x\n": ""}), [
         "{file}:1:1: (document): missing required key 'define'",
     ]),
