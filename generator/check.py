@@ -218,7 +218,7 @@ def _check_draws(question: QuestionSpec, seeds: int, env: Any, found: _Findings)
         found.problems.append(message + ("" if said else _seeds_suffix(failed, seeds) or f" [seed {failed[0]}]"))
     if draws:
         _check_tries(question, draws, found)
-        _check_repeats(question, draws, seeds, found)
+        _check_repeats(question, draws, found)
         _check_degenerate(question, draws, found)
         _check_large(question, draws, found)
     return draws
@@ -247,7 +247,7 @@ def _check_tries(question: QuestionSpec, draws: list[_Draw], found: _Findings) -
         )
 
 
-def _check_repeats(question: QuestionSpec, draws: list[_Draw], seeds: int, found: _Findings) -> None:
+def _check_repeats(question: QuestionSpec, draws: list[_Draw], found: _Findings) -> None:
     groups: dict[Any, list[int]] = defaultdict(list)
     for d in draws:
         key = (tuple(sorted(d.instance.dims.items())),
