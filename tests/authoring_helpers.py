@@ -6,6 +6,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from conftest import write
+
+__all__ = ["QUESTION", "WORKSHEET", "write", "make_bank", "question"]
+
 # A small valid question. Line numbers matter to tests that edit it: keep its layout.
 QUESTION = """\
 id: q
@@ -35,13 +39,6 @@ id: sheet
 title: Sheet
 questions: [{ids}]
 """
-
-
-def write(path: Path, text: str) -> Path:
-    """Write dedented text to `path`, creating folders; returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def make_bank(root: Path, questions: dict[str, str], sheet: bool = True) -> Path:
