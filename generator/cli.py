@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -20,14 +21,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"generator {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (for bug reports)")
+    # --debug is also accepted after the command (`build --debug`); SUPPRESS keeps the top-level value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", help="build sheets, keys, solutions, manifest.json and answers.csv", description=(
+    b = sub.add_parser("build", parents=[common], help="build sheets, keys, solutions, manifest.json and answers.csv", description=(
         "Draw every question of every worksheet and exam for the seed, compute and verify the keys, and write "
         "for each variant (or each student of a roster) the student sheet, the answer key and the worked "
         "solutions (.tex and .pdf), one combined print file per kind, manifest.json and the grader's "
         "answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md."))
-    b.add_argument("--seed", type=int, default=42, help="build seed (default 42)")
+    b.add_argument("--seed", type=_seed, default=42, help="build seed (default 42)")
     b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
     b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     b.add_argument("--no-pdf", action="store_true", help="write .tex and manifest only, do not run TeX")
@@ -42,28 +46,56 @@ def _parser() -> argparse.ArgumentParser:
         "combined print files without the blank pages that make each copy start on a front page"))
     b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
 
-    c = sub.add_parser("check", help="validate question files and verify their answers", description=(
-        "Parse and validate question files, draw several seeds of each, compute and verify every answer "
-        "and render every template. No PDF is made. Exit 0 when all is well, 1 otherwise."))
-    c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="question YAML files")
-    c.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds to draw per question (default 5)")
+    c = sub.add_parser("check", parents=[common], help="find every problem in question and worksheet files", description=(
+        "Validate question and worksheet files against the schema, draw N seeds of each question and "
+        "compute, verify and render every draw; report constraints that cannot be met, answers that fail "
+        "verification, variants that repeat or are all zero, numbers too large for hand computation, and "
+        "LaTeX errors (each question is compiled on its own when TeX is installed). One problem per line, "
+        "file:line:col first. Exit 0 when all is well, 1 otherwise."))
+    c.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="question or worksheet files, or folders of them (default: the whole bank)")
+    c.add_argument("--seeds", type=int, default=20, metavar="N", help="seeds to draw per question (default 20)")
+    c.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    c.add_argument("--no-tex", action="store_true", help="do not compile the questions with TeX")
+    c.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
 
-    ls = sub.add_parser("list", help="show the bank: questions, and the worksheets and exams using them", description=(
+    p = sub.add_parser("preview", parents=[common], help="one question's sheet and key as PDF and PNG pages", description=(
+        "Draw one question for a seed (as variant A of a build with that seed), and write its student-sheet "
+        "and answer-key text as a PDF and PNG pages (pdftoppm) into build/preview/<id>/ or --out; the paths "
+        "are printed."))
+    p.add_argument("question", metavar="QUESTION_ID_OR_FILE", help="a question id from the bank, or a question file")
+    p.add_argument("--seed", type=_seed, default=42, help="seed (default 42, as build)")
+    p.add_argument("--out", type=Path, help="output folder (default build/preview/<id>)")
+    p.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    p.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
+    p.add_argument("--no-png", action="store_true", help="write the PDF only")
+
+    ls = sub.add_parser("list", parents=[common], help="show the bank: questions, and the worksheets and exams using them", description=(
         "List every question of the bank (id, title, tags, points, parts) with the worksheets and exams "
         "that use it, then the worksheets and exams."))
     ls.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
     return parser
 
 
+def _seed(text: str) -> int:
+    """argparse type: seeds are whole numbers >= 0 (numpy's SeedSequence takes no negatives)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m generator`; returns the exit code."""
     args = _parser().parse_args(argv)
+    commands = {"build": _build, "check": _check, "preview": _preview, "list": _list}
+    # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so temporary folders are removed.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        if args.command == "build":
-            return _build(args)
-        if args.command == "list":
-            return _list(args)
-        return _check(args)
+        return commands[args.command](args)
     except GeneratorError as e:
         if args.debug:
             raise
@@ -72,13 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; previous output left as it was", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _build(args: argparse.Namespace) -> int:
     from generator.build import BuildOptions, build
 
-    if args.seed < 0:
-        raise GeneratorError(f"--seed: expected a number >= 0, got {args.seed}")
     if args.variants is not None and args.variants < 1:
         raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
     result = build(BuildOptions(
@@ -114,13 +157,28 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from generator.check import check_files
+    from generator.check import CheckOptions, check, summary
 
-    problems = check_files(args.files, seeds=args.seeds)
-    for problem in problems:
+    report = check(CheckOptions(
+        paths=tuple(args.paths), bank=args.bank, seeds=args.seeds, compile=not args.no_tex, templates=args.templates,
+    ))
+    for problem in report.problems:
         print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s)", file=sys.stderr)
-        return 1
-    print(f"ok: {len(args.files)} file(s), {args.seeds} seed(s) each")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(summary(report, args.seeds), file=sys.stderr if report.problems else sys.stdout)
+    return 0 if report.ok else 1
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from generator.preview import PreviewOptions, preview
+
+    result = preview(PreviewOptions(
+        target=args.question, seed=args.seed, bank=args.bank, out=args.out, templates=args.templates, png=not args.no_png,
+    ))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"question '{result.question}', seed {result.seed}, variant {result.variant}: sheet, then key")
+    for path in (result.pdf, *result.pngs):
+        print(f"  {path}")
     return 0

@@ -17,14 +17,15 @@ import subprocess
 from pathlib import Path
 
 from generator.errors import CompileError
+from generator.sourcemap import TemplateLine, template_origin
 
-__all__ = ["tex_available", "compile_pdf", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
+__all__ = ["tex_available", "compile_pdf", "explain_failure", "INSTALL_COMMAND", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
 
-INSTALL_HINT = (
-    "no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: "
+INSTALL_COMMAND = (
     "apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra "
     "texlive-fonts-recommended lmodern latexmk"
 )
+INSTALL_HINT = f"no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: {INSTALL_COMMAND}"
 SOURCE_DATE_EPOCH = "0"
 MAX_PASSES = 3
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references")
@@ -39,7 +40,12 @@ def tex_available() -> bool:
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, FORCE_SOURCE_DATE="1", TZ="UTC", LC_ALL="C.UTF-8")
-    # Never let TeX open a terminal prompt or look for files outside the job.
+    # Never let TeX open a terminal prompt or look for files outside the job: question text could
+    # otherwise `\input{/etc/passwd}` into a PDF or `\openout` a file anywhere. "p" (paranoid)
+    # allows only files in the job's folder (and TeX's own trees, found by name).
+    env.update(openin_any="p", openout_any="p")
+    # Unwrapped log lines: file names and messages stay whole in error excerpts.
+    env.update(max_print_line="10000")
     env.pop("TEXINPUTS", None)
     return env
 
@@ -71,39 +77,66 @@ def compile_pdf(tex_file: Path, *, timeout: float = 120.0) -> Path:
         log_path = tex_file.with_suffix(".log")
         log = log_path.read_text(encoding="latin-1") if log_path.exists() else result.stdout.decode("latin-1")
         if result.returncode != 0:
-            raise CompileError(explain_failure(tex_file, log))
+            raise CompileError(explain_failure(tex_file, log), tex_line=_error_line(tex_file, log))
         if not _RERUN.search(log):
             break
     return tex_file.with_suffix(".pdf")
 
 
 def explain_failure(tex_file: Path, log: str) -> str:
-    """Turn a failed pdflatex log into a short message: error lines, source line, question."""
-    lines = log.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("!") or re.match(r"^\S+\.tex:\d+: ", line)), None)
-    excerpt = lines[start : start + 8] if start is not None else lines[-12:]
-    source_line = None
-    for line in excerpt:
-        m = re.match(r"^\S+\.tex:(\d+): ", line) or re.match(r"^l\.(\d+)", line)
-        if m:
-            source_line = int(m.group(1))
-            break
-    origin = ""
-    if source_line is not None:
-        origin = _origin(tex_file, source_line)
+    """Turn a failed pdflatex log into a short message: error lines, source line, question.
+
+    When the failing line comes from a question's template, the message starts with the spec
+    file and line of that template (found by `generator.sourcemap`), since that is what the
+    author edits; the `.tex` line follows in parentheses.
+    """
+    excerpt = _excerpt(tex_file, log)
+    source_line = _error_line(tex_file, log)
     text = "\n    ".join(line for line in excerpt if line.strip())
-    where = f"{tex_file}:{source_line}" if source_line else str(tex_file)
-    return f"{where}: LaTeX error{origin}:\n    {text}"
+    tex_where = f"{tex_file.name}:{source_line}" if source_line else tex_file.name
+    if source_line is None:
+        return f"{tex_where}: LaTeX error:\n    {text}"
+    origin, template = _origin(tex_file, source_line)
+    if template is not None:
+        return (f"{template.where}: {template.key}: LaTeX error{origin} ({tex_where}):\n    {text}\n"
+                f"    template line: {template.text}")
+    return f"{tex_where}: LaTeX error{origin}:\n    {text}"
 
 
-def _origin(tex_file: Path, line_number: int) -> str:
+def _excerpt(tex_file: Path, log: str) -> list[str]:
+    lines = log.splitlines()
+    own = _own_line(tex_file)
+    start = next((i for i, line in enumerate(lines) if line.startswith("!") or own.match(line)), None)
+    excerpt = lines[start : start + 8] if start is not None else lines[-12:]
+    # TeX's closing statistics and fatal-error banner say nothing about the cause.
+    stop = next((i for i, line in enumerate(excerpt) if line.startswith(("Here is how much", "!  ==> Fatal error"))), None)
+    return excerpt[:stop] if stop else excerpt
+
+
+def _own_line(tex_file: Path) -> re.Pattern[str]:
+    """`./name.tex:12: ...` lines about our document (not about a package file)."""
+    return re.compile(r"^(?:\./)?" + re.escape(tex_file.name) + r":(\d+): ")
+
+
+def _error_line(tex_file: Path, log: str) -> int | None:
+    """The line of `tex_file` that TeX's first error is about, if the log says."""
+    own = _own_line(tex_file)
+    for line in _excerpt(tex_file, log):
+        m = own.match(line) or re.match(r"^l\.(\d+)", line)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _origin(tex_file: Path, line_number: int) -> tuple[str, TemplateLine | None]:
     """Which question (and which of its templates) produced line `line_number` of the .tex."""
     try:
         lines = tex_file.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return ""
+        return "", None
     question = piece = path = None
-    for line in lines[: line_number]:
+    piece_start = 0
+    for number, line in enumerate(lines[: line_number], start=1):
         m = _MARKER.match(line)
         if m:
             rest = m.group(2) or ""
@@ -114,8 +147,14 @@ def _origin(tex_file: Path, line_number: int) -> str:
                 path = rest[5:]
             else:
                 piece = rest
+            piece_start = number
     if question is None:
-        return " (in the document template, not in a question)"
+        return " (in the document template, not in a question)", None
     detail = f", {piece}" if piece else ""
     source = f" ({path})" if path else ""
-    return f" in question '{question}'{detail}{source}"
+    template = None
+    if path and piece:
+        template = template_origin(path, question, piece, lines[piece_start:line_number])
+    if template is not None:
+        return f" in question '{question}'{detail}", template
+    return f" in question '{question}'{detail}{source}", None

@@ -90,6 +90,10 @@ class RenderError(GeneratorError):
 class CompileError(GeneratorError):
     """TeX failed; the message carries the log excerpt and the question that caused it."""
 
+    def __init__(self, message: str, tex_line: int | None = None):
+        super().__init__(message)
+        self.tex_line = tex_line
+
 
 class OutputError(GeneratorError):
     """The output folder cannot be written."""

@@ -77,8 +77,21 @@ FUNCTIONS: dict[str, _Function] = {
 }
 
 
-def parse_expression(text: Any, where: Location, allowed_names: set[str] | frozenset[str], what: str) -> Expr:
+MAX_LENGTH = 2000
+
+
+def parse_expression(
+    text: Any,
+    where: Location,
+    allowed_names: set[str] | frozenset[str],
+    what: str,
+    defined_later: Mapping[str, str] | None = None,
+) -> Expr:
     """Parse and validate `text`; `what` names the spec key (e.g. `define.u`) in messages.
+
+    Args:
+        defined_later: names the spec defines further down, each with where (e.g.
+            `define.w at line 12`), so that using one too early gets a precise message.
 
     Raises:
         ExpressionError: syntax outside the whitelist, unknown name or function, bad arity.
@@ -88,14 +101,26 @@ def parse_expression(text: Any, where: Location, allowed_names: set[str] | froze
     source = str(text).strip()
     if not source:
         raise ExpressionError(f"{where}: {what}: expected an expression, got an empty string")
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
         col = (e.offset or 1)
-        raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{source}'") from None
+        raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{_one_line(source)}'") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
     names: set[str] = set()
-    _check(tree.body, source, where, what, frozenset(allowed_names), names)
+    try:
+        _check(tree.body, source, where, what, frozenset(allowed_names), names, defined_later or {})
+    except RecursionError:
+        raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
     return Expr(source, tree, frozenset(names), where)
+
+
+def _one_line(source: str) -> str:
+    """Expression text for a one-line message (a block scalar may span lines)."""
+    return source.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _describe(value: Any) -> str:
@@ -108,13 +133,15 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _check(node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str]) -> None:
+def _check(
+    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str], later: Mapping[str, str]
+) -> None:
     def fail(message: str) -> ExpressionError:
         col = getattr(node, "col_offset", 0) + 1
-        return ExpressionError(f"{where}: {what}: {message} (column {col} of '{source}')")
+        return ExpressionError(f"{where}: {what}: {message} (column {col} of '{_one_line(source)}')")
 
     def recurse(child: ast.AST) -> None:
-        _check(child, source, where, what, allowed, names)
+        _check(child, source, where, what, allowed, names, later)
 
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
@@ -122,6 +149,8 @@ def _check(node: ast.AST, source: str, where: Location, what: str, allowed: froz
     elif isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
             raise fail(f"'{node.id}' is a function; call it as {node.id}(...)")
+        if node.id not in allowed and node.id in later:
+            raise fail(f"'{node.id}' is used before it is defined: {later[node.id]}")
         if node.id not in allowed and node.id not in CONSTANTS:
             hint = _did_you_mean(node.id, [*allowed, *CONSTANTS])
             raise fail(f"unknown name '{node.id}'{hint}")
@@ -251,8 +280,8 @@ def evaluate(expr: Expr, env: Mapping[str, Any], backend: Backend) -> np.ndarray
     """
     try:
         return np.asarray(_eval(expr.tree.body, env, backend), dtype=backend.dtype)
-    except (ValueError, TypeError, IndexError, ZeroDivisionError) as e:
-        raise ExpressionError(f"{expr.where}: cannot evaluate '{expr.text}': {_short(e)}") from None
+    except (ValueError, TypeError, IndexError, ArithmeticError, RecursionError) as e:
+        raise ExpressionError(f"{expr.where}: cannot evaluate '{_one_line(expr.text)}': {_short(e)}") from None
 
 
 def _short(e: Exception) -> str:
@@ -285,6 +314,7 @@ def _eval(node: ast.AST, env: Mapping[str, Any], be: Backend) -> Any:
         if op is ast.Div:
             return left / right
         if op is ast.Pow:
+            _check_exponent(right)
             return left**right
         if left.ndim == 0 or right.ndim == 0:
             raise ValueError("'@' needs vectors or matrices on both sides; use * with a scalar")
@@ -342,12 +372,26 @@ def _truth(value: Any) -> np.ndarray:
     return np.vectorize(lambda v: bool(v != 0), otypes=[bool])(value)
 
 
+# Limits that keep a hostile or mistyped spec from hanging the tool (`2 ** 10 ** 10` would
+# compute a number with ten billion digits; `ones(10 ** 9)` would fill the memory).
+MAX_EXPONENT = 100
+MAX_SIZE = 100
+
+
+def _check_exponent(exponent: Any) -> None:
+    for value in np.asarray(exponent, dtype=object).flat:
+        if (isinstance(value, (int, float)) or getattr(value, "is_Number", False)) and abs(value) > MAX_EXPONENT:
+            raise ValueError(f"exponent {value} is too large (at most {MAX_EXPONENT} in absolute value)")
+
+
 def _size(value: Any) -> int:
     if value.ndim != 0:
         raise ValueError("sizes must be single numbers, e.g. ones(n)")
     number = value[()]
     if int(number) != number or int(number) < 0:
         raise ValueError(f"size must be a whole number >= 0, got {number}")
+    if int(number) > MAX_SIZE:
+        raise ValueError(f"size {int(number)} is too large (at most {MAX_SIZE})")
     return int(number)
 
 

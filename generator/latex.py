@@ -129,7 +129,10 @@ def latex_scalar(value: Any) -> str:
     Powers of e are printed as powers of a symbol e, so that polynomials in e come out in
     descending powers (e^{4} - e^{3} + 1) instead of SymPy's order for numbers.
     """
-    value = sympy.sympify(value)
+    # A string must never reach sympify, which would eval it (templates can pass any text here).
+    if isinstance(value, str):
+        raise TypeError(f"expected a number, got text {value!r} (use the tex filter for text)")
+    value = sympy.sympify(value, strict=True)
     if value.has(sympy.exp, sympy.E):
         value = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
     return sympy.latex(value)

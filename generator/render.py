@@ -23,6 +23,7 @@ from generator.errors import RenderError
 from generator.indexform import latex_index_form, layout_sentence
 from generator.latex import DEFAULT_INDEX_NAMES, escape_text, latex_approx, latex_matrix, latex_scalar, latex_value
 from generator.roster import Student
+from generator.sandbox import SpecSandbox
 from generator.solve import PartAnswer, Solution, tidy_array
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 
@@ -117,7 +118,7 @@ def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvir
     """The sandboxed Jinja environment with LaTeX-friendly delimiters and our filters."""
     paths = [str(user_templates)] if user_templates else []
     paths.append(str(PROJECT_TEMPLATES))
-    env = SandboxedEnvironment(
+    env = SpecSandbox(
         loader=jinja2.FileSystemLoader(paths),
         block_start_string="<%",
         block_end_string="%>",
@@ -173,7 +174,7 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
     except jinja2.exceptions.SecurityError as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: not allowed in a template: {e}") from None
-    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
+    except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
 
@@ -239,17 +240,20 @@ def render_document(
     variant: str,
     student: Student | None = None,
     template: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """Render one document of one variant: `templates/<kind>.tex.j2` unless `template` names another.
 
     `kind` is one of `DOCUMENT_KINDS`; exams use `exam-<kind>.tex.j2`. `student` (name, id) is
     printed in the header when given. Templates see `worksheet` (the worksheet or exam spec),
     `questions`, `total` (their points added up), `seed`, `variant`, `student`, `kind`, and `cjk`
-    (true when the text needs the CJK package; see `latex.escape_text`).
+    (true when the text needs the CJK package; see `latex.escape_text`). `extra` adds names to the
+    context (e.g. the seeds of a preview document).
     """
     name = template or f"{kind}.tex.j2"
     questions = list(questions)
     context = dict(
+        **(extra or {}),
         worksheet=worksheet,
         questions=questions,
         total=sum(q.points or 0 for q in questions),
@@ -271,10 +275,18 @@ def render_document(
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"{e.filename or name}:{e.lineno}: template syntax: {e.message}") from None
     except jinja2.UndefinedError as e:
-        tb = sys.exc_info()[2]
-        line, file = None, name
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename.endswith(".tex.j2"):
-                line, file = tb.tb_lineno, tb.tb_frame.f_code.co_filename
-            tb = tb.tb_next
+        file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None
+    except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
+        file, line = _document_line(sys.exc_info()[2], name)
+        raise RenderError(f"{file}:{line}: {type(e).__name__}: {e}") from None
+
+
+def _document_line(tb: TracebackType | None, name: str) -> tuple[str, int | None]:
+    """The innermost document-template frame of a traceback: (file, line)."""
+    line, file = None, name
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".tex.j2"):
+            line, file = tb.tb_lineno, tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return file, line

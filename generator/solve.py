@@ -29,6 +29,8 @@ from generator.spec import PartSpec, QuestionSpec
 
 __all__ = ["PartAnswer", "Solution", "solve", "symbol_arrays", "to_plain", "tidy_array"]
 
+MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
+
 
 @dataclass(frozen=True, slots=True)
 class PartAnswer:
@@ -168,6 +170,12 @@ def solve(instance: Instance) -> Solution:
         parts = []
         for part in question.parts:
             out = values[part.of]
+            shape = out.shape + (instance.params[part.wrt].shape if part.wrt else ())
+            if len(shape) > MAX_ORDER:
+                raise SolveError(
+                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have order {len(shape)} "
+                    f"(shape {list(shape)}); a key can show at most order {MAX_ORDER}"
+                )
             if part.wrt is None:
                 parts.append(PartAnswer(part, _substitute(out, {}), out.shape, ()))
                 continue
@@ -175,7 +183,7 @@ def solve(instance: Instance) -> Solution:
             form = derive_index_form(question, part.id)
             parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
-        raise SolveError(f"question '{question.id}' variant {instance.variant}: {e}") from e
+        raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
     for answer in parts:
         for entry in answer.value.flat:
             if entry.has(sympy.zoo, sympy.nan, sympy.oo):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -44,6 +46,10 @@ __all__ = [
 ]
 
 RESERVED_NAMES = frozenset({"answer", "part", "question", "variant", "e", "pi", *FUNCTIONS})
+# Sizes and value sets beyond these are never meant for hand computation, and would make
+# sampling and SymPy slow enough to look like a hang.
+MAX_SIZE = 20
+MAX_VALUES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +211,25 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     text = resources.files("generator").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    # JSON Schema counts 2.0 as an integer; a size or range written 2.0 would then reach range()
+    # and numpy as a float. Here an integer is what YAML reads as one.
+    integers = cls.TYPE_CHECKER.redefine("integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(cls, type_checker=integers)(schema)
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def format_path(path: KeyPath) -> str:
     """`("parts", 2, "id")` -> `parts[2].id`, as messages show a key path."""
     out = ""
     for item in path:
-        out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
+        if isinstance(item, int):
+            out += f"[{item}]"
+        elif not _PLAIN_KEY.fullmatch(item):
+            out += f"[{item!r}]"  # spaces, dots, line breaks: quoted, so a message stays one line
+        else:
+            out += f".{item}" if out else item
     return out or "(document)"
 
 
@@ -261,7 +278,7 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(known)})"
-                out.append((positions.at(path + (key,), key=True), f"{format_path(path + (key,))}: unknown key '{key}'{hint}"))
+                out.append((positions.at(path + (key,), key=True), f"{format_path(path + (key,))}: unknown key {key!r}{hint}"))
         return out
     if v == "required":
         missing = [key for key in expected if key not in instance]
@@ -334,9 +351,14 @@ def load_question(path: str | Path) -> QuestionSpec:
     return _build_question(data, positions, hashlib.sha256(raw).hexdigest())
 
 
-def _expression(problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str]) -> Expr | None:
+def _expression(
+    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str], later: dict[str, str] | None = None
+) -> Expr | None:
     try:
-        return parse_expression(value, positions.at(path), allowed, format_path(path))
+        pending = {name: where for name, where in (later or {}).items() if name not in allowed}
+        if path[-1] in pending:
+            pending[str(path[-1])] = "a definition cannot use itself"
+        return parse_expression(value, positions.at(path), allowed, format_path(path), pending)
     except SpecError as e:
         problems.add_raw(positions.at(path), str(e))
         return None
@@ -359,6 +381,8 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         claim(name, "dimensions", ("dimensions", name))
         if not 1 <= low <= high:
             p.add(("dimensions", name), f"expected [low, high] with 1 <= low <= high, got [{low}, {high}]")
+        elif high > MAX_SIZE:
+            p.add(("dimensions", name), f"expected sizes of at most {MAX_SIZE}, got [{low}, {high}]")
         dimensions.append((name, low, high))
     dim_names = {name for name, _, _ in dimensions}
 
@@ -371,9 +395,9 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
             if isinstance(size, str) and size not in dim_names:
                 hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
-                p.add(path + ("shape", i), f"unknown dimension '{size}'{extra}")
-            elif isinstance(size, int) and size < 1:
-                p.add(path + ("shape", i), f"expected a size >= 1, got {size}")
+                p.add(path + ("shape", i), f"unknown dimension {size!r}{extra}")
+            elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
+                p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
         onehot = bool(raw.get("onehot", False))
         if onehot:
             if len(shape) != 1:
@@ -390,29 +414,51 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
                 p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
         denominators = tuple(raw.get("denominators", [1]))
         exclude = tuple(raw.get("exclude", []))
-        if not onehot and low <= high and _count_values(low, high, denominators, exclude) == 0:
-            p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
+        for i, value in enumerate(exclude):
+            if not math.isfinite(value):
+                p.add(path + ("exclude", i), f"expected a finite number, got {value}")
+        exclude = tuple(x for x in exclude if math.isfinite(x))
+        if not onehot and low <= high:
+            count = sum((high - low) * q + 1 for q in set(denominators))
+            if count > MAX_VALUES:
+                p.add(path + ("entries",), f"expected at most {MAX_VALUES} values to draw from, got about {count} "
+                                           f"(entries [{low}, {high}], denominators {list(denominators)})")
+            elif _count_values(low, high, denominators, exclude) == 0:
+                p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
         parameters.append(ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path)))
 
     values = dim_names | {param.name for param in parameters}
+    # Names defined further down, for a precise message when one is used too early. Order of
+    # evaluation: derived, then constraints (at every draw), then define.
+    lines = {
+        (section, name): positions.at((section, name), key=True).line
+        for section in ("derived", "define")
+        for name in data.get(section, {})
+    }
+    later = {name: f"derived.{name} is at line {line}; move it above this one"
+             for (section, name), line in lines.items() if section == "derived"}
+    later.update({name: f"define.{name} is at line {line}, and define is evaluated after derived and constraints, "
+                  f"so move it to derived" for (section, name), line in lines.items() if section == "define"})
     derived = []
     for name, text in data.get("derived", {}).items():
         claim(name, "derived", ("derived", name))
-        expr = _expression(p, text, positions, ("derived", name), values)
+        expr = _expression(p, text, positions, ("derived", name), values, later)
         values.add(name)
         if expr:
             derived.append((name, expr))
 
     constraints = []
     for i, text in enumerate(data.get("constraints", [])):
-        expr = _expression(p, text, positions, ("constraints", i), values)
+        expr = _expression(p, text, positions, ("constraints", i), values, later)
         if expr:
             constraints.append(expr)
 
+    later_define = {name: f"define.{name} is at line {line}; move it above this one"
+                    for (section, name), line in lines.items() if section == "define"}
     define = []
     for name, text in data["define"].items():
         claim(name, "define", ("define", name))
-        expr = _expression(p, text, positions, ("define", name), values)
+        expr = _expression(p, text, positions, ("define", name), values, later_define)
         values.add(name)
         if expr:
             define.append((name, expr))
@@ -432,12 +478,12 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         if raw["of"] not in defined:
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
-            p.add(path + ("of",), f"'{raw['of']}' is not in define{extra}")
+            p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
         wrt = raw.get("wrt")
         if wrt is not None and wrt not in param_names:
             hint = difflib.get_close_matches(wrt, param_names, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(param_names)})"
-            p.add(path + ("wrt",), f"'{wrt}' is not a parameter{extra}")
+            p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
         index_form = None
         if "index_form" in raw:
             if "define" not in index:
@@ -680,7 +726,7 @@ def load_bank(root: str | Path) -> Bank:
             if qid not in questions and qid not in broken:
                 hint = difflib.get_close_matches(qid, list(questions), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id '{qid}' in the bank{extra}")
+                problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}")
         worksheets[sheet.id] = sheet
     exams: dict[str, ExamSpec] = {}
     for file in sorted((root / "exams").glob("*.y*ml")):

@@ -51,10 +51,12 @@ def _define(solution: Solution, env: dict[str, Any], of: str) -> np.ndarray:
     return np.asarray(env[of], dtype=float)
 
 
-def _mismatch(solution: Solution, part_id: str, what: str, index: tuple[int, ...], exact: float, numeric: float) -> VerifyError:
+def _mismatch(
+    solution: Solution, part_id: str, what: str, index: tuple[int, ...], exact: float, numeric: float, where: object
+) -> VerifyError:
     instance = solution.instance
     return VerifyError(
-        f"{instance.question.path}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
+        f"{where}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
         f"(seed {instance.seed}): {what} disagrees at index {list(index)}: exact {exact:.10g}, numeric {numeric:.10g}"
     )
 
@@ -85,11 +87,11 @@ def verify(solution: Solution) -> None:
                 numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
             what = "the derivative (finite differences)"
         if numeric.shape != exact.shape:
-            raise VerifyError(f"{question.path}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}")
+            raise VerifyError(f"{part.where}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}")
         bad = np.argwhere(~_close(exact, numeric))
         if bad.size:
             index = tuple(int(i) for i in bad[0])
-            raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]))
+            raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]), part.where)
         if part.vectorized is not None:
             env = {**solution.instance.env(), **solution.values}
             form = _floats(evaluate(part.vectorized.expr, env, EXACT))
@@ -101,7 +103,8 @@ def verify(solution: Solution) -> None:
             bad = np.argwhere(~_close(exact, form))
             if bad.size:
                 index = tuple(int(i) for i in bad[0])
-                raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]))
+                raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]),
+                                part.vectorized.expr.where)
         if answer.index_form is not None:
             instance = solution.instance
             label = f"variant {instance.variant} (seed {instance.seed})"

@@ -20,6 +20,8 @@ __all__ = ["Positions", "load_yaml", "load_yaml_text"]
 
 KeyPath = tuple[str | int, ...]
 
+MAX_NODES = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class Positions:
@@ -75,23 +77,57 @@ def load_yaml(path: str | Path) -> tuple[Any, Positions]:
 def load_yaml_text(text: str, file: str) -> tuple[Any, Positions]:
     """Parse YAML text named `file` (used in messages)."""
     positions = Positions(file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as e:  # control characters: raised before any parsing
+        raise SpecError(f"{_reader_location(text, e, file)}: YAML syntax: {_reader_problem(e)}") from None
+    budget = [MAX_NODES]
     try:
         node = loader.get_single_node()
         if node is None:
             return None, positions
-        return _convert(loader, node, (), positions), positions
+        return _convert(loader, node, (), positions, budget), positions
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = e.problem or e.context or "invalid YAML"
-        if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
-            problem = f"tag {_tag_of(problem)} is not allowed (only plain YAML data is)"
-        raise SpecError(f"{where}: YAML syntax: {problem}") from None
-    except yaml.YAMLError as e:  # reader errors (control characters) have no problem_mark
-        raise SpecError(f"{file}: YAML: {e}") from None
+        raise SpecError(_explain(e, file)) from None
+    except yaml.reader.ReaderError as e:
+        raise SpecError(f"{_reader_location(text, e, file)}: YAML syntax: {_reader_problem(e)}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"{Location(file, 1, 1)}: YAML syntax: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise SpecError(f"{Location(file, 1, 1)}: YAML syntax: nesting is too deep") from None
     finally:
         loader.dispose()
+
+
+def _explain(e: yaml.MarkedYAMLError, file: str) -> str:
+    mark = e.problem_mark or e.context_mark
+    where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    problem = e.problem or e.context or "invalid YAML"
+    if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+        return f"{where}: YAML syntax: tag {_tag_of(problem)} is not allowed (only plain YAML data is)"
+    problem = problem.removeprefix("but ")
+    if e.problem and e.context:
+        # The context says what the parser was inside of, often where the real mistake is
+        # (an unclosed bracket or quote opened lines earlier).
+        start = e.context_mark
+        if start is not None and (start.line, start.column) != (mark.line, mark.column):
+            problem += f" ({e.context} at line {start.line + 1}, column {start.column + 1})"
+        else:
+            problem += f" ({e.context})"
+    return f"{where}: YAML syntax: {problem}"
+
+
+def _reader_location(text: str, e: yaml.reader.ReaderError, file: str) -> Location:
+    position = max(0, min(int(e.position), len(text)))
+    line = text.count("\n", 0, position) + 1
+    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    return Location(file, line, col)
+
+
+def _reader_problem(e: yaml.reader.ReaderError) -> str:
+    character = e.character
+    code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+    return f"unacceptable character {code}: {e.reason}"
 
 
 def _tag_of(problem: str) -> str:
@@ -100,7 +136,15 @@ def _tag_of(problem: str) -> str:
     return problem[start : end + 1] if 0 <= start < end else "(unknown)"
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions: Positions) -> Any:
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions: Positions, budget: list[int]) -> Any:
+    # Aliases make the node graph a DAG; expanding it into plain data could grow exponentially
+    # ("billion laughs"), so the number of values produced is capped.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise yaml.MarkedYAMLError(
+            problem=f"the document expands to more than {MAX_NODES} values (anchors and aliases?)",
+            problem_mark=node.start_mark,
+        )
     style = getattr(node, "style", None)
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1, style)
     if isinstance(node, yaml.MappingNode):
@@ -118,16 +162,16 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions:
                 )
             key = str(key)
             if key in result:
-                raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
+                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             positions.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _convert(loader, value_node, path + (key,), positions)
+            result[key] = _convert(loader, value_node, path + (key,), positions, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
             raise yaml.constructor.ConstructorError(
                 None, None, f"could not determine a constructor for the tag '{node.tag}'", node.start_mark
             )
-        return [_convert(loader, item, path + (i,), positions) for i, item in enumerate(node.value)]
+        return [_convert(loader, item, path + (i,), positions, budget) for i, item in enumerate(node.value)]
     value = loader.construct_object(node, deep=True)
     # Dates and binary blobs are never meaningful in a spec; keep them as the text written.
     if not isinstance(value, (str, int, float, bool, type(None))):

@@ -40,7 +40,7 @@ def test_build_writes_into_out(tmp_path):
 
 def test_check_passes_good_files_and_fails_bad_ones(tmp_path):
     good = cli("check", str(FIXTURES / "bank" / "questions" / "affine.yaml"))
-    assert good.returncode == 0 and good.stdout.startswith("ok: 1 file(s)")
+    assert good.returncode == 0 and good.stdout.startswith("ok: 1 question(s)")
     bad = write(tmp_path / "bad.yaml", "id: b\ntitle: B\nparameters:\n  u: {entries: [0, 1]}\ndefine:\n  z: u\nparts: [{id: p, of: zz, prompt: p}]\nstem: s\n")
     result = cli("check", str(bad))
     assert result.returncode == 1
@@ -52,14 +52,15 @@ def test_check_passes_good_files_and_fails_bad_ones(tmp_path):
 def test_tex_error_names_the_question_and_shows_the_log(tmp_path, bank):
     write(bank / "questions" / "q.yaml", "id: broken-tex\ntitle: Q\nparameters:\n  u: {entries: [1, 2]}\ndefine:\n  z: u\nparts: [{id: p, of: z, prompt: p}]\nstem: 'Here \\undefinedmacro{} breaks.'\n")
     write(bank / "worksheets" / "w.yaml", "id: w\ntitle: W\nquestions: [broken-tex]\n")
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("previous build")
+    previous = cli("build", "--bank", str(FIXTURES / "bank"), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert previous.returncode == 0, previous.stderr
+    before = (tmp_path / "out" / "manifest.json").read_bytes()
     result = cli("build", "--bank", str(bank), "--out", str(tmp_path / "out"))
     assert result.returncode == 1
     assert "LaTeX error in question 'broken-tex', stem" in result.stderr
     assert "Undefined control sequence" in result.stderr
     assert "Traceback" not in result.stderr
-    assert (tmp_path / "out" / "old.txt").read_text() == "previous build"
+    assert (tmp_path / "out" / "manifest.json").read_bytes() == before
 
 
 @needs_tex

@@ -14,11 +14,6 @@ def test_build_command_reports_an_unknown_exam_without_traceback(capsys, tmp_pat
     assert capsys.readouterr().err == f"error: no exam named 'qiz' in {CLASSBANK}; did you mean 'quiz'?\n"
 
 
-def test_build_command_rejects_a_negative_seed(capsys):
-    assert main(["build", "--seed", "-1", "--no-pdf"]) == 1
-    assert capsys.readouterr().err == "error: --seed: expected a number >= 0, got -1\n"
-
-
 def test_build_command_reports_roster_rows(capsys, tmp_path):
     roster = tmp_path / "r.csv"
     roster.write_text("name,id\nAda,1\nBob,1\n", encoding="utf-8")

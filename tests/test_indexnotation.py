@@ -258,7 +258,7 @@ def test_spec_reports_every_index_problem_with_its_place(bank: Path) -> None:
     assert info.value.problems == [
         f"{file}:10:36: index.ranges.x: index 'x' has the name of a parameter; choose another letter",
         f"{file}:11:11: index.latex.V: 'V' is neither a parameter nor an index definition",
-        f"{file}:13:11: index.define.u[j]: the terms of a sum carry different free indices, {{j}} and {{k}} (column 1 of 'sum(W[j, k] * x[k], k) + x[k]')",
+        f"{file}:13:11: index.define['u[j]']: the terms of a sum carry different free indices, {{j}} and {{k}} (column 1 of 'sum(W[j, k] * x[k], k) + x[k]')",
         # u failed to define above, so the part's index form cannot name it either.
         f"{file}:19:22: parts[0].index_form.of: unknown name 'u' (column 1 of 'u[j]')",
     ]

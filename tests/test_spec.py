@@ -87,7 +87,7 @@ def test_bad_specs_get_exact_messages(tmp_path, change, expected):
 
 
 def test_yaml_syntax_error_has_line_and_column(tmp_path):
-    assert problems(tmp_path, "id: x\ntitle: [unclosed\n") == ["q.yaml:3:1: YAML syntax: expected ',' or ']', but got '<stream end>'"]
+    assert problems(tmp_path, "id: x\ntitle: [unclosed\n") == ["q.yaml:3:1: YAML syntax: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 2, column 8)"]
 
 
 def test_unsafe_yaml_tag_is_refused(tmp_path):
