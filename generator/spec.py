@@ -335,20 +335,29 @@ def _template(data: dict[str, Any], positions: Positions, path: KeyPath) -> Temp
     return TemplateText(source=data, where=positions.text_start(path), key=format_path(path))  # type: ignore[arg-type]
 
 
+def _load_document(path: str | Path, kind: str) -> tuple[dict[str, Any], Positions, str]:
+    """Read a YAML file and check it against the `kind` schema; returns data, positions, sha256.
+
+    Raises:
+        SpecError: YAML errors, a document that is not a mapping, or every schema problem.
+    """
+    data, positions = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{positions.file}:1:1: expected a mapping of {kind} keys, got {_describe(data)}")
+    problems = _schema_problems(data, positions, kind)
+    if problems:
+        raise SpecError(problems)
+    return data, positions, hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_question(path: str | Path) -> QuestionSpec:
     """Load and validate one question file.
 
     Raises:
         SpecError: listing every problem found, each as `file:line:col: key.path: message`.
     """
-    data, positions = load_yaml(path)
-    raw = Path(path).read_bytes()
-    if not isinstance(data, dict):
-        raise SpecError(f"{positions.file}:1:1: expected a mapping of question keys, got {_describe(data)}")
-    problems = _schema_problems(data, positions, "question")
-    if problems:
-        raise SpecError(problems)
-    return _build_question(data, positions, hashlib.sha256(raw).hexdigest())
+    data, positions, sha256 = _load_document(path, "question")
+    return _build_question(data, positions, sha256)
 
 
 def _expression(
@@ -612,12 +621,7 @@ def _count_values(low: int, high: int, denominators: tuple[int, ...], exclude: t
 
 def load_worksheet(path: str | Path) -> WorksheetSpec:
     """Load and validate one worksheet file (question ids are checked against the bank later)."""
-    data, positions = load_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError(f"{positions.file}:1:1: expected a mapping of worksheet keys, got {_describe(data)}")
-    problems = _schema_problems(data, positions, "worksheet")
-    if problems:
-        raise SpecError(problems)
+    data, positions, _ = _load_document(path, "worksheet")
     entries = [item if isinstance(item, dict) else {"id": item} for item in data["questions"]]
     headings = tuple((e["id"], e["heading"]) for e in entries if "heading" in e)
     if headings and "heading" not in entries[0]:
@@ -650,13 +654,7 @@ def load_exam(path: str | Path) -> ExamSpec:
     Raises:
         SpecError: listing every problem found, each as `file:line:col: key.path: message`.
     """
-    data, positions = load_yaml(path)
-    raw = Path(path).read_bytes()
-    if not isinstance(data, dict):
-        raise SpecError(f"{positions.file}:1:1: expected a mapping of exam keys, got {_describe(data)}")
-    problems = _schema_problems(data, positions, "exam")
-    if problems:
-        raise SpecError(problems)
+    data, positions, sha256 = _load_document(path, "exam")
     p = _Problems(positions)
     entries = []
     seen: dict[str, int] = {}
@@ -687,7 +685,7 @@ def load_exam(path: str | Path) -> ExamSpec:
         total=data.get("total"),
         entries=tuple(entries),
         path=positions.file,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
         where_total=positions.at(("total",)),
     )
 
