@@ -9,7 +9,7 @@ files at once. Output layout: `generator.layout` and docs/output.md.
 
 from __future__ import annotations
 
-import shutil
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -17,9 +17,8 @@ from typing import Mapping
 from jinja2.sandbox import SandboxedEnvironment
 
 from generator.assemble import Plan, Seat, assemble
-from generator.combine import combine_pdfs
-from generator.compile import INSTALL_HINT, compile_pdf, tex_available
-from generator.errors import CompileError
+from generator.batch import Copy, Job, compile_jobs
+from generator.compile import INSTALL_HINT, tex_available
 from generator.keytable import make_key_table
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.manifest import class_set_entries, dump_manifest, make_manifest
@@ -48,6 +47,7 @@ class BuildOptions:
     roster: Path | None = None
     two_sided: bool = True
     templates: Path | None = None
+    jobs: int | None = None  # TeX runs at the same time; None: one per core
 
     @property
     def destination(self) -> Path:
@@ -101,8 +101,9 @@ def build(options: BuildOptions) -> BuildResult:
     with staging(options.destination) as temp:
         _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
         if compile_pdfs:
-            files += _compile_all(temp, list(documents))
-            files += _combine_all(temp, plan, two_sided=options.two_sided)
+            compiled = compile_jobs(temp, _jobs(plan, documents), two_sided=options.two_sided, workers=_workers(options))
+            files += [name for job in compiled for name in job.files]
+            notes += [note for job in compiled for note in job.notes]
     return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan)
 
 
@@ -147,35 +148,23 @@ def _write(folder: Path, texts: Mapping[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _compile_all(folder: Path, tex_names: list[str]) -> list[str]:
-    """Compile each `.tex` in a scratch copy of its folder, so TeX's aux and log files stay out."""
-    scratch = folder / ".tex"
-    pdfs = []
-    for name in tex_names:
-        source = scratch / name
-        source.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / name, source)
-        try:
-            pdf = compile_pdf(source)
-        except CompileError as e:
-            # Name the document as it will appear in the output, not the vanishing scratch path.
-            raise CompileError(str(e).replace(f"{scratch}/", "")) from e
-        target = Path(name).with_suffix(".pdf")
-        shutil.copyfile(pdf, folder / target)
-        pdfs.append(str(target))
-    shutil.rmtree(scratch)
-    return pdfs
-
-
-def _combine_all(folder: Path, plan: Plan, *, two_sided: bool) -> list[str]:
-    combined = []
+def _jobs(plan: Plan, documents: Mapping[str, str]) -> list[Job]:
+    """One TeX job per (document, kind): every copy, in seat order, for one combined print file."""
+    jobs = []
     for document in plan.documents:
         for kind in DOCUMENT_KINDS:
-            parts = [(folder / copy_file(document.id, seat.folder, kind, ".pdf"), _bookmark(seat)) for seat in plan.seats]
-            name = combined_file(document.id, kind)
-            combine_pdfs(parts, folder / name, two_sided=two_sided)
-            combined.append(name)
-    return combined
+            copies = []
+            for seat in plan.seats:
+                name = copy_file(document.id, seat.folder, kind, ".tex")
+                copies.append(Copy(name, documents[name], _bookmark(seat)))
+            jobs.append(Job(combined_file(document.id, kind), tuple(copies)))
+    return jobs
+
+
+def _workers(options: BuildOptions) -> int:
+    if options.jobs is not None:
+        return max(1, options.jobs)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _bookmark(seat: Seat) -> str:
