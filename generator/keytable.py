@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,11 +33,22 @@ def _nested(array: np.ndarray, entry: Any) -> str:
 
 
 def _exact(value: Any) -> str:
-    return sympy.sstr(sympy.sympify(value))
+    return _exact_text(sympy.sympify(value))
 
 
 def _decimal(value: Any) -> str:
-    return f"{float(sympy.N(sympy.sympify(value), 30)):.10g}"
+    return _decimal_text(sympy.sympify(value))
+
+
+# Cached: with a roster every student's rows repeat the entries of their variant.
+@lru_cache(maxsize=1 << 16)
+def _exact_text(value: sympy.Expr) -> str:
+    return sympy.sstr(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _decimal_text(value: sympy.Expr) -> str:
+    return f"{float(sympy.N(value, 30)):.10g}"
 
 
 def make_key_table(plan: Plan, solutions: Mapping[tuple[int, str], Solution]) -> str:
