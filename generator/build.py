@@ -1,36 +1,42 @@
-"""The pipeline, top to bottom: load -> assemble -> sample -> solve -> verify -> render -> write -> compile -> combine.
+"""The pipeline, top to bottom: load -> assemble -> sample -> solve -> verify -> render -> write -> compile.
 
 Each stage lives in the module of the same name; this file only wires them together. All the
 documents of a copy (sheet, key, solutions) come from one draw and one rendering of each
 question: they differ only in which parts of the rendered questions the document template shows.
-Rendering finishes before compiling starts, so the compile stage sees the whole list of `.tex`
-files at once. Output layout: `generator.layout` and docs/output.md.
+Rendering finishes before compiling starts, so the compile stage sees every copy of a document at
+once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
+files. Output layout: `generator.layout` and docs/output.md.
+
+Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
+holds what these inputs make; if so it is done. The stage modules are imported only after that
+check: SymPy, Jinja and pypdf take longer to import than a build with unchanged inputs takes.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any
 
-from jinja2.sandbox import SandboxedEnvironment
-
-from generator.assemble import Plan, Seat, assemble
-from generator.batch import Copy, Job, compile_jobs
+from generator.cache import Previous, fingerprint, load_previous, tex_identity, write_index
 from generator.compile import INSTALL_HINT, tex_available
-from generator.keytable import make_key_table
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
-from generator.manifest import class_set_entries, dump_manifest, make_manifest
-from generator.output import staging
-from generator.render import DOCUMENT_KINDS, RenderedQuestion, make_environment, render_document, render_question, with_points
-from generator.roster import load_roster
-from generator.sampling import Instance, sample, sample_variants
-from generator.solve import Solution, solve
-from generator.spec import Bank, load_bank
-from generator.verify import verify
+from generator.progress import Progress, progress
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from generator.assemble import Plan, Seat
+    from generator.batch import Job
+    from generator.render import RenderedQuestion
+    from generator.sampling import Instance
+    from generator.spec import Bank
 
 __all__ = ["BuildOptions", "BuildResult", "build", "DOCUMENT_KINDS"]
+
+DOCUMENT_KINDS = ("sheet", "key", "solutions")  # as generator.render.DOCUMENT_KINDS (checked in tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,7 @@ class BuildOptions:
     roster: Path | None = None
     two_sided: bool = True
     templates: Path | None = None
-    jobs: int | None = None  # TeX runs at the same time; None: one per core
+    jobs: int | None = None  # TeX runs at the same time; None: one per core (not an input: same bytes)
 
     @property
     def destination(self) -> Path:
@@ -56,36 +62,58 @@ class BuildOptions:
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
-    """What a build wrote, and anything the user should know."""
+    """What a build wrote, and anything the user should know.
+
+    `reused` is True when the inputs were unchanged and the previous output was kept as it was;
+    `compiled` and `cached` count the TeX jobs (one per document kind) run and taken from the cache.
+    """
 
     destination: Path
     files: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
     plan: Plan | None = None
-
-
-def solve_all(bank: Bank, question_ids: list[str], seed: int, variant_index: int) -> list[Solution]:
-    """Sample, solve and verify the given questions for one variant (no distinctness check)."""
-    solutions = []
-    for qid in question_ids:
-        solution = solve(sample(bank.questions[qid], seed, variant_index))
-        verify(solution)
-        solutions.append(solution)
-    return solutions
+    reused: bool = False
+    compiled: int = 0
+    cached: int = 0
 
 
 def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
+    compile_pdfs = options.pdf and tex_available()
+    inputs = _fingerprint(options, compile_pdfs)
+    previous = load_previous(options.destination)
+    if previous.unchanged(inputs):
+        return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
+    with progress() as shown:
+        return _build(options, inputs, previous, compile_pdfs, shown)
+
+
+def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs: bool, shown: Progress) -> BuildResult:
+    # The stages, imported only now that there is work to do (see the module docstring).
+    from generator.assemble import assemble
+    from generator.batch import compile_jobs
+    from generator.keytable import make_key_table
+    from generator.manifest import class_set_entries, dump_manifest, make_manifest
+    from generator.output import staging
+    from generator.render import make_environment, render_question
+    from generator.roster import load_roster
+    from generator.solve import solve
+    from generator.spec import load_bank
+    from generator.verify import verify
+
     bank = load_bank(options.bank)
     roster = load_roster(options.roster) if options.roster is not None else None
     plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
                     worksheets=options.worksheets, exams=options.exams)
     instances, sampling_notes = _sample_all(bank, plan, options.seed)
-    solutions = {key: solve(instance) for key, instance in instances.items()}
-    for solution in solutions.values():
-        verify(solution)
+    shown.stage("solving", len(instances))
     env = make_environment(options.templates)
-    rendered = {key: render_question(env, solution) for key, solution in solutions.items()}
+    solutions, rendered = {}, {}
+    for key, instance in instances.items():
+        solutions[key] = solve(instance)
+        verify(solutions[key])
+        rendered[key] = render_question(env, solutions[key])
+        shown.advance()
     documents = _render_documents(env, plan, rendered, options.seed)
 
     notes = [*plan.notes, *sampling_notes]
@@ -94,21 +122,53 @@ def build(options: BuildOptions) -> BuildResult:
     manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
     key_table = make_key_table(plan, solutions)
 
-    compile_pdfs = options.pdf and tex_available()
     if options.pdf and not compile_pdfs:
         notes.append(INSTALL_HINT)
     files = [*documents, MANIFEST, KEY_TABLE]
+    jobs: dict[str, list[str]] = {}
+    compiled = []
     with staging(options.destination) as temp:
         _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
         if compile_pdfs:
-            compiled = compile_jobs(temp, _jobs(plan, documents), two_sided=options.two_sided, workers=_workers(options))
+            tex_jobs = _jobs(plan, documents)
+            shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
+            compiled = compile_jobs(
+                temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=inputs_of_tex(),
+                reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), progress=shown.advance,
+            )
             files += [name for job in compiled for name in job.files]
             notes += [note for job in compiled for note in job.notes]
-    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan)
+            jobs = {job.key: list(job.files) for job in compiled}
+        write_index(temp, inputs, files, notes, jobs)
+    ran = sum(job.compiled for job in compiled)
+    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
+                       compiled=ran, cached=len(compiled) - ran)
+
+
+def inputs_of_tex() -> str:
+    """What, besides a job's text, decides its PDFs: the TeX installation and the code that runs it."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    code = b"".join((here / name).read_bytes() for name in ("batch.py", "compile.py", "combine.py"))
+    return f"{tex_identity()}|{hashlib.sha256(code).hexdigest()}"
+
+
+def _fingerprint(options: BuildOptions, compile_pdfs: bool) -> str:
+    """The cache key of a whole build: its options and every file it reads (generator.cache)."""
+    settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
+    settings["pdf"] = compile_pdfs
+    return fingerprint(settings, bank=options.bank, templates=(_PROJECT_TEMPLATES, options.templates),
+                       roster=options.roster, tex=tex_identity() if compile_pdfs else "")
+
+
+_PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _sample_all(bank: Bank, plan: Plan, seed: int) -> tuple[dict[tuple[int, str], Instance], list[str]]:
     """Draw every question for every variant that uses it, keeping variants distinct."""
+    from generator.sampling import sample_variants
+
     users: dict[str, list[int]] = {}
     for v in plan.variant_indices:
         for qid in plan.questions_of(v):
@@ -127,6 +187,8 @@ def _render_documents(
     env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int
 ) -> dict[str, str]:
     """Every kind of every document for every copy, as `.tex` text by output path."""
+    from generator.render import render_document, with_points
+
     documents: dict[str, str] = {}
     for document in plan.documents:
         template_prefix = "exam-" if document.type == "exam" else ""
@@ -150,6 +212,8 @@ def _write(folder: Path, texts: Mapping[str, str]) -> None:
 
 def _jobs(plan: Plan, documents: Mapping[str, str]) -> list[Job]:
     """One TeX job per (document, kind): every copy, in seat order, for one combined print file."""
+    from generator.batch import Copy, Job
+
     jobs = []
     for document in plan.documents:
         for kind in DOCUMENT_KINDS:

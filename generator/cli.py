@@ -134,6 +134,9 @@ def _build(args: argparse.Namespace) -> int:
     ))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    if result.reused:
+        print(f"up to date: {len(result.files)} files in {result.destination}/ (same inputs as its last build; nothing rebuilt)")
+        return 0
     print(f"wrote {len(result.files)} files to {result.destination}/")
     folders: dict[str, list[str]] = {}
     for name in result.files:
@@ -148,6 +151,8 @@ def _build(args: argparse.Namespace) -> int:
         combined = [n for n in names if "/" not in n]
         print(f"  {head}/: {len(copies)} copies ({copies[0]} ... {copies[-1]}), {len(names) - len(combined)} files"
               + (f"; {', '.join(combined)}" if combined else ""))
+    if result.cached:
+        print(f"TeX: {result.compiled} document kind(s) compiled, {result.cached} unchanged and taken from the last build")
     return 0
 
 

@@ -16,9 +16,12 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.errors import CompileError
-from generator.sourcemap import TemplateLine, template_origin
+
+if TYPE_CHECKING:
+    from generator.sourcemap import TemplateLine
 
 __all__ = [
     "tex_available", "compile_pdf", "run_pdflatex", "needs_rerun", "stop_running", "allow_running", "explain_failure", "error_line",
@@ -210,6 +213,8 @@ def _origin(tex_file: Path, line_number: int) -> tuple[str, TemplateLine | None]
     source = f" ({path})" if path else ""
     template = None
     if path and piece:
+        from generator.sourcemap import template_origin  # reads specs again: only for messages
+
         template = template_origin(path, question, piece, lines[piece_start:line_number])
     if template is not None:
         return f" in question '{question}'{detail}", template

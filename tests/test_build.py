@@ -65,7 +65,7 @@ def test_manifest_contract(tmp_path):
 def test_same_command_twice_gives_identical_bytes(tmp_path):
     first, second = run(tmp_path, "a"), run(tmp_path, "b")
     names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
-    assert names == [".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json"]
+    assert names == [".generator-cache.json", ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json"]
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
@@ -81,7 +81,7 @@ def test_without_tex_writes_tex_and_manifest_and_says_how_to_install(tmp_path, m
     out = tmp_path / "out"
     result = build(BuildOptions(bank=FIXTURE_BANK, out=out, seed=7, pdf=True))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
-        ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json",
+        ".generator-cache.json", ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json",
     ]
     (note,) = result.notes
     assert note.startswith("no TeX engine (pdflatex) on PATH") and "apt-get install texlive-latex-base" in note
