@@ -49,6 +49,7 @@ from generator.compile import (
     stop_running,
 )
 from generator.errors import CompileError
+from generator.split import SplitError, split_pdf
 
 __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "compile_jobs", "split_copy"]
 
@@ -284,7 +285,8 @@ def _pdf_string(title: str) -> str:
 
 def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
     """The batch document for some copies of a job, and each part's first and last line in it."""
-    lines = [preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN]
+    # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
+    lines = ["\\pdfobjcompresslevel=0\n", preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN]
     spans = []
     line = sum(piece.count("\n") for piece in lines) + 1
     for part, i in enumerate(members, start=1):
@@ -406,6 +408,11 @@ def _finish(folder: Path, job: Job, batches: list[_Batch], *, two_sided: bool) -
 
 def _split(pdf: Path, ranges: Sequence[tuple[int, int]], outputs: Sequence[Path]) -> None:
     """Write pages [first, end) of `pdf` to each output (0-based, as TeX counted them)."""
+    try:
+        split_pdf(pdf, ranges, outputs)
+        return
+    except SplitError:
+        pass  # not laid out as expected (another TeX?): pypdf reads anything
     from pypdf import PdfReader, PdfWriter  # only builds that make PDFs need it
 
     reader = PdfReader(pdf)

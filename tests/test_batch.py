@@ -13,6 +13,7 @@ from authoring_helpers import QUESTION, make_bank, question
 from conftest import FIXTURES, needs_tex
 from test_build_classsets import AWKWARD, write_roster
 
+from generator import batch
 from generator.batch import (
     PREAMBLE_END,
     Copy,
@@ -177,3 +178,45 @@ def test_no_batch_without_copies(tmp_path: Path) -> None:
 def test_question_helper_still_matches_its_template() -> None:
     # The tests above edit this line of the helper question; fail loudly if it moves.
     assert "  Let $u = W x$ with" in QUESTION
+
+
+@needs_tex
+def test_the_fast_splitter_and_pypdf_give_the_same_pages(tmp_path: Path) -> None:
+    """generator.split copies objects byte for byte; pypdf rebuilds them: a reader sees the same."""
+    from pypdf import PdfReader, PdfWriter
+
+    from generator.split import split_pdf
+
+    body = "\n".join(f"\\section*{{Copy {c}}} Text $x^{i}$.\\newpage More.\\newpage" for i, c in enumerate("ABC"))
+    source = tmp_path / "batch.tex"
+    source.write_text(f"\\pdfobjcompresslevel=0\n{document(body)}", encoding="utf-8")
+    standalone(source, tmp_path / "tex")
+    pdf = tmp_path / "tex" / "batch.pdf"
+    ranges = [(0, 2), (2, 4), (4, 6)]
+    fast = [tmp_path / f"fast{i}.pdf" for i in range(3)]
+    split_pdf(pdf, ranges, fast)
+    reader = PdfReader(pdf)
+    for i, (first, end) in enumerate(ranges):
+        writer = PdfWriter()
+        for n in range(first, end):
+            writer.add_page(reader.pages[n])
+        slow = tmp_path / f"slow{i}.pdf"
+        writer.write(slow)
+        assert len(PdfReader(fast[i], strict=True).pages) == 2
+        assert pdftotext(fast[i]) == pdftotext(slow)
+        assert pictures(fast[i], tmp_path / f"f{i}") == pictures(slow, tmp_path / f"s{i}")
+    assert PdfReader(fast[0]).metadata.producer.startswith("pdfTeX")  # pdfTeX's /Info is kept
+
+
+@needs_tex
+def test_a_pdf_with_object_streams_is_refused_by_the_fast_splitter(tmp_path: Path) -> None:
+    from generator.split import SplitError, split_pdf
+
+    source = tmp_path / "doc.tex"
+    source.write_text(document("One.\\newpage Two."), encoding="utf-8")
+    pdf = standalone(source, tmp_path / "tex")  # pdfTeX's default: object streams
+    with pytest.raises(SplitError):
+        split_pdf(pdf, [(0, 1), (1, 2)], [tmp_path / "a.pdf", tmp_path / "b.pdf"])
+    assert not (tmp_path / "a.pdf").exists()
+    batch._split(pdf, [(0, 1), (1, 2)], [tmp_path / "a.pdf", tmp_path / "b.pdf"])  # falls back to pypdf
+    assert "Two." in pdftotext(tmp_path / "b.pdf") and "One." not in pdftotext(tmp_path / "b.pdf")
