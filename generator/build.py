@@ -14,13 +14,21 @@ check: SymPy, Jinja and pypdf take longer to import than a build with unchanged 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Mapping
+import signal
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.cache import Previous, fingerprint, load_previous, tex_identity, write_index
+from generator.cache import (
+    Previous,
+    fingerprint,
+    load_previous,
+    tex_identity,
+    write_index,
+)
 from generator.compile import INSTALL_HINT, tex_available
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
     from generator.sampling import Instance
     from generator.spec import Bank
 
-__all__ = ["BuildOptions", "BuildResult", "build", "DOCUMENT_KINDS"]
+__all__ = ["DOCUMENT_KINDS", "BuildOptions", "BuildResult", "build"]
 
 DOCUMENT_KINDS = ("sheet", "key", "solutions")  # as generator.render.DOCUMENT_KINDS (checked in tests)
 
@@ -95,11 +103,9 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs:
     from generator.keytable import make_key_table
     from generator.manifest import class_set_entries, dump_manifest, make_manifest
     from generator.output import staging
-    from generator.render import make_environment, render_question
+    from generator.render import make_environment
     from generator.roster import load_roster
-    from generator.solve import solve
     from generator.spec import load_bank
-    from generator.verify import verify
 
     bank = load_bank(options.bank)
     roster = load_roster(options.roster) if options.roster is not None else None
@@ -107,20 +113,15 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs:
                     worksheets=options.worksheets, exams=options.exams)
     instances, sampling_notes = _sample_all(bank, plan, options.seed)
     shown.stage("solving", len(instances))
+    solved = solve_all(instances, options.templates, workers=_workers(options), advance=shown.advance)
     env = make_environment(options.templates)
-    solutions, rendered = {}, {}
-    for key, instance in instances.items():
-        solutions[key] = solve(instance)
-        verify(solutions[key])
-        rendered[key] = render_question(env, solutions[key])
-        shown.advance()
-    documents = _render_documents(env, plan, rendered, options.seed)
+    documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed)
 
     notes = [*plan.notes, *sampling_notes]
-    variants = [(variant_label, [solutions[(v, q)] for q in plan.questions_of(v)])
+    variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                 for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
     manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
-    key_table = make_key_table(plan, solutions)
+    key_table = make_key_table(plan, {key: s.answers for key, s in solved.items()})
 
     if options.pdf and not compile_pdfs:
         notes.append(INSTALL_HINT)
@@ -163,6 +164,103 @@ def _fingerprint(options: BuildOptions, compile_pdfs: bool) -> str:
 
 
 _PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Solved:
+    """One (variant, question), solved, verified and rendered; plain data, so it crosses processes."""
+
+    rendered: RenderedQuestion
+    manifest: dict[str, Any]  # generator.manifest.manifest_entry
+    answers: tuple[tuple[str, str, str, str], ...]  # generator.keytable.answer_rows
+
+
+def solve_all(
+    instances: Mapping[tuple[int, str], Instance], templates: Path | None, *, workers: int = 1,
+    advance: Callable[[int], None] | None = None,
+) -> dict[tuple[int, str], Solved]:
+    """Solve, verify and render every drawn question (stages solve, verify, render).
+
+    Each (variant, question) is independent, so with `workers` > 1 they are shared out among
+    that many forked processes, the variants of a question with the same dimensions together
+    (each process keeps its caches: symbolic Jacobians per dimensions, canonical forms, LaTeX).
+    Results and errors come back in the order of `instances`, so the output and the first error
+    reported do not depend on `workers`.
+    """
+    units = list(instances.items())
+    processes = min(workers, len(units) // _MIN_UNITS_PER_PROCESS)
+    _start_worker(templates, units)  # read by forked children too
+    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return {key: _unpack(result, advance) for (key, _), result in zip(units, map(_solve_unit, range(len(units))), strict=True)}
+    # One task per (question, dimensions): its variants share one symbolic Jacobian, derived once.
+    groups: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
+    for index, ((_, qid), instance) in enumerate(units):
+        groups.setdefault((qid, tuple(sorted(instance.dims.items()))), []).append(index)
+    tasks = sorted(groups.values(), key=len, reverse=True)  # big tasks first: the cores finish together
+    results: dict[int, Solved | tuple[str, str]] = {}
+    context = multiprocessing.get_context("fork")  # the children share the parent's loaded bank
+    pool = context.Pool(processes, initializer=_quiet_worker)
+    try:
+        for task, outcome in zip(tasks, pool.imap(_solve_units, tasks), strict=True):
+            results.update(zip(task, outcome, strict=True))
+            if advance is not None:
+                advance(len(task))
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    # Errors are reported in the order of `instances`, whatever the order of the tasks.
+    return {key: _unpack(results[index], None) for index, (key, _) in enumerate(units)}
+
+
+_MIN_UNITS_PER_PROCESS = 8  # below this, starting a process costs more than it saves
+_worker_state: dict[str, Any] = {}
+
+
+def _start_worker(templates: Path | None, units: list[tuple[tuple[int, str], Instance]]) -> None:
+    from generator.render import make_environment
+
+    _worker_state.update(units=units, env=make_environment(templates))
+
+
+def _quiet_worker() -> None:
+    """In a child: Ctrl-C and kill are the parent's to handle (it ends the pool), no tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _solve_units(indices: list[int]) -> list[Solved | tuple[str, str]]:
+    return [_solve_unit(index) for index in indices]
+
+
+def _solve_unit(index: int) -> Solved | tuple[str, str]:
+    """Solve, verify and render one (variant, question); an error comes back as (class name, message)."""
+    from generator.errors import GeneratorError
+    from generator.keytable import answer_rows
+    from generator.manifest import manifest_entry
+    from generator.render import render_question
+    from generator.solve import solve
+    from generator.verify import verify
+
+    _, instance = _worker_state["units"][index]
+    try:
+        solution = solve(instance)
+        verify(solution)
+        return Solved(render_question(_worker_state["env"], solution), manifest_entry(solution), answer_rows(solution))
+    except GeneratorError as e:
+        return (type(e).__name__, str(e))
+
+
+def _unpack(result: Solved | tuple[str, str], advance: Callable[[int], None] | None) -> Solved:
+    if isinstance(result, tuple):
+        from generator import errors
+
+        raise getattr(errors, result[0])(result[1])
+    if advance is not None:
+        advance(1)
+    return result
 
 
 def _sample_all(bank: Bank, plan: Plan, seed: int) -> tuple[dict[tuple[int, str], Instance], list[str]]:

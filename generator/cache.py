@@ -38,7 +38,7 @@ from typing import Any
 
 from generator import __version__
 
-__all__ = ["INDEX", "Previous", "fingerprint", "load_previous", "write_index", "tex_identity"]
+__all__ = ["INDEX", "Previous", "fingerprint", "load_previous", "tex_identity", "write_index"]
 
 INDEX = ".generator-cache.json"
 _FORMAT = 1

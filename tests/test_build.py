@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, ROOT, needs_tex
+from conftest import BANK, FIXTURES, ROOT, needs_tex
 from generator.build import BuildOptions, build
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -113,3 +113,19 @@ def test_pdfs_are_byte_reproducible(tmp_path):
     first, second = run(tmp_path, "a", pdf=True), run(tmp_path, "b", pdf=True)
     for name in ("demo/A/key.pdf", "demo/combined-sheet.pdf"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_one_process_and_two_solve_alike(tmp_path):
+    """The Python stages shared out among processes give the same .tex, manifest and key table."""
+    from generator.build import solve_all
+    from generator.sampling import sample_variants
+    from generator.spec import load_bank
+
+    bank = load_bank(BANK)
+    instances = {}
+    for qid in ("sigmoid", "affine-vector", "softmax"):
+        drawn, _ = sample_variants(bank.questions[qid], 5, range(12))
+        instances.update({(v, qid): inst for v, inst in drawn.items()})
+    alone = solve_all(instances, None, workers=1)
+    shared = solve_all(instances, None, workers=2)
+    assert list(alone) == list(shared) and alone == shared

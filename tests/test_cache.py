@@ -155,5 +155,5 @@ def test_a_noop_rebuild_imports_no_sympy_jinja_or_pypdf(bank: Path, tmp_path: Pa
     assert first.returncode == 0, first.stderr
     second = subprocess.run([sys.executable, "-c", script, *command], cwd=ROOT, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.startswith(f"up to date: ") and second.stdout.endswith("[]\n")
+    assert second.stdout.startswith("up to date: ") and second.stdout.endswith("[]\n")
     assert second.stderr == first.stderr  # the same notes
