@@ -49,7 +49,7 @@ from generator.compile import (
     stop_running,
 )
 from generator.errors import CompileError
-from generator.split import SplitError, split_pdf
+from generator.split import SplitError, join_pdfs, split_pdf
 
 __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "compile_jobs", "split_copy"]
 
@@ -401,9 +401,17 @@ def _finish(folder: Path, job: Job, batches: list[_Batch], *, two_sided: bool) -
     if whole:
         # The batch is the print file: copies in order, bookmarks and blank pages made by TeX.
         shutil.copyfile(batches[0].pdf, combined)  # type: ignore[arg-type]
-    else:
-        parts = [(folder / outputs[i], copy.bookmark) for i, copy in enumerate(job.copies)]
-        combine_pdfs(parts, combined, two_sided=two_sided)
+        return
+    if all(batch.pdf is not None for batch in batches):
+        # Copies from several batches (different preambles): their pages interleaved in copy order.
+        where = {i: (batch.pdf, *batch.ranges[k]) for batch in batches for k, i in enumerate(batch.members)}
+        try:
+            join_pdfs([(*where[i], copy.bookmark) for i, copy in enumerate(job.copies)], combined, two_sided=two_sided)  # type: ignore[misc]
+            return
+        except SplitError:
+            pass
+    parts = [(folder / outputs[i], copy.bookmark) for i, copy in enumerate(job.copies)]
+    combine_pdfs(parts, combined, two_sided=two_sided)
 
 
 def _split(pdf: Path, ranges: Sequence[tuple[int, int]], outputs: Sequence[Path]) -> None:

@@ -61,6 +61,8 @@ class _Source:
         self.root = self._ref(trailer, rb"/Root")
         self.info = self._ref(trailer, rb"/Info", required=False)
         self._refs: dict[int, list[int]] = {}
+        self._pages: list[int] | None = None
+        self.nodes: set[int] = set()  # the /Pages nodes of the page tree (not copied)
 
     def _ref(self, text: bytes, key: bytes, required: bool = True) -> int:
         match = re.search(re.escape(key) + rb"\s+(\d+) 0 R", text)
@@ -95,10 +97,12 @@ class _Source:
 
     def pages(self) -> list[int]:
         """The page objects in order, walking the page tree from the catalog."""
-        root = self.dictionary(self.root)[0]
-        out: list[int] = []
-        self._walk(self._ref(root, rb"/Pages"), out)
-        return out
+        if self._pages is None:
+            root = self.dictionary(self.root)[0]
+            out: list[int] = []
+            self._walk(self._ref(root, rb"/Pages"), out)
+            self._pages = out
+        return self._pages
 
     def _walk(self, node: int, out: list[int]) -> None:
         head = self.dictionary(node)[0]
@@ -112,6 +116,7 @@ class _Source:
             raise SplitError(f"object {node} in the page tree is not a page")
         if re.search(rb"/(Resources|MediaBox|CropBox|Rotate)\b", head):
             raise SplitError(f"pages node {node} has attributes to inherit")
+        self.nodes.add(node)
         kids = re.search(rb"/Kids\s*\[([^\]]*)\]", head)
         if kids is None:
             raise SplitError(f"pages node {node} has no /Kids")
@@ -127,62 +132,133 @@ def split_pdf(source: Path, ranges: Sequence[tuple[int, int]], outputs: Sequence
     """
     pdf = _Source(Path(source).read_bytes())
     pages = pdf.pages()
-    parents = {n for page in pages for n in pdf.refs(page) if pdf.kind(n) == b"Pages"}
-    files = [_copy(pdf, pages[first:end], parents) for first, end in ranges]
+    files = [_assemble([pdf], [(0, page) for page in pages[first:end]], []) for first, end in ranges]
     for data, out in zip(files, outputs, strict=True):
         Path(out).write_bytes(data)
 
 
-def _copy(pdf: _Source, pages: list[int], parents: set[int]) -> bytes:
-    """One PDF holding `pages` of `pdf`."""
+def join_pdfs(parts: Sequence[tuple[Path, int, int, str]], out: Path, *, two_sided: bool) -> None:
+    """One print file from page ranges of pdfTeX PDFs: (source, first, end, bookmark) per copy.
+
+    Each copy gets a bookmark; with `two_sided`, a copy with an odd number of pages is followed
+    by a blank page, so that the next one starts on the front of a sheet.
+
+    Raises:
+        SplitError: a source is not laid out as pdfTeX writes it uncompressed; nothing was written.
+    """
+    sources: dict[Path, int] = {}
+    loaded: list[_Source] = []
+    pages: list[tuple[int, int] | None] = []  # (source, page object), or None for a blank page
+    outline: list[tuple[str, int]] = []
+    trees: dict[int, list[int]] = {}
+    for path, first, end, title in parts:
+        if path not in sources:
+            sources[path] = len(loaded)
+            loaded.append(_Source(Path(path).read_bytes()))
+            trees[sources[path]] = loaded[-1].pages()
+        n = sources[path]
+        outline.append((title, len(pages)))
+        pages.extend((n, page) for page in trees[n][first:end])
+        if two_sided and (end - first) % 2:
+            pages.append(None)
+    Path(out).write_bytes(_assemble(loaded, pages, outline))
+
+
+def _pdf_text(text: str) -> bytes:
+    """A PDF text string: ASCII as a literal, anything else as UTF-16BE with a byte order mark."""
+    if text.isascii():
+        return b"(" + re.sub(rb"([\\()])", rb"\\\1", text.encode("ascii")) + b")"
+    return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+
+def _assemble(sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None], outline: Sequence[tuple[str, int]]) -> bytes:
+    """A PDF of `pages` (source index, page object; None: blank), with bookmarks at page indices."""
     if not pages:
-        raise SplitError("a copy without pages")
-    numbers: dict[int, int] = {}  # old object number -> new
-    order: list[int] = []
-    chosen = set(pages)
-    todo = list(pages)
-    for page in pages:
-        numbers[page] = 3 + len(order)
-        order.append(page)
+        raise SplitError("a document without pages")
+    numbers: dict[tuple[int, int], int] = {}  # (source, old object number) -> new number
+    order: list[tuple[int, int]] = []
+    for src in sources:
+        src.pages()  # walks the page tree, which finds its /Pages nodes
+    parents = [src.nodes for src in sources]
+    chosen = {page for page in pages if page is not None}
+    page_numbers: list[int] = []
+    blank_numbers: dict[int, int] = {}
+    next_number = 3
+    for index, page in enumerate(pages):
+        if page is None:
+            blank_numbers[index] = next_number
+        else:
+            numbers[page] = next_number
+            order.append(page)
+        page_numbers.append(next_number)
+        next_number += 1
+    todo = list(order)
     while todo:
-        for ref in pdf.refs(todo.pop(0)):
-            if ref in numbers or ref in parents:
+        n, old = todo.pop(0)
+        src = sources[n]
+        for ref in src.refs(old):
+            key = (n, ref)
+            if key in numbers or ref in parents[n]:
                 continue
-            if ref not in pdf.spans:
+            if ref not in src.spans:
                 raise SplitError(f"reference to missing object {ref}")
-            if pdf.kind(ref) in (b"Page", b"Pages", b"Catalog") and ref not in chosen:
+            if src.kind(ref) in (b"Page", b"Pages", b"Catalog") and key not in chosen:
                 raise SplitError(f"object {ref} of another page is reachable")
-            numbers[ref] = 3 + len(order)
-            order.append(ref)
-            todo.append(ref)
-    for parent in parents:
-        numbers[parent] = 2
+            numbers[key] = next_number
+            next_number += 1
+            order.append(key)
+            todo.append(key)
 
-    def renumber(match: re.Match[bytes]) -> bytes:
-        if match.group(1) is None:
-            return match.group(0)  # a string: left as it is
-        return b"%d 0 R" % numbers[int(match.group(1))]
+    out = bytearray(sources[0].header)
+    offsets: dict[int, int] = {}
 
-    out = bytearray(pdf.header)
-    offsets = {}
-    offsets[1] = len(out)
-    out += b"1 0 obj\n<<\n/Type /Catalog\n/Pages 2 0 R\n>>\nendobj\n"
-    offsets[2] = len(out)
-    kids = " ".join(f"{numbers[p]} 0 R" for p in pages).encode()
-    out += b"2 0 obj\n<<\n/Type /Pages\n/Count %d\n/Kids [%s]\n>>\nendobj\n" % (len(pages), kids)
-    for old in order:
-        head, tail = pdf.dictionary(old)
-        new = numbers[old]
-        head = _HEADER.sub(b"%d 0 obj" % new, head, count=1)
-        offsets[new] = len(out)
+    def add(number: int, body: bytes) -> None:
+        offsets[number] = len(out)
+        out.extend(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+
+    outlines = next_number if outline else 0
+    catalog = b"<<\n/Type /Catalog\n/Pages 2 0 R\n" + (b"/Outlines %d 0 R\n" % outlines if outline else b"") + b">>"
+    add(1, catalog)
+    kids = " ".join(f"{n} 0 R" for n in page_numbers).encode()
+    add(2, b"<<\n/Type /Pages\n/Count %d\n/Kids [%s]\n>>" % (len(pages), kids))
+    box = b"[0 0 595.276 841.89]"
+    for index, page in enumerate(pages):
+        if page is None:
+            add(blank_numbers[index], b"<<\n/Type /Page\n/MediaBox %s\n/Resources << >>\n/Parent 2 0 R\n>>" % box)
+            continue
+        box = _media_box(sources[page[0]], page[1]) or box
+    for key in order:
+        n, old = key
+        src = sources[n]
+
+        def renumber(match: re.Match[bytes], n: int = n, src: _Source = src) -> bytes:
+            if match.group(1) is None:
+                return match.group(0)  # a string: left as it is
+            ref = int(match.group(1))
+            return b"2 0 R" if ref in parents[n] else b"%d 0 R" % numbers[(n, ref)]
+
+        head, tail = src.dictionary(old)
+        head = _HEADER.sub(b"%d 0 obj" % numbers[key], head, count=1)
+        offsets[numbers[key]] = len(out)
         out += _REF.sub(renumber, head)
         out += tail
+    if outline:
+        items = list(range(outlines + 1, outlines + 1 + len(outline)))
+        add(outlines, b"<<\n/Type /Outlines\n/First %d 0 R\n/Last %d 0 R\n/Count %d\n>>" % (items[0], items[-1], len(items)))
+        for k, ((title, at), number) in enumerate(zip(outline, items, strict=True)):
+            links = b"".join([b"/Prev %d 0 R\n" % items[k - 1] if k else b"",
+                              b"/Next %d 0 R\n" % items[k + 1] if k + 1 < len(items) else b""])
+            add(number, b"<<\n/Title %s\n/Parent %d 0 R\n%s/Dest [%d 0 R /Fit]\n>>"
+                % (_pdf_text(title), outlines, links, page_numbers[at]))
     info = 0
-    if pdf.info and pdf.info in pdf.spans and not pdf.refs(pdf.info):
-        info = len(offsets) + 1
+    first = sources[0]
+    if first.info and first.info in first.spans and not first.refs(first.info):
+        info = max(offsets) + 1
         offsets[info] = len(out)
-        out += _HEADER.sub(b"%d 0 obj" % info, pdf.object(pdf.info), count=1)
-    size = len(offsets) + 1
+        out += _HEADER.sub(b"%d 0 obj" % info, first.object(first.info), count=1)
+    size = max(offsets) + 1
+    if sorted(offsets) != list(range(1, size)):
+        raise SplitError("object numbers are not contiguous (a bug)")
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % size
     for number in range(1, size):
@@ -192,3 +268,8 @@ def _copy(pdf: _Source, pages: list[int], parents: set[int]) -> bytes:
         out += b"/Info %d 0 R\n" % info
     out += b">>\nstartxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
+
+
+def _media_box(src: _Source, page: int) -> bytes | None:
+    match = re.search(rb"/MediaBox\s*(\[[^\]]*\])", src.dictionary(page)[0])
+    return match.group(1) if match else None

@@ -220,3 +220,26 @@ def test_a_pdf_with_object_streams_is_refused_by_the_fast_splitter(tmp_path: Pat
     assert not (tmp_path / "a.pdf").exists()
     batch._split(pdf, [(0, 1), (1, 2)], [tmp_path / "a.pdf", tmp_path / "b.pdf"])  # falls back to pypdf
     assert "Two." in pdftotext(tmp_path / "b.pdf") and "One." not in pdftotext(tmp_path / "b.pdf")
+
+
+@needs_tex
+@pytest.mark.skipif(not subprocess.run(["kpsewhich", "CJKutf8.sty"], capture_output=True, text=True).stdout.strip(),
+                    reason="needs the CJK package (apt-get install latex-cjk-common latex-cjk-chinese-arphic-gbsn00lp)")
+def test_a_roster_mixing_scripts_is_one_print_file_in_roster_order(tmp_path: Path) -> None:
+    """Copies that load the CJK package form a batch of their own; the print file interleaves them."""
+    from pypdf import PdfReader
+
+    from generator.combine import combine_pdfs
+
+    rows = [AWKWARD[0], ("张伟", "7"), AWKWARD[1], ("山田 はなこ", "8_jp"), AWKWARD[2]]
+    roster = write_roster(tmp_path / "roster.csv", rows)
+    out = tmp_path / "out"
+    build(BuildOptions(bank=CLASSBANK, out=out, roster=roster, worksheets=("drill",)))
+    combined = out / "drill" / "combined-sheet.pdf"
+    reader = PdfReader(combined, strict=True)
+    assert [o.title.split(" (")[0] for o in reader.outline] == [name for name, _ in rows]
+    copies = sorted(p for p in (out / "drill").iterdir() if p.is_dir())
+    reference = tmp_path / "reference.pdf"
+    combine_pdfs([(c / "sheet.pdf", "x") for c in copies], reference, two_sided=True)  # pypdf, as before
+    assert len(reader.pages) == len(PdfReader(reference).pages)
+    assert pdftotext(combined) == pdftotext(reference)
