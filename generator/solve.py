@@ -169,7 +169,11 @@ def _sqf_in(polynomial: sympy.Expr, generator: sympy.Expr) -> sympy.Expr:
     """
     if polynomial.is_Number:
         return polynomial
-    coefficient, factors = sympy.Poly(polynomial, generator, domain=sympy.ZZ).sqf_list()
+    try:
+        coefficient, factors = sympy.Poly(polynomial, generator, domain=sympy.ZZ).sqf_list()
+    except (sympy.PolynomialError, sympy.polys.polyerrors.CoercionFailed):
+        # Not integer coefficients: (e + 1)/2 comes out of sympy.fraction as e/2 + 1/2.
+        return sympy.sqf(polynomial)
     # As sympy.sqf: the factors of one multiplicity multiplied out into one polynomial.
     joined = [(functools.reduce(operator.mul, (f for f, k in factors if k == m)), m) for m in {k for _, k in factors}]
     product = sympy.Mul(*[f.as_expr() ** m for f, m in joined])

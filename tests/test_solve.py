@@ -149,8 +149,35 @@ def test_fast_canonical_form_equals_the_reference_on_every_bank_answer(monkeypat
     -(2 * E + 2) / (E**2 + 2 * E + 1),
     sympy.log(1 + E),
     sympy.Rational(3, 4) * sympy.exp(-1) - sympy.Rational(1, 3),
+    (E + 1) / 2,  # a constant denominator: sympy.fraction leaves e/2 + 1/2, not integer coefficients
+    -(E**2 + 3) / 4,
+    sympy.exp(sympy.Rational(1, 2)) / 2 + sympy.Rational(1, 3),
+    (E + 1) / (2 * E + 6),
 ])
 def test_fast_canonical_form_table(value):
     from generator.solve import _tidy
 
     assert sympy.srepr(_tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value))
+
+
+def test_fast_canonical_form_on_random_closed_forms():
+    """Sums and quotients of small rationals times powers of e (halves too): fast path == reference."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from generator.solve import _tidy
+
+    power = st.builds(lambda k, half: sympy.exp(sympy.Rational(k, 2 if half else 1)), st.integers(-3, 3), st.booleans())
+    rational = st.builds(sympy.Rational, st.integers(-4, 4), st.integers(1, 3))
+    term = st.builds(lambda c, p: c * p, rational, power)
+    sums = st.lists(term, min_size=1, max_size=3).map(lambda terms: sympy.Add(*terms))
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(sums, sums)
+    def check(top, bottom):
+        if bottom == 0:
+            return
+        value = top / bottom
+        assert sympy.srepr(_tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value)), value
+
+    check()
