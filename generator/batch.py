@@ -3,9 +3,10 @@
 Why: a pdflatex run spends about 0.1 s starting (format, packages, fonts) and a few ms per page;
 compiling each copy on its own spends most of the time starting. So every copy of one
 (document, kind) - the 50 sheets of a worksheet, say - becomes one part of a *batch* document,
-compiled once, and the batch PDF is split into the per-copy PDFs (pypdf). The batch PDF, with a
-bookmark per copy and (two-sided) a blank page after each copy with an odd number of pages, is
-the combined print file as it stands. Independent batches run in parallel (`workers`).
+compiled once, and the batch PDF is cut into the per-copy PDFs (`generator.split`, pypdf as a
+fallback). The batch PDF, with a bookmark per copy and (two-sided) a blank page after each copy
+with an odd number of pages, is the combined print file as it stands. Independent batches run in
+parallel (`workers`), each in a thread that waits for its pdflatex process.
 
 How a batch is made from the copies' `.tex` files (which stay complete documents): the preamble
 up to the line `%% generator: end of shared preamble` (templates/preamble.tex.j2) is shared and
@@ -51,7 +52,7 @@ from generator.compile import (
 from generator.errors import CompileError
 from generator.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "compile_jobs", "split_copy"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "batch_text", "compile_jobs", "job_key", "split_copy"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -119,6 +120,7 @@ class _Batch:
     """Copies of one job that share a preamble, compiled together."""
 
     job: Job
+    job_index: int  # position of the job in the list compiled
     index: int  # position among the job's batches (file names)
     members: list[int]  # indices into job.copies
     preamble: str | None  # None: cannot be batched (no marker); compile alone
@@ -175,10 +177,10 @@ def compile_jobs(
             if progress:
                 progress(len(job.copies))
             continue
-        batches.extend(_batches(job))
+        batches.extend(_batches(job, n))
     by_job: dict[int, list[_Batch]] = {}
     for batch in batches:
-        by_job.setdefault(jobs.index(batch.job), []).append(batch)
+        by_job.setdefault(batch.job_index, []).append(batch)
     remaining = {n: len(group) for n, group in by_job.items()}
     # Largest first, so that the last batch to start is a small one (cores finish together).
     order = sorted(batches, key=lambda b: -sum(len(b.job.copies[i].text) for i in b.members))
@@ -199,7 +201,7 @@ def compile_jobs(
             batch, error = _next(finished)
             if error is not None:
                 raise error  # a CompileError ends the build here
-            n = jobs.index(batch.job)
+            n = batch.job_index
             remaining[n] -= 1
             if remaining[n] == 0:
                 notes = tuple(b.note for b in by_job[n] if b.note)
@@ -241,23 +243,27 @@ def _worker(scratch: Path, two_sided: bool, work: queue.SimpleQueue[_Batch | Non
             finished.put((batch, None))
 
 
-def _batches(job: Job) -> list[_Batch]:
+def _batches(job: Job, job_index: int) -> list[_Batch]:
     """Group a job's copies by their shared preamble, keeping copy order within each group."""
     groups: dict[str | None, list[int]] = {}
     alone = []
     for i, copy in enumerate(job.copies):
-        preamble = _split_copy(copy.text)
+        preamble = split_copy(copy.text)
         if preamble is None:
             alone.append(i)
         else:
             groups.setdefault(preamble[0], []).append(i)
-    batches = [_Batch(job, k, members, preamble) for k, (preamble, members) in enumerate(groups.items())]
-    batches.extend(_Batch(job, len(batches) + k, [i], None) for k, i in enumerate(alone))
+    batches = [_Batch(job, job_index, k, members, preamble) for k, (preamble, members) in enumerate(groups.items())]
+    batches.extend(_Batch(job, job_index, len(batches) + k, [i], None) for k, i in enumerate(alone))
     return batches
 
 
-def _split_copy(text: str) -> tuple[str, str, str] | None:
-    """(shared preamble, per-copy setup, body) of a copy's document, or None if it has no marker."""
+def split_copy(text: str) -> tuple[str, str, str] | None:
+    """(shared preamble, per-copy setup, body) of a copy's document, or None if it has no marker.
+
+    The shared preamble ends with the marker line; the setup is what follows it up to
+    \\begin{document}; the body is what lies between \\begin{document} and \\end{document}.
+    """
     head, marker, rest = text.partition(PREAMBLE_END + "\n")
     if not marker:
         return None
@@ -266,11 +272,6 @@ def _split_copy(text: str) -> tuple[str, str, str] | None:
     if not begin or end < 0:
         return None
     return head + marker, setup, body[:end]
-
-
-def split_copy(text: str) -> tuple[str, str, str] | None:
-    """Public for tests: how a copy's text is cut into preamble, setup and body (None: no marker)."""
-    return _split_copy(text)
 
 
 def _pdf_string(title: str) -> str:
@@ -291,7 +292,7 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
     line = sum(piece.count("\n") for piece in lines) + 1
     for part, i in enumerate(members, start=1):
         copy = job.copies[i]
-        parts = _split_copy(copy.text)
+        parts = split_copy(copy.text)
         assert parts is not None
         _, setup, body = parts
         text = f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n{setup}{body}"

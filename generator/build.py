@@ -22,13 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.cache import (
-    Previous,
-    fingerprint,
-    load_previous,
-    tex_identity,
-    write_index,
-)
+from generator.cache import Previous, fingerprint, job_salt, load_previous, tex_identity, write_index
 from generator.compile import INSTALL_HINT, tex_available
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
@@ -88,15 +82,16 @@ class BuildResult:
 def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
     compile_pdfs = options.pdf and tex_available()
-    inputs = _fingerprint(options, compile_pdfs)
+    tex = tex_identity() if compile_pdfs else ""
+    inputs = _fingerprint(options, tex)
     previous = load_previous(options.destination)
     if previous.unchanged(inputs):
         return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
     with progress() as shown:
-        return _build(options, inputs, previous, compile_pdfs, shown)
+        return _build(options, inputs, previous, tex, shown)
 
 
-def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs: bool, shown: Progress) -> BuildResult:
+def _build(options: BuildOptions, inputs: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
     # The stages, imported only now that there is work to do (see the module docstring).
     from generator.assemble import assemble
     from generator.batch import compile_jobs
@@ -123,6 +118,7 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs:
     manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
     key_table = make_key_table(plan, {key: s.answers for key, s in solved.items()})
 
+    compile_pdfs = bool(tex)
     if options.pdf and not compile_pdfs:
         notes.append(INSTALL_HINT)
     files = [*documents, MANIFEST, KEY_TABLE]
@@ -134,7 +130,7 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs:
             tex_jobs = _jobs(plan, documents)
             shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
             compiled = compile_jobs(
-                temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=inputs_of_tex(),
+                temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
                 reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), progress=shown.advance,
             )
             files += [name for job in compiled for name in job.files]
@@ -146,21 +142,12 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, compile_pdfs:
                        compiled=ran, cached=len(compiled) - ran)
 
 
-def inputs_of_tex() -> str:
-    """What, besides a job's text, decides its PDFs: the TeX installation and the code that runs it."""
-    import hashlib
-
-    here = Path(__file__).resolve().parent
-    code = b"".join((here / name).read_bytes() for name in ("batch.py", "compile.py", "combine.py"))
-    return f"{tex_identity()}|{hashlib.sha256(code).hexdigest()}"
-
-
-def _fingerprint(options: BuildOptions, compile_pdfs: bool) -> str:
+def _fingerprint(options: BuildOptions, tex: str) -> str:
     """The cache key of a whole build: its options and every file it reads (generator.cache)."""
     settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
-    settings["pdf"] = compile_pdfs
+    settings["pdf"] = bool(tex)
     return fingerprint(settings, bank=options.bank, templates=(_PROJECT_TEMPLATES, options.templates),
-                       roster=options.roster, tex=tex_identity() if compile_pdfs else "")
+                       roster=options.roster, tex=tex)
 
 
 _PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

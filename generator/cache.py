@@ -38,7 +38,7 @@ from typing import Any
 
 from generator import __version__
 
-__all__ = ["INDEX", "Previous", "fingerprint", "load_previous", "tex_identity", "write_index"]
+__all__ = ["INDEX", "Previous", "fingerprint", "job_salt", "load_previous", "tex_identity", "write_index"]
 
 INDEX = ".generator-cache.json"
 _FORMAT = 1
@@ -85,6 +85,14 @@ def tex_identity() -> str:
             continue
         parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
     return "|".join(parts)
+
+
+def job_salt(tex: str) -> str:
+    """What, besides its copies' text, decides a TeX job's PDFs: TeX, and the code that runs and cuts it."""
+    code = hashlib.sha256()
+    for name in ("batch.py", "compile.py", "combine.py", "split.py"):
+        code.update((_PACKAGE / name).read_bytes())
+    return f"{tex}|{code.hexdigest()}"
 
 
 def fingerprint(options: Mapping[str, Any], *, bank: Path, templates: Iterable[Path | None], roster: Path | None,

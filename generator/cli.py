@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--one-sided", action="store_true", help=(
         "combined print files without the blank pages that make each copy start on a front page"))
     b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
-    b.add_argument("--jobs", type=int, metavar="N", help="TeX runs at the same time (default: one per core)")
+    b.add_argument("--jobs", type=int, metavar="N", help=(
+        "worker processes for SymPy and TeX runs at the same time (default: one per core); the output is the same"))
 
     c = sub.add_parser("check", parents=[common], help="find every problem in question and worksheet files", description=(
         "Validate question and worksheet files against the schema, draw N seeds of each question and "

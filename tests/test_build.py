@@ -129,3 +129,11 @@ def test_one_process_and_two_solve_alike(tmp_path):
     alone = solve_all(instances, None, workers=1)
     shared = solve_all(instances, None, workers=2)
     assert list(alone) == list(shared) and alone == shared
+
+
+def test_the_build_knows_the_document_kinds_the_renderer_makes():
+    # build.py keeps its own copy so that a no-op build need not import the renderer (Jinja, SymPy).
+    import generator.build
+    import generator.render
+
+    assert generator.build.DOCUMENT_KINDS == generator.render.DOCUMENT_KINDS
