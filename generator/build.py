@@ -22,7 +22,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.cache import Previous, fingerprint, job_salt, load_previous, tex_identity, write_index
+from generator.cache import (
+    Previous,
+    environment,
+    fingerprint,
+    job_salt,
+    load_previous,
+    question_key,
+    store_solved,
+    tex_identity,
+    write_index,
+)
 from generator.compile import INSTALL_HINT, tex_available
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
@@ -83,15 +93,16 @@ def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
     compile_pdfs = options.pdf and tex_available()
     tex = tex_identity() if compile_pdfs else ""
-    inputs = _fingerprint(options, tex)
+    code = environment((_PROJECT_TEMPLATES, options.templates))
+    inputs = _fingerprint(options, code, tex)
     previous = load_previous(options.destination)
     if previous.unchanged(inputs):
         return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
     with progress() as shown:
-        return _build(options, inputs, previous, tex, shown)
+        return _build(options, inputs, code, previous, tex, shown)
 
 
-def _build(options: BuildOptions, inputs: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
+def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
     # The stages, imported only now that there is work to do (see the module docstring).
     from generator.assemble import assemble
     from generator.batch import compile_jobs
@@ -106,9 +117,7 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, tex: str, sho
     roster = load_roster(options.roster) if options.roster is not None else None
     plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
                     worksheets=options.worksheets, exams=options.exams)
-    instances, sampling_notes = _sample_all(bank, plan, options.seed)
-    shown.stage("solving", len(instances))
-    solved = solve_all(instances, options.templates, workers=_workers(options), advance=shown.advance)
+    solved, sampling_notes, kept = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
     documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed)
 
@@ -126,6 +135,8 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, tex: str, sho
     compiled = []
     with staging(options.destination) as temp:
         _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
+        for key, data in kept.items():
+            store_solved(temp, key, data)
         if compile_pdfs:
             tex_jobs = _jobs(plan, documents)
             shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
@@ -136,18 +147,17 @@ def _build(options: BuildOptions, inputs: str, previous: Previous, tex: str, sho
             files += [name for job in compiled for name in job.files]
             notes += [note for job in compiled for note in job.notes]
             jobs = {job.key: list(job.files) for job in compiled}
-        write_index(temp, inputs, files, notes, jobs)
+        write_index(temp, inputs, files, notes, jobs, solved=kept)
     ran = sum(job.compiled for job in compiled)
     return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
                        compiled=ran, cached=len(compiled) - ran)
 
 
-def _fingerprint(options: BuildOptions, tex: str) -> str:
+def _fingerprint(options: BuildOptions, code: str, tex: str) -> str:
     """The cache key of a whole build: its options and every file it reads (generator.cache)."""
     settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
     settings["pdf"] = bool(tex)
-    return fingerprint(settings, bank=options.bank, templates=(_PROJECT_TEMPLATES, options.templates),
-                       roster=options.roster, tex=tex)
+    return fingerprint(settings, bank=options.bank, environment=code, roster=options.roster, tex=tex)
 
 
 _PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -250,22 +260,70 @@ def _unpack(result: Solved | tuple[str, str], advance: Callable[[int], None] | N
     return result
 
 
-def _sample_all(bank: Bank, plan: Plan, seed: int) -> tuple[dict[tuple[int, str], Instance], list[str]]:
-    """Draw every question for every variant that uses it, keeping variants distinct."""
+def _solve_questions(
+    bank: Bank, plan: Plan, options: BuildOptions, code: str, previous: Previous, shown: Progress,
+) -> tuple[dict[tuple[int, str], Solved], list[str], dict[str, Any]]:
+    """Every question for every variant that uses it: sampled (variants kept distinct), solved,
+    verified and rendered; or, when the previous build recorded the same question for the same
+    seed and variants with the same code, taken from it (generator.cache).
+
+    Returns the results by (variant index, question), the sampling notes in question order, and
+    what to keep for the next build (question key -> JSON-able results).
+    """
     from generator.sampling import sample_variants
 
     users: dict[str, list[int]] = {}
     for v in plan.variant_indices:
         for qid in plan.questions_of(v):
             users.setdefault(qid, []).append(v)
+    solved: dict[tuple[int, str], Solved] = {}
+    kept: dict[str, Any] = {}
+    notes: dict[str, str | None] = {}
     instances: dict[tuple[int, str], Instance] = {}
-    notes = []
+    fresh: dict[str, str] = {}  # question id -> key, for those solved now
     for qid, variant_indices in users.items():
-        drawn, note = sample_variants(bank.questions[qid], seed, variant_indices)
+        spec = bank.questions[qid]
+        key = question_key(code, spec.sha256, spec.path, qid, options.seed, variant_indices)
+        data = previous.solved_question(key)
+        restored = _restore(data, qid, variant_indices) if data is not None else None
+        if restored is not None:
+            solved.update(restored)
+            notes[qid] = data["note"]  # type: ignore[index]
+            kept[key] = data
+            continue
+        drawn, notes[qid] = sample_variants(spec, options.seed, variant_indices)
         instances.update({(v, qid): instance for v, instance in drawn.items()})
-        if note:
-            notes.append(note)
-    return instances, notes
+        fresh[qid] = key
+    shown.stage("solving", len(instances))
+    new = solve_all(instances, options.templates, workers=_workers(options), advance=shown.advance)
+    solved.update(new)
+    for qid, key in fresh.items():
+        kept[key] = {"note": notes[qid], "variants": {str(v): _dump(new[(v, qid)]) for v in users[qid]}}
+    return solved, [note for note in notes.values() if note], kept
+
+
+def _dump(solved: Solved) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"rendered": asdict(solved.rendered), "manifest": solved.manifest, "answers": [list(a) for a in solved.answers]}
+
+
+def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int, str], Solved] | None:
+    """Solved results from a kept JSON file, or None if it does not hold what is needed."""
+    from generator.render import RenderedPart, RenderedQuestion
+
+    try:
+        out = {}
+        for v in variant_indices:
+            item = data["variants"][str(v)]
+            rendered = dict(item["rendered"])
+            rendered["parts"] = tuple(RenderedPart(**part) for part in rendered["parts"])
+            out[(v, qid)] = Solved(RenderedQuestion(**rendered), item["manifest"], tuple(tuple(a) for a in item["answers"]))
+        if not isinstance(data["note"], (str, type(None))):
+            return None
+        return out
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _render_documents(

@@ -10,14 +10,20 @@ describes files that are not there). It records:
   roster file, and which TeX (pdflatex and its format file) compiles;
 - `files`: every file the build wrote, with its SHA-256, and the build's notes;
 - `jobs`: for each TeX job (all copies of one document kind), the content hash of its copies'
-  `.tex` text (see `generator.batch.job_key`) and the PDFs it produced.
+  `.tex` text (see `generator.batch.job_key`) and the PDFs it produced;
+- `solved`: for each question, a key over the code side of the build (tool source, Python,
+  libraries, templates), the question's spec file (content and path), the seed and the variants
+  drawn, naming a file in `.generator-solved/` that holds those variants solved, verified and
+  rendered (LaTeX pieces, manifest entries, key-table rows, the sampling note).
 
 A build whose `inputs` equal the recorded ones, into a folder whose recorded files are all there
 and unchanged (hashes checked), does nothing: no sampling, no SymPy, no TeX. Otherwise the build
 runs; each TeX job whose key is recorded and whose PDFs are intact takes them from the previous
 folder (hard links, or copies) instead of running TeX, so changing one question recompiles only
-the jobs of the documents that contain it. A missing, unreadable or corrupted index or file only
-means more work: it is never trusted.
+the jobs of the documents that contain it, and each question whose key is recorded (and whose
+file is intact) is not sampled, solved or verified again: after a typo fix in one question only
+that question is solved again. A missing, unreadable or corrupted index or file only means more
+work: it is never trusted.
 
 Nothing here imports SymPy, Jinja or pypdf, so a build with unchanged inputs starts and ends in a
 fraction of a second.
@@ -38,10 +44,14 @@ from typing import Any
 
 from generator import __version__
 
-__all__ = ["INDEX", "Previous", "fingerprint", "job_salt", "load_previous", "tex_identity", "write_index"]
+__all__ = [
+    "INDEX", "SOLVED", "Previous", "environment", "fingerprint", "job_salt", "load_previous", "question_key",
+    "store_solved", "tex_identity", "write_index",
+]
 
 INDEX = ".generator-cache.json"
-_FORMAT = 1
+SOLVED = ".generator-solved"  # one JSON file per question: its variants solved, verified, rendered
+_FORMAT = 2
 _PACKAGE = Path(__file__).resolve().parent
 _LIBRARIES = ("sympy", "numpy", "jinja2", "pyyaml", "jsonschema", "pypdf")
 
@@ -95,9 +105,8 @@ def job_salt(tex: str) -> str:
     return f"{tex}|{code.hexdigest()}"
 
 
-def fingerprint(options: Mapping[str, Any], *, bank: Path, templates: Iterable[Path | None], roster: Path | None,
-                tex: str) -> str:
-    """The hash of everything a build depends on (see the module docstring)."""
+def environment(templates: Iterable[Path | None]) -> str:
+    """The hash of what the code side of a build is: the tool's source, Python, libraries, templates."""
     from importlib.metadata import PackageNotFoundError, version
 
     digest = hashlib.sha256()
@@ -108,13 +117,27 @@ def fingerprint(options: Mapping[str, Any], *, bank: Path, templates: Iterable[P
             digest.update(f"{package} {version(package)}\0".encode())
         except PackageNotFoundError:
             digest.update(f"{package} missing\0".encode())
-    digest.update(json.dumps(options, sort_keys=True, default=str).encode("utf-8"))
-    _add_tree(digest, "bank", bank)
     for n, folder in enumerate(templates):
         _add_tree(digest, f"templates {n}", folder)
+    return digest.hexdigest()
+
+
+def fingerprint(options: Mapping[str, Any], *, bank: Path, environment: str, roster: Path | None, tex: str) -> str:
+    """The hash of everything a build depends on (see the module docstring)."""
+    digest = hashlib.sha256()
+    digest.update(f"environment {environment}\0".encode())
+    digest.update(json.dumps(options, sort_keys=True, default=str).encode("utf-8"))
+    _add_tree(digest, "bank", bank)
     _add_tree(digest, "roster", roster)
     digest.update(f"\0tex {tex}".encode())
     return digest.hexdigest()
+
+
+def question_key(environment: str, spec_sha256: str, spec_path: str, question_id: str, seed: int,
+                 variants: Iterable[int]) -> str:
+    """The cache key of one question's solved variants: its spec, where it is, the seed, which variants."""
+    text = json.dumps([environment, spec_sha256, spec_path, question_id, seed, list(variants)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(slots=True)
@@ -126,6 +149,7 @@ class Previous:
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    solved: dict[str, str] = field(default_factory=dict)  # question key -> SHA-256 of its file
     reused_jobs: int = 0
 
     def intact(self, names: Iterable[str]) -> bool:
@@ -163,6 +187,24 @@ class Previous:
         self.reused_jobs += 1
         return True
 
+    def solved_question(self, key: str) -> Any | None:
+        """A question's solved variants as stored by `store_solved`, if recorded and intact."""
+        digest = self.solved.get(key)
+        path = self.folder / SOLVED / f"{key}.json"
+        try:
+            if digest is None or _sha256_file(path) != digest:
+                return None
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+
+def store_solved(folder: Path, key: str, data: Any) -> None:
+    """Keep a question's solved variants (JSON-able) in `folder` for the next build."""
+    path = folder / SOLVED / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
 
 def load_previous(folder: Path) -> Previous:
     """The index of the build in `folder`; an empty one when there is none or it cannot be read."""
@@ -175,13 +217,14 @@ def load_previous(folder: Path) -> Previous:
         previous.files = {str(k): str(v) for k, v in data["files"].items()}
         previous.notes = [str(n) for n in data["notes"]]
         previous.jobs = {str(k): {str(n): str(d) for n, d in v.items()} for k, v in data["jobs"].items()}
+        previous.solved = {str(k): str(v) for k, v in data["solved"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Previous(folder)
     return previous
 
 
 def write_index(folder: Path, inputs: str, files: Iterable[str], notes: Iterable[str],
-                jobs: Mapping[str, Iterable[str]]) -> None:
+                jobs: Mapping[str, Iterable[str]], solved: Iterable[str] = ()) -> None:
     """Record a finished build in `folder` (before it is swapped into place)."""
     hashes = {name: _sha256_file(folder / name) for name in sorted(files)}
     data = {
@@ -190,5 +233,6 @@ def write_index(folder: Path, inputs: str, files: Iterable[str], notes: Iterable
         "files": hashes,
         "notes": list(notes),
         "jobs": {key: {name: hashes[name] for name in names} for key, names in sorted(jobs.items())},
+        "solved": {key: _sha256_file(folder / SOLVED / f"{key}.json") for key in sorted(solved)},
     }
     (folder / INDEX).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

@@ -157,3 +157,58 @@ def test_a_noop_rebuild_imports_no_sympy_jinja_or_pypdf(bank: Path, tmp_path: Pa
     assert second.returncode == 0, second.stderr
     assert second.stdout.startswith("up to date: ") and second.stdout.endswith("[]\n")
     assert second.stderr == first.stderr  # the same notes
+
+
+@pytest.fixture
+def solves(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The question id of every (variant, question) solved, recorded (builds run with jobs=1)."""
+    import generator.solve
+
+    seen: list[str] = []
+    real = generator.solve.solve
+
+    def counting(instance):  # type: ignore[no-untyped-def]
+        seen.append(instance.question.id)
+        return real(instance)
+
+    monkeypatch.setattr(generator.solve, "solve", counting)
+    return seen
+
+
+def test_a_changed_question_is_the_only_one_solved_again(bank: Path, tmp_path: Path, solves: list[str]) -> None:
+    out = tmp_path / "out"
+    build(options(bank, out, pdf=False, jobs=1))
+    assert sorted(set(solves)) == ["lin", "sig", "square"]
+    spec = bank / "questions" / "sig.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace('title: "Sigmoid"', 'title: "The sigmoid"'), encoding="utf-8")
+    solves.clear()
+    build(options(bank, out, pdf=False, jobs=1))
+    assert solves == ["sig", "sig"]  # two variants, of the changed question only
+    fresh = tmp_path / "fresh"
+    build(options(bank, fresh, pdf=False, jobs=1))
+    assert digests(fresh) == digests(out)  # the same bytes as a build from scratch, kept results included
+
+
+def test_another_seed_or_variant_count_solves_afresh(bank: Path, tmp_path: Path, solves: list[str]) -> None:
+    out = tmp_path / "out"
+    build(options(bank, out, pdf=False, jobs=1))
+    solves.clear()
+    build(BuildOptions(bank=bank, out=out, variants=3, pdf=False, jobs=1))
+    assert {"lin", "sig", "square"} <= set(solves)  # which variants are drawn depends on how many
+
+
+def test_a_corrupted_kept_result_is_solved_again(bank: Path, tmp_path: Path, solves: list[str]) -> None:
+    from generator.cache import SOLVED
+
+    out = tmp_path / "out"
+    build(options(bank, out, pdf=False, jobs=1))
+    before = digests(out)
+    kept = sorted((out / SOLVED).iterdir())
+    assert len(kept) == 3
+    damaged = kept[0]
+    damaged.write_text(damaged.read_text(encoding="utf-8").replace("\\\\", "\\\\relax"), encoding="utf-8")
+    (out / "manifest.json").write_text("{}", encoding="utf-8")  # so that the build runs at all
+    solves.clear()
+    build(options(bank, out, pdf=False, jobs=1))
+    assert len(set(solves)) == 1 and len(solves) == 2
+    assert digests(out) == before
