@@ -237,7 +237,7 @@ def _worker(scratch: Path, two_sided: bool, work: queue.SimpleQueue[_Batch | Non
     while (batch := work.get()) is not None:
         try:
             _compile_batch(scratch, batch, two_sided)
-        except BaseException as e:  # reported to the main thread, which decides
+        except BaseException as e:  # noqa: BLE001 (reported to the main thread, which decides)
             finished.put((batch, e))
         else:
             finished.put((batch, None))

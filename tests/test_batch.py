@@ -223,7 +223,7 @@ def test_a_pdf_with_object_streams_is_refused_by_the_fast_splitter(tmp_path: Pat
 
 
 @needs_tex
-@pytest.mark.skipif(not subprocess.run(["kpsewhich", "CJKutf8.sty"], capture_output=True, text=True).stdout.strip(),
+@pytest.mark.skipif(not subprocess.run(["kpsewhich", "CJKutf8.sty"], capture_output=True, text=True, check=False).stdout.strip(),
                     reason="needs the CJK package (apt-get install latex-cjk-common latex-cjk-chinese-arphic-gbsn00lp)")
 def test_a_roster_mixing_scripts_is_one_print_file_in_roster_order(tmp_path: Path) -> None:
     """Copies that load the CJK package form a batch of their own; the print file interleaves them."""
