@@ -1,37 +1,54 @@
-"""The pipeline, top to bottom: load -> assemble -> sample -> solve -> verify -> render -> write -> compile -> combine.
+"""The pipeline, top to bottom: load -> assemble -> sample -> solve -> verify -> render -> write -> compile.
 
 Each stage lives in the module of the same name; this file only wires them together. All the
 documents of a copy (sheet, key, solutions) come from one draw and one rendering of each
 question: they differ only in which parts of the rendered questions the document template shows.
-Rendering finishes before compiling starts, so the compile stage sees the whole list of `.tex`
-files at once. Output layout: `generator.layout` and docs/output.md.
+Rendering finishes before compiling starts, so the compile stage sees every copy of a document at
+once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
+files. Output layout: `generator.layout` and docs/output.md.
+
+Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
+holds what these inputs make; if so it is done. The stage modules are imported only after that
+check: SymPy, Jinja and pypdf take longer to import than a build with unchanged inputs takes.
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any
 
-from jinja2.sandbox import SandboxedEnvironment
-
-from generator.assemble import Plan, Seat, assemble
-from generator.combine import combine_pdfs
-from generator.compile import INSTALL_HINT, compile_pdf, tex_available
-from generator.errors import CompileError
-from generator.keytable import make_key_table
+from generator.cache import (
+    Previous,
+    environment,
+    fingerprint,
+    job_salt,
+    load_previous,
+    question_key,
+    store_solved,
+    tex_identity,
+    write_index,
+)
+from generator.compile import INSTALL_HINT, tex_available
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
-from generator.manifest import class_set_entries, dump_manifest, make_manifest
-from generator.output import staging
-from generator.render import DOCUMENT_KINDS, RenderedQuestion, make_environment, render_document, render_question, with_points
-from generator.roster import load_roster
-from generator.sampling import Instance, sample, sample_variants
-from generator.solve import Solution, solve
-from generator.spec import Bank, load_bank
-from generator.verify import verify
+from generator.progress import Progress, progress
 
-__all__ = ["BuildOptions", "BuildResult", "build", "DOCUMENT_KINDS"]
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from generator.assemble import Plan, Seat
+    from generator.batch import Job
+    from generator.render import RenderedQuestion
+    from generator.sampling import Instance
+    from generator.spec import Bank
+
+__all__ = ["DOCUMENT_KINDS", "BuildOptions", "BuildResult", "build"]
+
+DOCUMENT_KINDS = ("sheet", "key", "solutions")  # as generator.render.DOCUMENT_KINDS (checked in tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,7 @@ class BuildOptions:
     roster: Path | None = None
     two_sided: bool = True
     templates: Path | None = None
+    jobs: int | None = None  # TeX runs at the same time; None: one per core (not an input: same bytes)
 
     @property
     def destination(self) -> Path:
@@ -56,76 +74,264 @@ class BuildOptions:
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
-    """What a build wrote, and anything the user should know."""
+    """What a build wrote, and anything the user should know.
+
+    `reused` is True when the inputs were unchanged and the previous output was kept as it was;
+    `compiled` and `cached` count the TeX jobs (one per document kind) run and taken from the cache.
+    """
 
     destination: Path
     files: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
     plan: Plan | None = None
-
-
-def solve_all(bank: Bank, question_ids: list[str], seed: int, variant_index: int) -> list[Solution]:
-    """Sample, solve and verify the given questions for one variant (no distinctness check)."""
-    solutions = []
-    for qid in question_ids:
-        solution = solve(sample(bank.questions[qid], seed, variant_index))
-        verify(solution)
-        solutions.append(solution)
-    return solutions
+    reused: bool = False
+    compiled: int = 0
+    cached: int = 0
 
 
 def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
+    compile_pdfs = options.pdf and tex_available()
+    tex = tex_identity() if compile_pdfs else ""
+    code = environment((_PROJECT_TEMPLATES, options.templates))
+    inputs = _fingerprint(options, code, tex)
+    previous = load_previous(options.destination)
+    if previous.unchanged(inputs):
+        return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
+    with progress() as shown:
+        return _build(options, inputs, code, previous, tex, shown)
+
+
+def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
+    # The stages, imported only now that there is work to do (see the module docstring).
+    from generator.assemble import assemble
+    from generator.batch import compile_jobs
+    from generator.keytable import make_key_table
+    from generator.manifest import class_set_entries, dump_manifest, make_manifest
+    from generator.output import staging
+    from generator.render import make_environment
+    from generator.roster import load_roster
+    from generator.spec import load_bank
+
     bank = load_bank(options.bank)
     roster = load_roster(options.roster) if options.roster is not None else None
     plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
                     worksheets=options.worksheets, exams=options.exams)
-    instances, sampling_notes = _sample_all(bank, plan, options.seed)
-    solutions = {key: solve(instance) for key, instance in instances.items()}
-    for solution in solutions.values():
-        verify(solution)
+    solved, sampling_notes, kept = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
-    rendered = {key: render_question(env, solution) for key, solution in solutions.items()}
-    documents = _render_documents(env, plan, rendered, options.seed)
+    documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed)
 
     notes = [*plan.notes, *sampling_notes]
-    variants = [(variant_label, [solutions[(v, q)] for q in plan.questions_of(v)])
+    variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                 for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
     manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
-    key_table = make_key_table(plan, solutions)
+    key_table = make_key_table(plan, {key: s.answers for key, s in solved.items()})
 
-    compile_pdfs = options.pdf and tex_available()
+    compile_pdfs = bool(tex)
     if options.pdf and not compile_pdfs:
         notes.append(INSTALL_HINT)
     files = [*documents, MANIFEST, KEY_TABLE]
+    jobs: dict[str, list[str]] = {}
+    compiled = []
     with staging(options.destination) as temp:
         _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
+        for key, data in kept.items():
+            store_solved(temp, key, data)
         if compile_pdfs:
-            files += _compile_all(temp, list(documents))
-            files += _combine_all(temp, plan, two_sided=options.two_sided)
-    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan)
+            tex_jobs = _jobs(plan, documents)
+            shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
+            compiled = compile_jobs(
+                temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
+                reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), progress=shown.advance,
+            )
+            files += [name for job in compiled for name in job.files]
+            notes += [note for job in compiled for note in job.notes]
+            jobs = {job.key: list(job.files) for job in compiled}
+        write_index(temp, inputs, files, notes, jobs, solved=kept)
+    ran = sum(job.compiled for job in compiled)
+    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
+                       compiled=ran, cached=len(compiled) - ran)
 
 
-def _sample_all(bank: Bank, plan: Plan, seed: int) -> tuple[dict[tuple[int, str], Instance], list[str]]:
-    """Draw every question for every variant that uses it, keeping variants distinct."""
+def _fingerprint(options: BuildOptions, code: str, tex: str) -> str:
+    """The cache key of a whole build: its options and every file it reads (generator.cache)."""
+    settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
+    settings["pdf"] = bool(tex)
+    return fingerprint(settings, bank=options.bank, environment=code, roster=options.roster, tex=tex)
+
+
+_PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Solved:
+    """One (variant, question), solved, verified and rendered; plain data, so it crosses processes."""
+
+    rendered: RenderedQuestion
+    manifest: dict[str, Any]  # generator.manifest.manifest_entry
+    answers: tuple[tuple[str, str, str, str], ...]  # generator.keytable.answer_rows
+
+
+def solve_all(
+    instances: Mapping[tuple[int, str], Instance], templates: Path | None, *, workers: int = 1,
+    advance: Callable[[int], None] | None = None,
+) -> dict[tuple[int, str], Solved]:
+    """Solve, verify and render every drawn question (stages solve, verify, render).
+
+    Each (variant, question) is independent, so with `workers` > 1 they are shared out among
+    that many forked processes, the variants of a question with the same dimensions together
+    (each process keeps its caches: symbolic Jacobians per dimensions, canonical forms, LaTeX).
+    Results and errors come back in the order of `instances`, so the output and the first error
+    reported do not depend on `workers`.
+    """
+    units = list(instances.items())
+    processes = min(workers, len(units) // _MIN_UNITS_PER_PROCESS)
+    _start_worker(templates, units)  # read by forked children too
+    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return {key: _unpack(result, advance) for (key, _), result in zip(units, map(_solve_unit, range(len(units))), strict=True)}
+    # One task per (question, dimensions): its variants share one symbolic Jacobian, derived once.
+    groups: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
+    for index, ((_, qid), instance) in enumerate(units):
+        groups.setdefault((qid, tuple(sorted(instance.dims.items()))), []).append(index)
+    tasks = sorted(groups.values(), key=len, reverse=True)  # big tasks first: the cores finish together
+    results: dict[int, Solved | tuple[str, str]] = {}
+    context = multiprocessing.get_context("fork")  # the children share the parent's loaded bank
+    pool = context.Pool(processes, initializer=_quiet_worker)
+    try:
+        for task, outcome in zip(tasks, pool.imap(_solve_units, tasks), strict=True):
+            results.update(zip(task, outcome, strict=True))
+            if advance is not None:
+                advance(len(task))
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    # Errors are reported in the order of `instances`, whatever the order of the tasks.
+    return {key: _unpack(results[index], None) for index, (key, _) in enumerate(units)}
+
+
+_MIN_UNITS_PER_PROCESS = 8  # below this, starting a process costs more than it saves
+_worker_state: dict[str, Any] = {}
+
+
+def _start_worker(templates: Path | None, units: list[tuple[tuple[int, str], Instance]]) -> None:
+    from generator.render import make_environment
+
+    _worker_state.update(units=units, env=make_environment(templates))
+
+
+def _quiet_worker() -> None:
+    """In a child: Ctrl-C and kill are the parent's to handle (it ends the pool), no tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _solve_units(indices: list[int]) -> list[Solved | tuple[str, str]]:
+    return [_solve_unit(index) for index in indices]
+
+
+def _solve_unit(index: int) -> Solved | tuple[str, str]:
+    """Solve, verify and render one (variant, question); an error comes back as (class name, message)."""
+    from generator.errors import GeneratorError
+    from generator.keytable import answer_rows
+    from generator.manifest import manifest_entry
+    from generator.render import render_question
+    from generator.solve import solve
+    from generator.verify import verify
+
+    _, instance = _worker_state["units"][index]
+    try:
+        solution = solve(instance)
+        verify(solution)
+        return Solved(render_question(_worker_state["env"], solution), manifest_entry(solution), answer_rows(solution))
+    except GeneratorError as e:
+        return (type(e).__name__, str(e))
+
+
+def _unpack(result: Solved | tuple[str, str], advance: Callable[[int], None] | None) -> Solved:
+    if isinstance(result, tuple):
+        from generator import errors
+
+        raise getattr(errors, result[0])(result[1])
+    if advance is not None:
+        advance(1)
+    return result
+
+
+def _solve_questions(
+    bank: Bank, plan: Plan, options: BuildOptions, code: str, previous: Previous, shown: Progress,
+) -> tuple[dict[tuple[int, str], Solved], list[str], dict[str, Any]]:
+    """Every question for every variant that uses it: sampled (variants kept distinct), solved,
+    verified and rendered; or, when the previous build recorded the same question for the same
+    seed and variants with the same code, taken from it (generator.cache).
+
+    Returns the results by (variant index, question), the sampling notes in question order, and
+    what to keep for the next build (question key -> JSON-able results).
+    """
+    from generator.sampling import sample_variants
+
     users: dict[str, list[int]] = {}
     for v in plan.variant_indices:
         for qid in plan.questions_of(v):
             users.setdefault(qid, []).append(v)
+    solved: dict[tuple[int, str], Solved] = {}
+    kept: dict[str, Any] = {}
+    notes: dict[str, str | None] = {}
     instances: dict[tuple[int, str], Instance] = {}
-    notes = []
+    fresh: dict[str, str] = {}  # question id -> key, for those solved now
     for qid, variant_indices in users.items():
-        drawn, note = sample_variants(bank.questions[qid], seed, variant_indices)
+        spec = bank.questions[qid]
+        key = question_key(code, spec.sha256, spec.path, qid, options.seed, variant_indices)
+        data = previous.solved_question(key)
+        restored = _restore(data, qid, variant_indices) if data is not None else None
+        if restored is not None:
+            solved.update(restored)
+            notes[qid] = data["note"]  # type: ignore[index]
+            kept[key] = data
+            continue
+        drawn, notes[qid] = sample_variants(spec, options.seed, variant_indices)
         instances.update({(v, qid): instance for v, instance in drawn.items()})
-        if note:
-            notes.append(note)
-    return instances, notes
+        fresh[qid] = key
+    shown.stage("solving", len(instances))
+    new = solve_all(instances, options.templates, workers=_workers(options), advance=shown.advance)
+    solved.update(new)
+    for qid, key in fresh.items():
+        kept[key] = {"note": notes[qid], "variants": {str(v): _dump(new[(v, qid)]) for v in users[qid]}}
+    return solved, [note for note in notes.values() if note], kept
+
+
+def _dump(solved: Solved) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"rendered": asdict(solved.rendered), "manifest": solved.manifest, "answers": [list(a) for a in solved.answers]}
+
+
+def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int, str], Solved] | None:
+    """Solved results from a kept JSON file, or None if it does not hold what is needed."""
+    from generator.render import RenderedPart, RenderedQuestion
+
+    try:
+        out = {}
+        for v in variant_indices:
+            item = data["variants"][str(v)]
+            rendered = dict(item["rendered"])
+            rendered["parts"] = tuple(RenderedPart(**part) for part in rendered["parts"])
+            out[(v, qid)] = Solved(RenderedQuestion(**rendered), item["manifest"], tuple(tuple(a) for a in item["answers"]))
+        if not isinstance(data["note"], (str, type(None))):
+            return None
+        return out
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _render_documents(
     env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int
 ) -> dict[str, str]:
     """Every kind of every document for every copy, as `.tex` text by output path."""
+    from generator.render import render_document, with_points
+
     documents: dict[str, str] = {}
     for document in plan.documents:
         template_prefix = "exam-" if document.type == "exam" else ""
@@ -147,35 +353,25 @@ def _write(folder: Path, texts: Mapping[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _compile_all(folder: Path, tex_names: list[str]) -> list[str]:
-    """Compile each `.tex` in a scratch copy of its folder, so TeX's aux and log files stay out."""
-    scratch = folder / ".tex"
-    pdfs = []
-    for name in tex_names:
-        source = scratch / name
-        source.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / name, source)
-        try:
-            pdf = compile_pdf(source)
-        except CompileError as e:
-            # Name the document as it will appear in the output, not the vanishing scratch path.
-            raise CompileError(str(e).replace(f"{scratch}/", "")) from e
-        target = Path(name).with_suffix(".pdf")
-        shutil.copyfile(pdf, folder / target)
-        pdfs.append(str(target))
-    shutil.rmtree(scratch)
-    return pdfs
+def _jobs(plan: Plan, documents: Mapping[str, str]) -> list[Job]:
+    """One TeX job per (document, kind): every copy, in seat order, for one combined print file."""
+    from generator.batch import Copy, Job
 
-
-def _combine_all(folder: Path, plan: Plan, *, two_sided: bool) -> list[str]:
-    combined = []
+    jobs = []
     for document in plan.documents:
         for kind in DOCUMENT_KINDS:
-            parts = [(folder / copy_file(document.id, seat.folder, kind, ".pdf"), _bookmark(seat)) for seat in plan.seats]
-            name = combined_file(document.id, kind)
-            combine_pdfs(parts, folder / name, two_sided=two_sided)
-            combined.append(name)
-    return combined
+            copies = []
+            for seat in plan.seats:
+                name = copy_file(document.id, seat.folder, kind, ".tex")
+                copies.append(Copy(name, documents[name], _bookmark(seat)))
+            jobs.append(Job(combined_file(document.id, kind), tuple(copies)))
+    return jobs
+
+
+def _workers(options: BuildOptions) -> int:
+    if options.jobs is not None:
+        return max(1, options.jobs)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _bookmark(seat: Seat) -> str:

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--one-sided", action="store_true", help=(
         "combined print files without the blank pages that make each copy start on a front page"))
     b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
+    b.add_argument("--jobs", type=int, metavar="N", help=(
+        "worker processes for SymPy and TeX runs at the same time (default: one per core); the output is the same"))
 
     c = sub.add_parser("check", parents=[common], help="find every problem in question and worksheet files", description=(
         "Validate question and worksheet files against the schema, draw N seeds of each question and "
@@ -124,13 +126,18 @@ def _build(args: argparse.Namespace) -> int:
 
     if args.variants is not None and args.variants < 1:
         raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
+    if args.jobs is not None and args.jobs < 1:
+        raise GeneratorError(f"--jobs: expected a number >= 1, got {args.jobs}")
     result = build(BuildOptions(
         seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
         worksheets=tuple(args.worksheet), exams=tuple(args.exam), roster=args.roster,
-        two_sided=not args.one_sided, templates=args.templates,
+        two_sided=not args.one_sided, templates=args.templates, jobs=args.jobs,
     ))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    if result.reused:
+        print(f"up to date: {len(result.files)} files in {result.destination}/ (same inputs as its last build; nothing rebuilt)")
+        return 0
     print(f"wrote {len(result.files)} files to {result.destination}/")
     folders: dict[str, list[str]] = {}
     for name in result.files:
@@ -145,6 +152,8 @@ def _build(args: argparse.Namespace) -> int:
         combined = [n for n in names if "/" not in n]
         print(f"  {head}/: {len(copies)} copies ({copies[0]} ... {copies[-1]}), {len(names) - len(combined)} files"
               + (f"; {', '.join(combined)}" if combined else ""))
+    if result.cached:
+        print(f"TeX: {result.compiled} document kind(s) compiled, {result.cached} unchanged and taken from the last build")
     return 0
 
 

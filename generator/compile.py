@@ -14,12 +14,18 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.errors import CompileError
-from generator.sourcemap import TemplateLine, template_origin
 
-__all__ = ["tex_available", "compile_pdf", "explain_failure", "INSTALL_COMMAND", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
+if TYPE_CHECKING:
+    from generator.sourcemap import TemplateLine
+
+__all__ = [
+    "tex_available", "compile_pdf", "run_pdflatex", "needs_rerun", "stop_running", "allow_running", "explain_failure", "error_line",
+    "INSTALL_COMMAND", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
 
 INSTALL_COMMAND = (
     "apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra "
@@ -30,6 +36,9 @@ SOURCE_DATE_EPOCH = "0"
 MAX_PASSES = 3
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references")
 _MARKER = re.compile(r"^%% generator: question (\S+)(?: (.*))?$")
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+_stopped = threading.Event()
 
 
 def tex_available() -> bool:
@@ -58,6 +67,28 @@ def compile_pdf(tex_file: Path, *, timeout: float = 120.0) -> Path:
             or did not finish within `timeout` seconds.
     """
     tex_file = Path(tex_file)
+    for _ in range(MAX_PASSES):
+        returncode, log = run_pdflatex(tex_file, timeout=timeout)
+        if returncode is None:
+            raise CompileError(f"{tex_file}: pdflatex did not finish within {timeout:.0f} s")
+        if returncode != 0:
+            raise CompileError(explain_failure(tex_file, log), tex_line=error_line(tex_file, log))
+        if not needs_rerun(log):
+            break
+    return tex_file.with_suffix(".pdf")
+
+
+def needs_rerun(log: str) -> bool:
+    """Whether a pdflatex log asks for another pass (labels or references changed)."""
+    return _RERUN.search(log) is not None
+
+
+def run_pdflatex(tex_file: Path, *, timeout: float = 120.0) -> tuple[int | None, str]:
+    """One pdflatex pass over `tex_file` in its folder: (exit code, or None on timeout; the log).
+
+    The process is registered while it runs, so that `stop_running` can end it: builds run
+    several TeX jobs from threads, and Ctrl-C must not wait for them.
+    """
     command = [
         "pdflatex",
         "-interaction=nonstopmode",
@@ -66,21 +97,49 @@ def compile_pdf(tex_file: Path, *, timeout: float = 120.0) -> Path:
         "-no-shell-escape",
         tex_file.name,
     ]
-    for _ in range(MAX_PASSES):
+    with _running_lock:
+        if _stopped.is_set():
+            raise CompileError(f"{tex_file}: not compiled, the build is stopping")
+        process = subprocess.Popen(
+            command, cwd=tex_file.parent, env=_environment(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        _running.add(process)
+    try:
         try:
-            result = subprocess.run(
-                command, cwd=tex_file.parent, env=_environment(), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-            )
+            output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise CompileError(f"{tex_file}: pdflatex did not finish within {timeout:.0f} s") from None
-        log_path = tex_file.with_suffix(".log")
-        log = log_path.read_text(encoding="latin-1") if log_path.exists() else result.stdout.decode("latin-1")
-        if result.returncode != 0:
-            raise CompileError(explain_failure(tex_file, log), tex_line=_error_line(tex_file, log))
-        if not _RERUN.search(log):
-            break
-    return tex_file.with_suffix(".pdf")
+            process.kill()
+            process.communicate()
+            return None, ""
+        except BaseException:  # Ctrl-C: TeX must not outlive the build
+            process.kill()
+            process.wait()
+            raise
+    finally:
+        with _running_lock:
+            _running.discard(process)
+    log_path = tex_file.with_suffix(".log")
+    log = log_path.read_text(encoding="latin-1") if log_path.exists() else output.decode("latin-1")
+    return process.returncode, log
+
+
+def stop_running() -> None:
+    """End every pdflatex process this program started and that still runs (on Ctrl-C or error).
+
+    Until `allow_running` is called again, no new pdflatex process starts.
+    """
+    with _running_lock:
+        _stopped.set()
+        processes = list(_running)
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+
+
+def allow_running() -> None:
+    """Let pdflatex processes start again (once the threads of a stopped compile stage have ended)."""
+    _stopped.clear()
 
 
 def explain_failure(tex_file: Path, log: str) -> str:
@@ -91,7 +150,7 @@ def explain_failure(tex_file: Path, log: str) -> str:
     author edits; the `.tex` line follows in parentheses.
     """
     excerpt = _excerpt(tex_file, log)
-    source_line = _error_line(tex_file, log)
+    source_line = error_line(tex_file, log)
     text = "\n    ".join(line for line in excerpt if line.strip())
     tex_where = f"{tex_file.name}:{source_line}" if source_line else tex_file.name
     if source_line is None:
@@ -118,7 +177,7 @@ def _own_line(tex_file: Path) -> re.Pattern[str]:
     return re.compile(r"^(?:\./)?" + re.escape(tex_file.name) + r":(\d+): ")
 
 
-def _error_line(tex_file: Path, log: str) -> int | None:
+def error_line(tex_file: Path, log: str) -> int | None:
     """The line of `tex_file` that TeX's first error is about, if the log says."""
     own = _own_line(tex_file)
     for line in _excerpt(tex_file, log):
@@ -154,6 +213,8 @@ def _origin(tex_file: Path, line_number: int) -> tuple[str, TemplateLine | None]
     source = f" ({path})" if path else ""
     template = None
     if path and piece:
+        from generator.sourcemap import template_origin  # reads specs again: only for messages
+
         template = template_origin(path, question, piece, lines[piece_start:line_number])
     if template is not None:
         return f" in question '{question}'{detail}", template

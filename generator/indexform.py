@@ -36,10 +36,12 @@ from generator.indexnotation import (
     IndexRef,
     entry_symbol,
     evaluate_index_expression,
+    index_evaluator,
     index_symbol,
     latex_index,
     size_symbol,
 )
+from generator.latex import to_float
 from generator.spec import QuestionSpec
 
 __all__ = [
@@ -289,7 +291,7 @@ def _sizes(question: QuestionSpec, dims: Mapping[str, int]) -> dict[sympy.Symbol
 def _floats(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in params.items():
-        array = np.vectorize(lambda v: float(sympy.N(v, 20)), otypes=[float])(value) if value.size else value.astype(float)
+        array = np.vectorize(to_float, otypes=[float])(value) if value.size else value.astype(float)
         out[name] = array if array.ndim else float(array)
     return out
 
@@ -316,7 +318,9 @@ def _close(a: float, b: float) -> bool:
 @lru_cache(maxsize=256)
 def _check_instances(question: QuestionSpec) -> list[tuple[int, dict[str, int], dict[str, Any]]]:
     """(seed, dimensions, float parameters) of the instances the stated forms are checked on."""
-    from generator.sampling import sample  # a stage further down the pipeline; imported where used
+    from generator.sampling import (
+        sample,  # a stage further down the pipeline; imported where used
+    )
 
     out = []
     for seed in CHECK_SEEDS:
@@ -369,15 +373,16 @@ def check_index_form(
         )
     values = _floats(params)
     sizes = _sizes(question, dims)
-    definitions = _definitions(question)
+    evaluate = index_evaluator(values, sizes, _definitions(question))
     forms = [("derived", form.derived, str(form.derived), form.where)]
     if form.expected is not None:
         forms.append(("stated", form.expected, form.expected_text, form.expected_where))
     for flat, index in enumerate(index_values):
         position = tuple(int(i) for i in np.unravel_index(flat, jacobian.shape)) if jacobian.ndim else ()
         exact = float(jacobian[position])
+        at = {index_symbol(name): value for name, value in zip(form.index_names, index)}
         for what, expr, text, where in forms:
-            value = _evaluate(form, expr, index, values, sizes, definitions)
+            value = evaluate(expr, at)
             if not _close(value, exact):
                 raise VerifyError(
                     f"{where}: question '{question.id}', part '{form.part_id}', {label}: the {what} index form "
@@ -396,6 +401,7 @@ def _lhs(form: IndexForm) -> str:
     return rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
 
 
+@lru_cache(maxsize=1024)
 def latex_index_form(form: IndexForm) -> str:
     """`\\frac{\\partial u_{j}}{\\partial w_{il}} = \\delta_{ij} x_{l}`, then `= textbook form` if one is stated."""
     letters = dict(form.letters)

@@ -382,6 +382,20 @@ def evaluate_index_expression(
     return _Evaluator(values, sizes, definitions).eval(expr, dict(at))
 
 
+def index_evaluator(
+    values: Mapping[str, Any],
+    sizes: Mapping[sympy.Symbol, int],
+    definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]],
+) -> Callable[[sympy.Expr, Mapping[sympy.Symbol, int]], float]:
+    """`evaluate_index_expression` for many expressions and indices over the same values.
+
+    The entries of defined names (u_j, ...) are computed once and reused across calls, instead
+    of once per call: checking a Jacobian entry by entry asks for the same u_j again and again.
+    """
+    evaluator = _Evaluator(values, sizes, definitions)
+    return lambda expr, at: evaluator.eval(expr, dict(at))
+
+
 class _Evaluator:
     def __init__(self, values: Mapping[str, Any], sizes: Mapping[sympy.Symbol, int], definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]):
         self.values = values

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import sympy
@@ -19,7 +21,7 @@ from generator.assemble import Plan
 from generator.latex import latex_value
 from generator.solve import Solution
 
-__all__ = ["COLUMNS", "make_key_table"]
+__all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 
 COLUMNS = ("document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal")
 
@@ -32,15 +34,37 @@ def _nested(array: np.ndarray, entry: Any) -> str:
 
 
 def _exact(value: Any) -> str:
-    return sympy.sstr(sympy.sympify(value))
+    return _exact_text(sympy.sympify(value))
 
 
 def _decimal(value: Any) -> str:
-    return f"{float(sympy.N(sympy.sympify(value), 30)):.10g}"
+    return _decimal_text(sympy.sympify(value))
 
 
-def make_key_table(plan: Plan, solutions: Mapping[tuple[int, str], Solution]) -> str:
-    """The CSV text (UTF-8, `\\n` line ends, a header row), copies in seat order."""
+# Cached: with a roster every student's rows repeat the entries of their variant.
+@lru_cache(maxsize=1 << 16)
+def _exact_text(value: sympy.Expr) -> str:
+    return sympy.sstr(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _decimal_text(value: sympy.Expr) -> str:
+    return f"{float(sympy.N(value, 30)):.10g}"
+
+
+def answer_rows(solution: Solution) -> tuple[tuple[str, str, str, str], ...]:
+    """Each part of a solved question as key-table cells: (part, latex, exact, decimal)."""
+    return tuple(
+        (answer.spec.id, latex_value(answer.value), _nested(answer.value, _exact), _nested(answer.value, _decimal))
+        for answer in solution.parts
+    )
+
+
+def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[str, str, str, str]]]) -> str:
+    """The CSV text (UTF-8, `\\n` line ends, a header row), copies in seat order.
+
+    `answers` maps (variant index, question id) to that question's `answer_rows`.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -48,10 +72,9 @@ def make_key_table(plan: Plan, solutions: Mapping[tuple[int, str], Solution]) ->
         for seat in plan.seats:
             student_id, student_name = (seat.student.id, seat.student.name) if seat.student else ("", "")
             for slot in document.slots[seat.variant_index]:
-                solution = solutions[(seat.variant_index, slot.question)]
-                for answer in solution.parts:
+                for part, latex, exact, decimal in answers[(seat.variant_index, slot.question)]:
                     writer.writerow((
-                        document.id, seat.variant, student_id, student_name, slot.number, slot.question, answer.spec.id,
-                        latex_value(answer.value), _nested(answer.value, _exact), _nested(answer.value, _decimal),
+                        document.id, seat.variant, student_id, student_name, slot.number, slot.question, part,
+                        latex, exact, decimal,
                     ))
     return out.getvalue()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +25,7 @@ __all__ = [
     "latex_matrix",
     "latex_tensor",
     "latex_approx",
+    "to_float",
     "DEFAULT_INDEX_NAMES",
     "CJK_FONT",
 ]
@@ -132,10 +133,21 @@ def latex_scalar(value: Any) -> str:
     # A string must never reach sympify, which would eval it (templates can pass any text here).
     if isinstance(value, str):
         raise TypeError(f"expected a number, got text {value!r} (use the tex filter for text)")
-    value = sympy.sympify(value, strict=True)
+    return _latex_of(sympy.sympify(value, strict=True))
+
+
+@lru_cache(maxsize=1 << 16)
+def _latex_of(value: sympy.Expr) -> str:
+    """Cached: a class set prints the same numbers (0, 1, e/(1 + e)^2, ...) thousands of times."""
     if value.has(sympy.exp, sympy.E):
         value = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
     return sympy.latex(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def to_float(value: Any) -> float:
+    """An exact number as the nearest float (evaluated to 20 digits first); cached."""
+    return float(sympy.N(sympy.sympify(value), 20))
 
 
 def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:
@@ -179,7 +191,7 @@ def latex_approx(value: Any, digits: int = 4) -> str:
     For reading exact closed forms such as e^2/(1 + e^2) at a glance; never a substitute for them.
     """
     def number(v: Any) -> str:
-        x = float(sympy.N(sympy.sympify(v), 20))
+        x = to_float(v)
         text = f"{x:.{digits}g}"
         if "e" in text:
             mantissa, exponent = text.split("e")

@@ -61,8 +61,9 @@ def manifest_entry(solution: Solution) -> dict[str, Any]:
     }
 
 
-def make_manifest(seed: int, variants: Iterable[tuple[str, list[Solution]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole manifest for a build."""
+def make_manifest(seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole manifest for a build: `variants` holds each variant's label and its questions'
+    `manifest_entry` (made where the question was solved, possibly in another process)."""
     import jinja2
     import numpy
     import sympy
@@ -75,7 +76,7 @@ def make_manifest(seed: int, variants: Iterable[tuple[str, list[Solution]]], ext
             "pyyaml": _version("pyyaml"), "pypdf": _version("pypdf"),
         },
         "convention": "Jacobian of an output of shape A with respect to an input of shape B has shape A + B",
-        "variants": [{"id": label, "questions": [manifest_entry(s) for s in solutions]} for label, solutions in variants],
+        "variants": [{"id": label, "questions": list(entries)} for label, entries in variants],
     }
     if extra:
         manifest.update(extra)

@@ -10,6 +10,7 @@ in the user's folder first, then in the project's `templates/`.
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -153,6 +154,19 @@ def _locate(tb: TracebackType | None, filename: str) -> int | None:
     return line
 
 
+_templates: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[tuple[str, str], jinja2.Template]] = weakref.WeakKeyDictionary()
+
+
+def _compiled(env: SandboxedEnvironment, source: str, filename: str) -> jinja2.Template:
+    """A spec template compiled once per environment (a class set renders it for every variant)."""
+    cache = _templates.setdefault(env, {})
+    key = (source, filename)
+    if key not in cache:
+        code = env.compile(source, name=filename, filename=filename)
+        cache[key] = env.template_class.from_code(env, code, env.make_globals(None), None)
+    return cache[key]
+
+
 def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str, Any], owner: str) -> str:
     """Render one template from a spec; errors name the spec file, the line and the problem."""
     filename = f"<{owner}:{text.key}>"
@@ -163,9 +177,7 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
         return f"{text.where.file}:{text.where.line + line - 1}"
 
     try:
-        code = env.compile(text.source, name=filename, filename=filename)
-        template = env.template_class.from_code(env, code, env.make_globals(None), None)
-        return template.render(context)
+        return _compiled(env, text.source, filename).render(context)
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"{where(e.lineno)}: {text.key}: template syntax: {e.message}") from None
     except jinja2.UndefinedError as e:

@@ -13,13 +13,16 @@ on the dimensions alone, so it is cached per (question, dimensions) and reused a
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.mul import _keep_coeff
 
 from generator.errors import ExpressionError, SolveError
 from generator.expr import EXACT, evaluate
@@ -98,8 +101,13 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any]) -> np.ndarra
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def _tidy(value: sympy.Expr) -> sympy.Expr:
-    """Evaluate what SymPy leaves unevaluated after substitution (Heaviside(2) -> 1, ...)."""
+    """Evaluate what SymPy leaves unevaluated after substitution (Heaviside(2) -> 1, ...).
+
+    Cached: the same entry (a zero, a parameter, sigma'(1) = e/(1 + e)^2) comes up in many parts
+    and variants, and simplifying it is the most expensive step of a build's Python side.
+    """
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational:
         return value
@@ -111,15 +119,65 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     # Fractional powers (e^{3/2} and e^3 from u = -3/2) are written over one base t = e^{1/L} first,
     # so that SymPy sees one polynomial in t (e^3 = t^2 for L = 2) and can find its square factors.
     base, back = _common_e_base(value)
-    numerator, denominator = sympy.fraction(sympy.cancel(value.xreplace(base) if base else value))
+    value = value.xreplace(base) if base else value
+    # The common case, a rational function of e (or of t = e^{1/L}), goes the fast way; the same
+    # canonical form either way (checked over whole builds in tests/test_solve.py).
+    generator = _T if base else sympy.E
+    fast = _cancel_in(value, generator)
+    numerator, denominator = sympy.fraction(fast if fast is not None else sympy.cancel(value))
     sign = 1
     if _leading_negative(numerator):  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
         sign, numerator = -1, -numerator
     try:
-        result = sign * (sympy.sqf(numerator) / sympy.sqf(denominator))
+        if fast is not None:
+            result = sign * (_sqf_in(numerator, generator) / _sqf_in(denominator, generator))
+        else:
+            result = sign * (sympy.sqf(numerator) / sympy.sqf(denominator))
     except sympy.PolynomialError:
         result = sympy.powsimp(sign * numerator / denominator)
     return result.xreplace(back) if base else result
+
+
+@lru_cache(maxsize=4)
+def _fraction_field(generator: sympy.Expr) -> Any:
+    from sympy.polys.fields import field
+
+    return field([generator], sympy.ZZ)[0]
+
+
+def _cancel_in(value: sympy.Expr, generator: sympy.Expr) -> sympy.Expr | None:
+    """`sympy.cancel(value)` computed in the field Q(generator), or None if value is not in it.
+
+    sympy.cancel reduces the expression tree with generic rewriting before it finds the gcd;
+    building the reduced fraction directly in the rational function field is several times
+    faster and gives the same pair (numerator, denominator): both are the unique reduced pair
+    with integer coefficients and a positive leading coefficient below.
+    """
+    try:
+        reduced = _fraction_field(generator).from_expr(value)
+    except (ValueError, TypeError, sympy.PolynomialError, sympy.polys.polyerrors.CoercionFailed):
+        return None
+    return reduced.numer.as_expr() / reduced.denom.as_expr()
+
+
+def _sqf_in(polynomial: sympy.Expr, generator: sympy.Expr) -> sympy.Expr:
+    """`sympy.sqf(polynomial)` for a polynomial in `generator` with integer coefficients.
+
+    sympy.sqf first runs `together` over the expression (most of its time, and a no-op for a
+    polynomial); this takes the square-free factors straight from the polynomial and joins
+    them as sympy.sqf does (factors of equal multiplicity multiplied together).
+    """
+    if polynomial.is_Number:
+        return polynomial
+    try:
+        coefficient, factors = sympy.Poly(polynomial, generator, domain=sympy.ZZ).sqf_list()
+    except (sympy.PolynomialError, sympy.polys.polyerrors.CoercionFailed):
+        # Not integer coefficients: (e + 1)/2 comes out of sympy.fraction as e/2 + 1/2.
+        return sympy.sqf(polynomial)
+    # As sympy.sqf: the factors of one multiplicity multiplied out into one polynomial.
+    joined = [(functools.reduce(operator.mul, (f for f, k in factors if k == m)), m) for m in {k for _, k in factors}]
+    product = sympy.Mul(*[f.as_expr() ** m for f, m in joined])
+    return _keep_coeff(sympy.sympify(coefficient), product)
 
 
 _T = sympy.Symbol("t_e", positive=True)
@@ -205,13 +263,14 @@ def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], ins
 
 def to_plain(array: np.ndarray) -> Any:
     """Exact array -> nested lists of JSON numbers: ints where integer, floats otherwise."""
-    def number(value: Any) -> int | float:
-        value = sympy.sympify(value)
-        if value.is_Integer:
-            return int(value)
-        return float(sympy.N(value, 30))
-
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
-        return number(array[()])
+        return _plain_number(sympy.sympify(array[()]))
     return [to_plain(sub) for sub in array]
+
+
+@lru_cache(maxsize=1 << 16)
+def _plain_number(value: sympy.Expr) -> int | float:
+    if value.is_Integer:
+        return int(value)
+    return float(sympy.N(value, 30))

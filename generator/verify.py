@@ -21,6 +21,7 @@ import sympy
 from generator.errors import VerifyError
 from generator.expr import EXACT, NUMERIC, evaluate
 from generator.indexform import check_index_form
+from generator.latex import to_float
 from generator.solve import Solution
 
 __all__ = ["verify", "STEP", "RTOL", "ATOL"]
@@ -31,7 +32,7 @@ ATOL = 1e-7
 
 
 def _floats(array: np.ndarray) -> np.ndarray:
-    return np.vectorize(lambda v: float(sympy.N(v, 20)), otypes=[float])(array) if array.size else array.astype(float)
+    return np.vectorize(to_float, otypes=[float])(array) if array.size else array.astype(float)
 
 
 def _numeric_env(solution: Solution) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, ROOT, needs_tex
+from conftest import BANK, FIXTURES, ROOT, needs_tex
 from generator.build import BuildOptions, build
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -65,7 +65,10 @@ def test_manifest_contract(tmp_path):
 def test_same_command_twice_gives_identical_bytes(tmp_path):
     first, second = run(tmp_path, "a"), run(tmp_path, "b")
     names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
-    assert names == [".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json"]
+    kept = [n for n in names if n.startswith(".generator-solved/")]  # one per question, for the next build
+    assert len(kept) == 2  # the demo worksheet has two questions
+    assert [n for n in names if n not in kept] == [
+        ".generator-cache.json", ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json"]
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
@@ -80,8 +83,8 @@ def test_without_tex_writes_tex_and_manifest_and_says_how_to_install(tmp_path, m
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     out = tmp_path / "out"
     result = build(BuildOptions(bank=FIXTURE_BANK, out=out, seed=7, pdf=True))
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
-        ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json",
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent.name != ".generator-solved") == [
+        ".generator-cache.json", ".generator-output", "answers.csv", "demo/A/key.tex", "demo/A/sheet.tex", "demo/A/solutions.tex", "manifest.json",
     ]
     (note,) = result.notes
     assert note.startswith("no TeX engine (pdflatex) on PATH") and "apt-get install texlive-latex-base" in note
@@ -113,3 +116,27 @@ def test_pdfs_are_byte_reproducible(tmp_path):
     first, second = run(tmp_path, "a", pdf=True), run(tmp_path, "b", pdf=True)
     for name in ("demo/A/key.pdf", "demo/combined-sheet.pdf"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_one_process_and_two_solve_alike(tmp_path):
+    """The Python stages shared out among processes give the same .tex, manifest and key table."""
+    from generator.build import solve_all
+    from generator.sampling import sample_variants
+    from generator.spec import load_bank
+
+    bank = load_bank(BANK)
+    instances = {}
+    for qid in ("sigmoid", "affine-vector", "softmax"):
+        drawn, _ = sample_variants(bank.questions[qid], 5, range(12))
+        instances.update({(v, qid): inst for v, inst in drawn.items()})
+    alone = solve_all(instances, None, workers=1)
+    shared = solve_all(instances, None, workers=2)
+    assert list(alone) == list(shared) and alone == shared
+
+
+def test_the_build_knows_the_document_kinds_the_renderer_makes():
+    # build.py keeps its own copy so that a no-op build need not import the renderer (Jinja, SymPy).
+    import generator.build
+    import generator.render
+
+    assert generator.build.DOCUMENT_KINDS == generator.render.DOCUMENT_KINDS

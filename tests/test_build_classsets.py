@@ -42,8 +42,9 @@ def test_layout_has_a_folder_per_document_and_copy(tmp_path):
     result = build(BuildOptions(bank=CLASSBANK, out=tmp_path / "out", pdf=False, variants=2))
     copies = [f"{doc}/{v}/{kind}.tex" for doc in ("drill", "quiz") for v in "AB" for kind in ("key", "sheet", "solutions")]
     assert result.files == tuple(sorted(["answers.csv", "manifest.json", *copies]))
-    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
-    assert written == [".generator-output", *result.files]
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                     if p.is_file() and p.parent.name != ".generator-solved")
+    assert written == [".generator-cache.json", ".generator-output", *result.files]
 
 
 def test_key_shows_answers_and_solutions_add_the_worked_solution(tmp_path):

@@ -236,8 +236,9 @@ def test_no_tex_engine_build_writes_tex_and_says_how_to_install(
         "note: no TeX engine (pdflatex) on PATH; wrote .tex and manifest only. Install TeX with: apt-get install "
         "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern latexmk\n"
     )
-    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
-        ".generator-output", "answers.csv", "manifest.json", "sheet/A/key.tex", "sheet/A/sheet.tex", "sheet/A/solutions.tex",
+    out = tmp_path / "out"
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent.name != ".generator-solved") == [
+        ".generator-cache.json", ".generator-output", "answers.csv", "manifest.json", "sheet/A/key.tex", "sheet/A/sheet.tex", "sheet/A/solutions.tex",
     ]
 
 

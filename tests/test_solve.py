@@ -95,3 +95,89 @@ def test_fractions_stay_exact(tmp_path):
     assert got["df"][()] == sympy.Rational(1, 8)
     assert got["f"][()] == sympy.Rational(1, 48)
     assert to_plain(got["f"]) == pytest.approx(1 / 48)
+
+
+def _tidy_reference(value: sympy.Expr) -> sympy.Expr:
+    """The canonical form as first written: sympy.cancel, then sympy.sqf of both sides."""
+    from generator import solve as module
+
+    value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
+    if value.is_Rational or value.count_ops() >= 400:
+        return value
+    base, back = module._common_e_base(value)
+    numerator, denominator = sympy.fraction(sympy.cancel(value.xreplace(base) if base else value))
+    sign = 1
+    if module._leading_negative(numerator):
+        sign, numerator = -1, -numerator
+    try:
+        result = sign * (sympy.sqf(numerator) / sympy.sqf(denominator))
+    except sympy.PolynomialError:
+        result = sympy.powsimp(sign * numerator / denominator)
+    return result.xreplace(back) if base else result
+
+
+def test_fast_canonical_form_equals_the_reference_on_every_bank_answer(monkeypatch):
+    """The field-based cancel and sqf give the very same expressions (srepr) as sympy.cancel/sqf."""
+    from pathlib import Path
+
+    from generator import solve as module
+    from generator.sampling import sample_variants
+    from generator.spec import load_bank
+
+    seen: set[sympy.Expr] = set()
+    tidy = module._tidy
+
+    def recording(value):
+        seen.add(value)
+        return tidy(value)
+
+    monkeypatch.setattr(module, "_tidy", recording)
+    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    for question in bank.questions.values():
+        drawn, _ = sample_variants(question, 3, range(4))
+        for inst in drawn.values():
+            solve(inst)
+    closed = [v for v in seen if not v.is_Rational]
+    assert len(closed) > 100
+    for value in closed:
+        assert sympy.srepr(tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value)), value
+
+
+@pytest.mark.parametrize("value", [
+    1 / (1 + sympy.exp(-2)),
+    sympy.exp(sympy.Rational(3, 2)) / (1 + sympy.exp(sympy.Rational(1, 2))) ** 2,
+    -(2 * E + 2) / (E**2 + 2 * E + 1),
+    sympy.log(1 + E),
+    sympy.Rational(3, 4) * sympy.exp(-1) - sympy.Rational(1, 3),
+    (E + 1) / 2,  # a constant denominator: sympy.fraction leaves e/2 + 1/2, not integer coefficients
+    -(E**2 + 3) / 4,
+    sympy.exp(sympy.Rational(1, 2)) / 2 + sympy.Rational(1, 3),
+    (E + 1) / (2 * E + 6),
+])
+def test_fast_canonical_form_table(value):
+    from generator.solve import _tidy
+
+    assert sympy.srepr(_tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value))
+
+
+def test_fast_canonical_form_on_random_closed_forms():
+    """Sums and quotients of small rationals times powers of e (halves too): fast path == reference."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from generator.solve import _tidy
+
+    power = st.builds(lambda k, half: sympy.exp(sympy.Rational(k, 2 if half else 1)), st.integers(-3, 3), st.booleans())
+    rational = st.builds(sympy.Rational, st.integers(-4, 4), st.integers(1, 3))
+    term = st.builds(lambda c, p: c * p, rational, power)
+    sums = st.lists(term, min_size=1, max_size=3).map(lambda terms: sympy.Add(*terms))
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(sums, sums)
+    def check(top, bottom):
+        if bottom == 0:
+            return
+        value = top / bottom
+        assert sympy.srepr(_tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value)), value
+
+    check()

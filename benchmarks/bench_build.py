@@ -1,0 +1,271 @@
+"""Benchmark of `python -m generator build` against the targets of the speed issue (a script, not a test).
+
+In one run, on this machine:
+
+1. t0: one bare pdflatex pass over a one-page article with amsmath (the median of 7 runs);
+2. a cold build of N variants (default 50) of the default bank, every worksheet and every kind
+   (sheet, key and worked solutions), into a fresh output folder (so no cache);
+3. the same build again, unchanged (a no-op rebuild);
+4. the same build after editing one question (the title of nn-backprop's relu): an incremental
+   rebuild (no target; shown for what a typo fix costs);
+5. a cold build for a roster of S students (default 200) with awkward names, every worksheet, one
+   variant per student.
+
+Each build runs in a subprocess of its own. For each it prints the wall time, pages per second
+(pages of the per-copy PDFs), where the time went (Python stages until TeX starts, then the
+compile stage: TeX runs and splitting, in wall seconds; and CPU seconds of Python, counting its
+worker processes, and of pdflatex), the peak memory of the whole process tree (sampled from
+/proc), every time as a multiple of t0, and whether the target is met.
+
+    python benchmarks/bench_build.py [--variants 50] [--students 200] [--jobs N] [--json FILE]
+
+Run it from the project folder; it writes only into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TARGETS = {"cold": 30.0, "noop": 8.0, "roster": 100.0}  # multiples of t0
+MEMORY_TARGET_MB = 400.0
+
+T0_DOCUMENT = r"""\documentclass{article}
+\usepackage{amsmath}
+\begin{document}
+Let $f(x) = \sum_{i=1}^{n} a_i x^i$. Then
+\begin{equation}
+  f'(x) = \sum_{i=1}^{n} i\, a_i x^{i-1}.
+\end{equation}
+\end{document}
+"""
+
+# Runs the CLI inside the subprocess and records, around the compile stage, the wall clock and the
+# CPU time of the children (Python worker processes finish before it starts; pdflatex runs in it).
+WRAPPER = r"""
+import json, resource, sys, time
+start = time.perf_counter()
+import generator.batch as batch
+real = batch.compile_jobs
+marks = {}
+def timed(*args, **kwargs):
+    marks["compile_start"] = time.perf_counter() - start
+    marks["children_before"] = _cpu(resource.RUSAGE_CHILDREN)
+    try:
+        return real(*args, **kwargs)
+    finally:
+        marks["compile_end"] = time.perf_counter() - start
+        marks["children_after"] = _cpu(resource.RUSAGE_CHILDREN)
+def _cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+batch.compile_jobs = timed
+from generator.cli import main
+code = main(sys.argv[2:])
+marks["wall"] = time.perf_counter() - start
+marks["self_cpu"] = _cpu(resource.RUSAGE_SELF)
+marks["children_cpu"] = _cpu(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    json.dump(marks, f)
+sys.exit(code)
+"""
+
+AWKWARD = [
+    "Zoë Müller", "Søren Kierkegaard", "Siobhán O'Brien", "Łukasz Straße-Wałęsa", "José Ångström",
+    "Ana María de la Peña & Co", "Jean-Luc \"JL\" Picard", "Ægir Þórsson", "Dvořák, Antonín",
+    "100% {braces} $dollars$ #hash", "under_score~tilde^caret\\backslash", "山田 はなこ",
+]
+
+
+def measure_t0(folder: Path, runs: int = 7) -> float:
+    """Median wall time of one pdflatex pass over a one-page amsmath article."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "t0.tex").write_text(T0_DOCUMENT, encoding="utf-8")
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "t0.tex"], cwd=folder, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class TreeMemory:
+    """Peak memory of a process and all its descendants, sampled from /proc.
+
+    Summed as PSS (proportional set size, /proc/PID/smaps_rollup): forked worker processes share
+    most of their pages with the parent, and adding their RSS would count those pages twice.
+    RSS is the fallback where smaps_rollup cannot be read.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        self.pid, self.interval = pid, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> TreeMemory:  # noqa: PYI034
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            time.sleep(self.interval)
+
+    def _sample(self) -> int:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry)
+            parents[pid] = int(fields[1])
+            rss[pid] = int(fields[21]) * self._page
+        total = 0
+        for pid, resident in rss.items():
+            p = pid
+            while p and p != self.pid:
+                p = parents.get(p, 0)
+            if p == self.pid:
+                total += self._pss(pid, resident)
+        return total
+
+    @staticmethod
+    def _pss(pid: int, rss: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return rss
+
+
+def run_build(args: list[str], scratch: Path, name: str) -> dict[str, float]:
+    """One `python -m generator build ...` in a subprocess: timings, CPU split and peak memory."""
+    marks_file = scratch / f"{name}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", WRAPPER, str(marks_file), "build", *args], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with TreeMemory(process.pid) as memory:
+        out, err = process.communicate()
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"build {' '.join(args)} failed:\n{out}\n{err}")
+    marks = json.loads(marks_file.read_text())
+    result = {"wall": wall, "peak_mb": memory.peak / 2**20}
+    if "compile_start" in marks:
+        tex_cpu = marks["children_after"] - marks["children_before"]
+        result.update(
+            python_wall=marks["compile_start"], compile_wall=marks["compile_end"] - marks["compile_start"],
+            python_cpu=marks["self_cpu"] + marks["children_before"], tex_cpu=tex_cpu,
+        )
+    else:
+        result.update(python_wall=marks["wall"], compile_wall=0.0, python_cpu=marks["self_cpu"] + marks["children_cpu"], tex_cpu=0.0)
+    return result
+
+
+def count_pages(folder: Path) -> int:
+    """Pages of the per-copy PDFs (not the combined print files)."""
+    from pypdf import PdfReader
+
+    return sum(len(PdfReader(pdf).pages) for pdf in folder.glob("*/*/*.pdf"))
+
+
+def write_roster(path: Path, students: int) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "id", "email"])
+        for i in range(students):
+            writer.writerow([f"{AWKWARD[i % len(AWKWARD)]} {i:03d}", f"s{i:04d}_{'&%#'[i % 3]}", f"s{i}@example.org"])
+
+
+def report(name: str, result: dict[str, float], t0: float, target: float | None, pages: int | None) -> bool:
+    multiple = result["wall"] / t0
+    met = target is None or multiple <= target
+    line = f"{name:<28} {result['wall']:7.2f} s = {multiple:6.1f} t0"
+    if target is not None:
+        line += f"  (target <= {target:.0f} t0: {'met' if met else 'NOT met'})"
+    print(line)
+    if pages:
+        print(f"{'':<28} {pages} pages, {pages / result['wall']:.0f} pages/s")
+    if result.get("compile_wall"):
+        print(f"{'':<28} wall: Python stages {result['python_wall']:.2f} s ({result['python_wall'] / t0:.1f} t0), "
+              f"compile stage {result['compile_wall']:.2f} s ({result['compile_wall'] / t0:.1f} t0)")
+        print(f"{'':<28} CPU: Python {result['python_cpu']:.2f} s, pdflatex {result['tex_cpu']:.2f} s")
+    else:
+        print(f"{'':<28} all Python: {result['python_wall']:.2f} s wall, {result['python_cpu']:.2f} s CPU")
+    print(f"{'':<28} peak memory (process tree, PSS): {result['peak_mb']:.0f} MB")
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=50)
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--jobs", type=int, help="passed to the builds (default: theirs, one per core)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    extra = ["--jobs", str(args.jobs)] if args.jobs else []
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as temp:
+        scratch = Path(temp)
+        t0 = measure_t0(scratch / "t0")
+        print(f"t0 (one pdflatex pass, one-page amsmath article): {t0 * 1000:.0f} ms; {os.cpu_count()} cores\n")
+        cold_out = scratch / "cold"
+        bank = Path(shutil.copytree(ROOT / "question_bank", scratch / "bank"))  # a copy, to edit below
+        command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *extra]
+        results["cold"] = run_build(command, scratch, "cold")
+        cold_pages = count_pages(cold_out)
+        results["noop"] = run_build(command, scratch, "noop")
+        relu = bank / "questions" / "relu.yaml"
+        relu.write_text(relu.read_text(encoding="utf-8").replace("title: ", "title: Edited, ", 1), encoding="utf-8")
+        results["edit"] = run_build(command, scratch, "edit")
+        roster = scratch / "roster.csv"
+        write_roster(roster, args.students)
+        roster_out = scratch / "roster"
+        results["roster"] = run_build(["--roster", str(roster), "--out", str(roster_out), *extra], scratch, "roster")
+        roster_pages = count_pages(roster_out)
+        ok = [
+            report(f"cold, {args.variants} variants", results["cold"], t0, TARGETS["cold"], cold_pages),
+            report("no-op rebuild", results["noop"], t0, TARGETS["noop"], None),
+            report("one question edited", results["edit"], t0, None, None),
+            report(f"roster, {args.students} students", results["roster"], t0, TARGETS["roster"], roster_pages),
+        ]
+        memory_ok = results["roster"]["peak_mb"] < MEMORY_TARGET_MB
+        print(f"\nroster peak memory < {MEMORY_TARGET_MB:.0f} MB: {'met' if memory_ok else 'NOT met'}")
+        print("(each build: every worksheet of the default bank, sheet + key + worked solutions per copy, "
+              "combined print files, manifest.json, answers.csv)")
+        if args.json:
+            args.json.write_text(json.dumps({"t0": t0, "cores": os.cpu_count(), "pages": {"cold": cold_pages, "roster": roster_pages},
+                                             **results}, indent=1) + "\n")
+    return 0 if all(ok) and memory_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Stage 6, compile a class set: all copies of one document kind in one TeX run, in parallel.
+
+Why: a pdflatex run spends about 0.1 s starting (format, packages, fonts) and a few ms per page;
+compiling each copy on its own spends most of the time starting. So every copy of one
+(document, kind) - the 50 sheets of a worksheet, say - becomes one part of a *batch* document,
+compiled once, and the batch PDF is cut into the per-copy PDFs (`generator.split`, pypdf as a
+fallback). The batch PDF, with a bookmark per copy and (two-sided) a blank page after each copy
+with an odd number of pages, is the combined print file as it stands. Independent batches run in
+parallel (`workers`), each in a thread that waits for its pdflatex process.
+
+How a batch is made from the copies' `.tex` files (which stay complete documents): the preamble
+up to the line `%% generator: end of shared preamble` (templates/preamble.tex.j2) is shared and
+must be the same for every copy in a batch (copies whose preambles differ, e.g. the ones that
+load the CJK package for a Chinese name, go into a batch of their own). What follows it in a copy
+(the headers naming the student or variant) and the copy's body become one part:
+
+    \\generator@start{3}{<bookmark>}  \\lhead{...}\\rhead{...}  <body>  \\generator@end{3}
+
+Each part starts on a new page inside a TeX group (settings made by one copy do not leak into the
+next), with every LaTeX counter (page, footnote, ...) reset to its value at \\begin{document}, so
+that a copy comes out as it would alone. The first and last page of every part are written to a
+`.pages` file (`\\ReadonlyShipoutCounter`), which is how the batch PDF is split.
+
+Errors: when a batch fails, the copy whose part holds the failing line is compiled alone, so the
+error message is exactly the one a single copy gives (question, spec line, document). A batch
+that fails although each copy compiles alone, or whose parts did not all come out (a copy that
+says `\\end{document}` early), falls back to compiling its copies one by one: batching changes the
+time a build takes, never whether or what it builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import re
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.combine import combine_pdfs
+from generator.compile import (
+    MAX_PASSES,
+    allow_running,
+    compile_pdf,
+    error_line,
+    needs_rerun,
+    run_pdflatex,
+    stop_running,
+)
+from generator.errors import CompileError
+from generator.split import SplitError, join_pdfs, split_pdf
+
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "batch_text", "compile_jobs", "job_key", "split_copy"]
+
+PREAMBLE_END = "%% generator: end of shared preamble"
+# Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
+BATCH_FORMAT = "batch-1"
+_BEGIN = "\\begin{document}\n"
+_END = "\\end{document}"
+
+# The macros every batch defines. \cl@@ckpt lists every LaTeX counter (it is what \include uses
+# to save and restore them); their values at \begin{document} are kept and put back per part.
+_MACROS = r"""\makeatletter
+\newwrite\generator@pages
+\immediate\openout\generator@pages=\jobname.pages\relax
+\AtBeginDocument{\begingroup
+  \def\@elt#1{\expandafter\xdef\csname generator@c@#1\endcsname{\the\csname c@#1\endcsname}}%
+  \cl@@ckpt\endgroup}
+\newcommand\generator@start[2]{\clearpage
+  BLANK%
+  \begingroup\def\@elt##1{\global\csname c@##1\endcsname=\csname generator@c@##1\endcsname\relax}%
+  \cl@@ckpt\endgroup
+  \pdfoutline goto page \numexpr\ReadonlyShipoutCounter+1\relax{/Fit} count 0 {#2}%
+  \immediate\write\generator@pages{start #1 \the\ReadonlyShipoutCounter}%
+  \begingroup}
+\newcommand\generator@end[1]{\clearpage\endgroup
+  \immediate\write\generator@pages{end #1 \the\ReadonlyShipoutCounter}}
+\makeatother
+"""
+# Two-sided printing: a copy that ended on an odd page gets a blank back page in the print file.
+_BLANK = r"\ifodd\ReadonlyShipoutCounter\null\thispagestyle{empty}\clearpage\fi"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One copy's document: its `.tex` path in the output (the PDF goes beside it) and text."""
+
+    tex: str
+    text: str
+    bookmark: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Every copy of one document kind, and the combined print file that holds them in order."""
+
+    combined: str
+    copies: tuple[Copy, ...]
+
+    @property
+    def outputs(self) -> list[str]:
+        """The PDFs this job writes (output-relative): one per copy, then the combined file."""
+        return [str(Path(c.tex).with_suffix(".pdf")) for c in self.copies] + [self.combined]
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What a job wrote, under which cache key, and whether TeX ran for it."""
+
+    key: str
+    files: tuple[str, ...]
+    compiled: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Copies of one job that share a preamble, compiled together."""
+
+    job: Job
+    job_index: int  # position of the job in the list compiled
+    index: int  # position among the job's batches (file names)
+    members: list[int]  # indices into job.copies
+    preamble: str | None  # None: cannot be batched (no marker); compile alone
+    pdf: Path | None = None
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    alone: dict[int, Path] = field(default_factory=dict)  # copies compiled one by one
+    note: str | None = None
+
+
+def job_key(job: Job, *, two_sided: bool, salt: str) -> str:
+    """The content hash that names a job's PDFs in the cache: its copies' text, and how it is made."""
+    digest = hashlib.sha256()
+    for piece in (BATCH_FORMAT, salt, "two-sided" if two_sided else "one-sided", job.combined):
+        digest.update(piece.encode("utf-8") + b"\0")
+    for copy in job.copies:
+        for piece in (copy.tex, copy.bookmark, copy.text):
+            digest.update(piece.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def compile_jobs(
+    folder: Path,
+    jobs: Sequence[Job],
+    *,
+    two_sided: bool = True,
+    workers: int = 1,
+    salt: str = "",
+    reuse: Callable[[str, list[str]], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[JobResult]:
+    """Compile every job's copies into `folder` (beside their `.tex`), plus each combined file.
+
+    Args:
+        folder: the output folder being written; TeX works in its `.tex/` subfolder, removed after.
+        jobs: what to compile; each job is one (document, kind).
+        two_sided: blank pages in the combined files so that every copy starts on a front page.
+        workers: TeX runs at the same time.
+        salt: mixed into every job's cache key (TeX installation, tool version).
+        reuse: called with a job's key and outputs; returns True when it has put those files in
+            place from the cache, so that the job needs no TeX.
+        progress: called with the number of copies each time a job's copies are done.
+
+    Raises:
+        CompileError: a copy does not compile; the message names its document and question.
+    """
+    scratch = folder / ".tex"
+    results: dict[int, JobResult] = {}
+    batches: list[_Batch] = []
+    keys = {}
+    for n, job in enumerate(jobs):
+        keys[n] = job_key(job, two_sided=two_sided, salt=salt)
+        if reuse is not None and reuse(keys[n], job.outputs):
+            results[n] = JobResult(keys[n], tuple(job.outputs), compiled=False)
+            if progress:
+                progress(len(job.copies))
+            continue
+        batches.extend(_batches(job, n))
+    by_job: dict[int, list[_Batch]] = {}
+    for batch in batches:
+        by_job.setdefault(batch.job_index, []).append(batch)
+    remaining = {n: len(group) for n, group in by_job.items()}
+    # Largest first, so that the last batch to start is a small one (cores finish together).
+    order = sorted(batches, key=lambda b: -sum(len(b.job.copies[i].text) for i in b.members))
+    # Plain threads and queues: each worker thread waits for its pdflatex process, and on Ctrl-C
+    # (which lands in the main thread) stop_running() ends them all before the threads are joined.
+    work: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[_Batch, BaseException | None]] = queue.SimpleQueue()
+    for batch in order:
+        work.put(batch)
+    threads = [threading.Thread(target=_worker, args=(scratch, two_sided, work, finished), daemon=True)
+               for _ in range(max(1, min(workers, len(order))))]
+    for _ in threads:
+        work.put(None)
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in order:
+            batch, error = _next(finished)
+            if error is not None:
+                raise error  # a CompileError ends the build here
+            n = batch.job_index
+            remaining[n] -= 1
+            if remaining[n] == 0:
+                notes = tuple(b.note for b in by_job[n] if b.note)
+                _finish(folder, batch.job, by_job[n], two_sided=two_sided)
+                results[n] = JobResult(keys[n], tuple(batch.job.outputs), compiled=True, notes=notes)
+                if progress:
+                    progress(len(batch.job.copies))
+    except BaseException:
+        stop_running()
+        raise
+    finally:
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+        allow_running()  # every thread has ended: later compiles (preview, check) may start TeX
+    shutil.rmtree(scratch, ignore_errors=True)
+    return [results[n] for n in range(len(jobs))]
+
+
+def _next(finished: queue.SimpleQueue[tuple[_Batch, BaseException | None]]) -> tuple[_Batch, BaseException | None]:
+    """The next finished batch. Waits in short steps: a signal that arrives just as a blocking
+    wait begins would otherwise not interrupt it, and Ctrl-C would hang the build."""
+    while True:
+        try:
+            return finished.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def _worker(scratch: Path, two_sided: bool, work: queue.SimpleQueue[_Batch | None],
+            finished: queue.SimpleQueue[tuple[_Batch, BaseException | None]]) -> None:
+    """Compile batches until the queue says stop; report each, with its error if it failed."""
+    while (batch := work.get()) is not None:
+        try:
+            _compile_batch(scratch, batch, two_sided)
+        except BaseException as e:  # noqa: BLE001 (reported to the main thread, which decides)
+            finished.put((batch, e))
+        else:
+            finished.put((batch, None))
+
+
+def _batches(job: Job, job_index: int) -> list[_Batch]:
+    """Group a job's copies by their shared preamble, keeping copy order within each group."""
+    groups: dict[str | None, list[int]] = {}
+    alone = []
+    for i, copy in enumerate(job.copies):
+        preamble = split_copy(copy.text)
+        if preamble is None:
+            alone.append(i)
+        else:
+            groups.setdefault(preamble[0], []).append(i)
+    batches = [_Batch(job, job_index, k, members, preamble) for k, (preamble, members) in enumerate(groups.items())]
+    batches.extend(_Batch(job, job_index, len(batches) + k, [i], None) for k, i in enumerate(alone))
+    return batches
+
+
+def split_copy(text: str) -> tuple[str, str, str] | None:
+    """(shared preamble, per-copy setup, body) of a copy's document, or None if it has no marker.
+
+    The shared preamble ends with the marker line; the setup is what follows it up to
+    \\begin{document}; the body is what lies between \\begin{document} and \\end{document}.
+    """
+    head, marker, rest = text.partition(PREAMBLE_END + "\n")
+    if not marker:
+        return None
+    setup, begin, body = rest.partition(_BEGIN)
+    end = body.rfind(_END)
+    if not begin or end < 0:
+        return None
+    return head + marker, setup, body[:end]
+
+
+def _pdf_string(title: str) -> str:
+    """A bookmark title as TeX tokens that pdfTeX writes as a PDF text string, whatever it holds.
+
+    Every byte becomes an octal escape (`\\376`): inside \\detokenize these are control symbols
+    followed by digits, so no character of a name (braces, %, #, backslashes) can reach TeX.
+    """
+    data = title.encode("ascii") if title.isascii() else b"\xfe\xff" + title.encode("utf-16-be")
+    return "\\detokenize{" + "".join(f"\\{byte:03o}" for byte in data) + "}"
+
+
+def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
+    """The batch document for some copies of a job, and each part's first and last line in it."""
+    # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
+    lines = ["\\pdfobjcompresslevel=0\n", preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN]
+    spans = []
+    line = sum(piece.count("\n") for piece in lines) + 1
+    for part, i in enumerate(members, start=1):
+        copy = job.copies[i]
+        parts = split_copy(copy.text)
+        assert parts is not None
+        _, setup, body = parts
+        text = f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n{setup}{body}"
+        if not text.endswith("\n"):
+            text += "\n"
+        text += f"\\makeatletter\\generator@end{{{part}}}\\makeatother\n"
+        count = text.count("\n")
+        spans.append((line, line + count - 1))
+        line += count
+        lines.append(text)
+    if two_sided:  # the last copy too ends on a back page
+        lines.append(f"\\makeatletter{_BLANK}\\makeatother\n")
+    lines.append(_END + "\n")
+    return "".join(lines), spans
+
+
+def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:
+    """Compile one batch (in a worker thread); fill in its PDF and page ranges, or its copies alone."""
+    job = batch.job
+    if batch.preamble is None:
+        batch.alone = {i: _compile_alone(scratch, job.copies[i]) for i in batch.members}
+        return
+    work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
+    work.mkdir(parents=True, exist_ok=True)
+    text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
+    source = work / "batch.tex"
+    source.write_text(text, encoding="utf-8")
+    timeout = 120.0 + 2.0 * len(batch.members)
+    for _ in range(MAX_PASSES):
+        returncode, log = run_pdflatex(source, timeout=timeout)
+        if returncode != 0:
+            break
+        if not needs_rerun(log):
+            break
+    started, ranges = _read_pages(source.with_suffix(".pages"), len(batch.members))
+    if returncode is None:
+        culprit = batch.members[max(started, 1) - 1]
+        raise CompileError(f"{job.copies[culprit].tex}: pdflatex did not finish within {timeout:.0f} s")
+    if returncode == 0 and ranges is not None:
+        batch.pdf, batch.ranges = source.with_suffix(".pdf"), ranges
+        return
+    if returncode != 0:
+        # Compile alone the copy whose part holds the error: its message is the one users know.
+        line = error_line(source, log)
+        part = next((k for k, (first, last) in enumerate(spans) if first <= line <= last), None) if line else None
+        if part is None:
+            part = max(started, 1) - 1
+        _compile_alone(scratch, job.copies[batch.members[part]])
+        reason = f"the batch failed at line {line} ({_first_error(log)})"
+    else:
+        reason = "not every copy came out of the batch"
+    # Each copy compiles alone, yet the batch did not: compile them one by one.
+    batch.alone = {i: _compile_alone(scratch, job.copies[i]) for i in batch.members}
+    batch.note = f"{job.combined}: compiled the {len(batch.members)} copies one by one ({reason})"
+
+
+def _first_error(log: str) -> str:
+    match = re.search(r"^(?:\S*:\d+: |! )(.*)$", log, re.MULTILINE)
+    return match.group(1).strip() if match else "no error message"
+
+
+def _read_pages(path: Path, parts: int) -> tuple[int, list[tuple[int, int]] | None]:
+    """(parts started, [(first page, end page) per part] if every part came out whole)."""
+    try:
+        records = path.read_text(encoding="latin-1").split()
+    except OSError:
+        return 0, None
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    for kind, number, page in zip(records[0::3], records[1::3], records[2::3]):
+        target = starts if kind == "start" else ends
+        target[int(number)] = int(page)
+    started = max(starts, default=0)
+    expected = set(range(1, parts + 1))
+    if set(starts) != expected or set(ends) != expected:
+        return started, None
+    ranges = [(starts[k], ends[k]) for k in range(1, parts + 1)]
+    if any(end <= start for start, end in ranges):
+        return started, None
+    return started, ranges
+
+
+def _compile_alone(scratch: Path, copy: Copy) -> Path:
+    """Compile one copy as the standalone document it is; errors name it as in the output."""
+    source = scratch / copy.tex
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(copy.text, encoding="utf-8")
+    try:
+        return compile_pdf(source)
+    except CompileError as e:
+        # Name the document as it will appear in the output, not the vanishing scratch path.
+        raise CompileError(str(e).replace(f"{scratch}/", ""), tex_line=e.tex_line) from e
+
+
+def _finish(folder: Path, job: Job, batches: list[_Batch], *, two_sided: bool) -> None:
+    """Write a job's per-copy PDFs and its combined file from its compiled batches."""
+    outputs = job.outputs
+    for name in outputs:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    whole = len(batches) == 1 and batches[0].pdf is not None
+    for batch in batches:
+        if batch.pdf is not None:
+            _split(batch.pdf, batch.ranges, [folder / outputs[i] for i in batch.members])
+        for i, pdf in batch.alone.items():
+            shutil.copyfile(pdf, folder / outputs[i])
+    combined = folder / job.combined
+    if whole:
+        # The batch is the print file: copies in order, bookmarks and blank pages made by TeX.
+        shutil.copyfile(batches[0].pdf, combined)  # type: ignore[arg-type]
+        return
+    if all(batch.pdf is not None for batch in batches):
+        # Copies from several batches (different preambles): their pages interleaved in copy order.
+        where = {i: (batch.pdf, *batch.ranges[k]) for batch in batches for k, i in enumerate(batch.members)}
+        try:
+            join_pdfs([(*where[i], copy.bookmark) for i, copy in enumerate(job.copies)], combined, two_sided=two_sided)  # type: ignore[misc]
+            return
+        except SplitError:
+            pass
+    parts = [(folder / outputs[i], copy.bookmark) for i, copy in enumerate(job.copies)]
+    combine_pdfs(parts, combined, two_sided=two_sided)
+
+
+def _split(pdf: Path, ranges: Sequence[tuple[int, int]], outputs: Sequence[Path]) -> None:
+    """Write pages [first, end) of `pdf` to each output (0-based, as TeX counted them)."""
+    try:
+        split_pdf(pdf, ranges, outputs)
+        return
+    except SplitError:
+        pass  # not laid out as expected (another TeX?): pypdf reads anything
+    from pypdf import PdfReader, PdfWriter  # only builds that make PDFs need it
+
+    reader = PdfReader(pdf)
+    for (first, end), out in zip(ranges, outputs, strict=True):
+        writer = PdfWriter()
+        for number in range(first, end):
+            writer.add_page(reader.pages[number])
+        with open(out, "wb") as f:
+            writer.write(f)
