@@ -161,6 +161,7 @@ class WorksheetSpec:
     path: str
     headings: tuple[tuple[str, str], ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
+    where: tuple[Location, ...] = ()  # where each entry of `questions` stands in the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,6 +637,7 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
         path=positions.file,
         headings=headings,
         notes=tuple((e["id"], e["footnote"]) for e in entries if "footnote" in e),
+        where=tuple(positions.at(("questions", i)) for i in range(len(entries))),
     )
 
 
@@ -690,6 +692,14 @@ def load_exam(path: str | Path) -> ExamSpec:
     )
 
 
+def _unknown_question(where: Location, index: int, qid: str, questions: dict[str, QuestionSpec]) -> str:
+    """A worksheet or exam entry naming no question of the bank (a file with errors is not counted:
+    its own problems are reported already)."""
+    hint = difflib.get_close_matches(qid, list(questions), n=1)
+    extra = f"; did you mean '{hint[0]}'?" if hint else ""
+    return f"{where}: questions[{index}]: no question with id {qid!r} in the bank{extra}"
+
+
 def load_bank(root: str | Path) -> Bank:
     """Load every `questions/*.yaml`, `worksheets/*.yaml` and `exams/*.yaml` under `root`, reporting all problems.
 
@@ -719,12 +729,9 @@ def load_bank(root: str | Path) -> Bank:
         except SpecError as e:
             problems.extend(e.problems)
             continue
-        _, positions = load_yaml(file)
-        for i, qid in enumerate(sheet.questions):
+        for i, (qid, where) in enumerate(zip(sheet.questions, sheet.where)):
             if qid not in questions and qid not in broken:
-                hint = difflib.get_close_matches(qid, list(questions), n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}")
+                problems.append(_unknown_question(where, i, qid, questions))
         worksheets[sheet.id] = sheet
     exams: dict[str, ExamSpec] = {}
     for file in sorted((root / "exams").glob("*.y*ml")):
@@ -734,10 +741,8 @@ def load_bank(root: str | Path) -> Bank:
             problems.extend(e.problems)
             continue
         for i, entry in enumerate(exam.entries):
-            if entry.id is not None and entry.id not in questions:
-                hint = difflib.get_close_matches(entry.id, list(questions), n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                problems.append(f"{entry.where}: questions[{i}]: no question with id '{entry.id}' in the bank{extra}")
+            if entry.id is not None and entry.id not in questions and entry.id not in broken:
+                problems.append(_unknown_question(entry.where, i, entry.id, questions))
         other = worksheets.get(exam.id) or exams.get(exam.id)
         if other is not None:
             problems.append(f"{exam.path}: id '{exam.id}' is also used by {other.path} (ids name the output folders)")

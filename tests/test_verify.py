@@ -38,48 +38,34 @@ def test_a_wrong_derivative_stops_the_build():
     assert "the derivative (finite differences) disagrees at index [0, 0, 0]" in message
 
 
+CHAIN = """
+    id: chain
+    title: C
+    parameters:
+      u: {{shape: [3], entries: [-2, 2]}}
+      y: {{shape: [3], entries: [0, 1]}}
+    define:
+      E: sum((sigmoid(u) - y)**2) / 2
+    parts:
+      - id: dE_du
+        of: E
+        wrt: u
+        prompt: p
+        vectorized:
+          expr: {vectorized}
+          latex: "x"
+    stem: s
+"""
+
+
 def test_a_wrong_vectorized_form_is_caught(tmp_path):
-    q = load_question(write(tmp_path / "q.yaml", """
-        id: chain
-        title: C
-        parameters:
-          u: {shape: [3], entries: [-2, 2]}
-          y: {shape: [3], entries: [0, 1]}
-        define:
-          E: sum((sigmoid(u) - y)**2) / 2
-        parts:
-          - id: dE_du
-            of: E
-            wrt: u
-            prompt: p
-            vectorized:
-              expr: (sigmoid(u) - y) * sigmoid(u)
-              latex: "(\\\\sigma(u) - y) \\\\odot \\\\sigma(u)"
-        stem: s
-    """))
+    q = load_question(write(tmp_path / "q.yaml", CHAIN.format(vectorized="(sigmoid(u) - y) * sigmoid(u)")))
     with pytest.raises(VerifyError, match=r"question 'chain', part 'dE_du', variant A \(seed 0\): the vectorized form disagrees"):
         verify(solve(sample(q, 0, 0)))
 
 
 def test_the_right_vectorized_form_passes(tmp_path):
-    q = load_question(write(tmp_path / "q.yaml", """
-        id: chain
-        title: C
-        parameters:
-          u: {shape: [3], entries: [-2, 2]}
-          y: {shape: [3], entries: [0, 1]}
-        define:
-          E: sum((sigmoid(u) - y)**2) / 2
-        parts:
-          - id: dE_du
-            of: E
-            wrt: u
-            prompt: p
-            vectorized:
-              expr: (sigmoid(u) - y) * sigmoid(u) * (1 - sigmoid(u))
-              latex: "x"
-        stem: s
-    """))
+    q = load_question(write(tmp_path / "q.yaml", CHAIN.format(vectorized="(sigmoid(u) - y) * sigmoid(u) * (1 - sigmoid(u))")))
     for seed in range(5):
         solution = solve(sample(q, seed, 0))
         verify(solution)
