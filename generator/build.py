@@ -66,6 +66,7 @@ class BuildOptions:
     two_sided: bool = True
     templates: Path | None = None
     jobs: int | None = None  # TeX runs at the same time; None: one per core (not an input: same bytes)
+    kinds: tuple[str, ...] = DOCUMENT_KINDS  # which documents each copy gets, in DOCUMENT_KINDS order
 
     @property
     def destination(self) -> Path:
@@ -119,12 +120,12 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
                     worksheets=options.worksheets, exams=options.exams)
     solved, sampling_notes, kept = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
-    documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed)
+    documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed, options.kinds)
 
     notes = [*plan.notes, *sampling_notes]
     variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                 for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
-    manifest = make_manifest(options.seed, variants, class_set_entries(plan, DOCUMENT_KINDS, roster, notes))
+    manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
     key_table = make_key_table(plan, {key: s.answers for key, s in solved.items()})
 
     compile_pdfs = bool(tex)
@@ -138,7 +139,7 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
         for key, data in kept.items():
             store_solved(temp, key, data)
         if compile_pdfs:
-            tex_jobs = _jobs(plan, documents)
+            tex_jobs = _jobs(plan, documents, options.kinds)
             shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
             compiled = compile_jobs(
                 temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
@@ -327,9 +328,10 @@ def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int,
 
 
 def _render_documents(
-    env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int
+    env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int,
+    kinds: tuple[str, ...],
 ) -> dict[str, str]:
-    """Every kind of every document for every copy, as `.tex` text by output path."""
+    """The asked kinds of every document for every copy, as `.tex` text by output path."""
     from generator.render import render_document, with_points
 
     documents: dict[str, str] = {}
@@ -338,7 +340,7 @@ def _render_documents(
         for seat in plan.seats:
             questions = [with_points(rendered[(seat.variant_index, s.question)], s.points)
                          for s in document.slots[seat.variant_index]]
-            for kind in DOCUMENT_KINDS:
+            for kind in kinds:
                 documents[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
                     env, kind, document.spec, questions, seed=seed, variant=seat.variant,
                     student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
@@ -353,13 +355,13 @@ def _write(folder: Path, texts: Mapping[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _jobs(plan: Plan, documents: Mapping[str, str]) -> list[Job]:
+def _jobs(plan: Plan, documents: Mapping[str, str], kinds: tuple[str, ...]) -> list[Job]:
     """One TeX job per (document, kind): every copy, in seat order, for one combined print file."""
     from generator.batch import Copy, Job
 
     jobs = []
     for document in plan.documents:
-        for kind in DOCUMENT_KINDS:
+        for kind in kinds:
             copies = []
             for seat in plan.seats:
                 name = copy_file(document.id, seat.folder, kind, ".tex")

@@ -29,8 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", parents=[common], help="build sheets, keys, solutions, manifest.json and answers.csv", description=(
         "Draw every question of every worksheet and exam for the seed, compute and verify the keys, and write "
         "for each variant (or each student of a roster) the student sheet, the answer key and the worked "
-        "solutions (.tex and .pdf), one combined print file per kind, manifest.json and the grader's "
-        "answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md."))
+        "solutions (.tex and .pdf; --kinds picks fewer), one combined print file per kind, manifest.json and "
+        "the grader's answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md."))
     b.add_argument("--seed", type=_seed, default=42, help="build seed (default 42)")
     b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
     b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
     b.add_argument("--jobs", type=int, metavar="N", help=(
         "worker processes for SymPy and TeX runs at the same time (default: one per core); the output is the same"))
+    b.add_argument("--kinds", type=_kinds, default=None, metavar="LIST", help=(
+        "which documents each copy gets, comma-separated from sheet, key, solutions (default: all three); "
+        "e.g. --kinds sheet,key skips the worked solutions"))
 
     c = sub.add_parser("check", parents=[common], help="find every problem in question and worksheet files", description=(
         "Validate question and worksheet files against the schema, draw N seeds of each question and "
@@ -88,6 +91,18 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    """argparse type: `sheet,key` -> ("sheet", "key"), in the build's order, each once."""
+    from generator.build import DOCUMENT_KINDS
+
+    asked = [word.strip() for word in text.split(",") if word.strip()]
+    unknown = [word for word in asked if word not in DOCUMENT_KINDS]
+    if unknown or not asked:
+        got = f"unknown kind {unknown[0]!r}" if unknown else "an empty list"
+        raise argparse.ArgumentTypeError(f"{got}; choose from {', '.join(DOCUMENT_KINDS)} (comma-separated)")
+    return tuple(kind for kind in DOCUMENT_KINDS if kind in asked)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +147,7 @@ def _build(args: argparse.Namespace) -> int:
         seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
         worksheets=tuple(args.worksheet), exams=tuple(args.exam), roster=args.roster,
         two_sided=not args.one_sided, templates=args.templates, jobs=args.jobs,
+        **({"kinds": args.kinds} if args.kinds else {}),
     ))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

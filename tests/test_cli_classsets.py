@@ -31,3 +31,29 @@ def test_build_command_prints_notes_and_a_summary_per_document(capsys, tmp_path)
         "  manifest.json\n"
         "  drill/: 20 copies (A ... T), 60 files\n"
     )
+
+
+def test_build_kinds_writes_only_the_asked_documents_and_lists_them_in_the_manifest(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    assert main(["build", "--bank", str(CLASSBANK), "--out", str(out), "--no-pdf", "--variants", "2",
+                 "--worksheet", "drill", "--kinds", "key,sheet"]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.tex"))
+    assert written == ["drill/A/key.tex", "drill/A/sheet.tex", "drill/B/key.tex", "drill/B/sheet.tex"]
+    documents = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["documents"]
+    (drill,) = documents
+    assert drill["combined"] == ["drill/combined-sheet.pdf", "drill/combined-key.pdf"]
+    assert drill["copies"][0]["files"] == ["drill/A/sheet.tex", "drill/A/key.tex"]
+
+
+def test_build_kinds_rejects_an_unknown_kind_without_traceback(capsys, tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["build", "--bank", str(CLASSBANK), "--out", str(tmp_path), "--no-pdf", "--kinds", "sheet,keys"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --kinds: unknown kind 'keys'; choose from sheet, key, solutions (comma-separated)" in err
+    assert "Traceback" not in err
+    assert not any(tmp_path.iterdir())
