@@ -106,13 +106,36 @@ def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) 
 
 
 def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[int]]:
-    """The derived values of a draw, and the indices of the constraints it fails."""
+    """The derived values of a draw, and the indices of the constraints it fails.
+
+    Only the derived values the constraints use are computed before the constraints are checked:
+    most draws of a constrained question are rejected, and the other derived values (a sigmoid
+    of every hidden unit, say) cost more in exact arithmetic than the check itself. The rest are
+    computed once a draw passes.
+    """
     env: dict[str, Any] = {**{k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}, **params}
     derived = {}
+    needed = _constraint_inputs(question)
     for name, expr in question.derived:
-        derived[name] = env[name] = evaluate(expr, env, EXACT)
+        if name in needed:
+            derived[name] = env[name] = evaluate(expr, env, EXACT)
     failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
+    if not failed:
+        for name, expr in question.derived:
+            if name not in derived:
+                derived[name] = env[name] = evaluate(expr, env, EXACT)
+        derived = {name: derived[name] for name, _ in question.derived}  # in the spec's order
     return derived, failed
+
+
+@lru_cache(maxsize=256)
+def _constraint_inputs(question: QuestionSpec) -> frozenset[str]:
+    """The derived names the constraints use, directly or through other derived values."""
+    needed = set().union(*(c.names for c in question.constraints)) if question.constraints else set()
+    for name, expr in reversed(question.derived):  # a derived value only uses earlier ones
+        if name in needed:
+            needed |= expr.names
+    return frozenset(needed)
 
 
 def sample(question: QuestionSpec, seed: int, variant_index: int, redraw: int = 0) -> Instance:

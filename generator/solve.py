@@ -22,7 +22,11 @@ from typing import Any
 
 import numpy as np
 import sympy
+from sympy import ZZ
 from sympy.core.mul import _keep_coeff
+from sympy.polys.densearith import dup_add, dup_mul, dup_neg, dup_pow
+from sympy.polys.euclidtools import dup_cancel
+from sympy.polys.sqfreetools import dup_sqf_list
 
 from generator.errors import ExpressionError, SolveError
 from generator.expr import EXACT, evaluate
@@ -111,11 +115,14 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational:
         return value
-    if value.count_ops() >= 400:
-        return value
     # Keep closed forms exact but in one canonical shape: one fraction of polynomials in e, each
     # split into square-free factors, e.g. -e^2/(e^2 + 1)^3 rather than -e^2/(e^6 + 3e^4 + 3e^2 + 1).
     # (sqf, not factor: factor would split e^3 + 1 into (e + 1)(e^2 - e + 1).)
+    quick = _polynomials_in_e(value)  # integer powers of e only; None otherwise
+    if quick is not None and len(quick[1]) > 1:
+        return _canonical_from_polynomials(*quick)
+    if value.count_ops() >= 400:  # SymPy's cancel and sqf would take long; leave it as it is
+        return value
     # Fractional powers (e^{3/2} and e^3 from u = -3/2) are written over one base t = e^{1/L} first,
     # so that SymPy sees one polynomial in t (e^3 = t^2 for L = 2) and can find its square factors.
     base, back = _common_e_base(value)
@@ -136,6 +143,91 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     except sympy.PolynomialError:
         result = sympy.powsimp(sign * numerator / denominator)
     return result.xreplace(back) if base else result
+
+
+# --- the quickest path: integer coefficient lists -----------------------------------------------
+# Most closed forms in a key are rational functions of e with integer powers (sigmoid, softmax and
+# tanh at integer points). For those, the reduced pair (numerator, denominator) is computed on
+# plain lists of integer coefficients (highest power first) with SymPy's low-level dense
+# polynomial functions, without building SymPy expressions on the way; this is many times
+# faster than reading the expression into a field, and gives the same pair, the same signs and
+# the same square-free factors (tests/test_solve.py compares every answer of the bank with the
+# reference form). Anything else (e^{1/2}, log, a constant denominator) takes the paths below.
+
+_Fraction = tuple[list[int], list[int]]
+
+
+def _polynomials_in_e(value: sympy.Expr) -> _Fraction | None:
+    """(numerator, denominator) of a rational function of e as reduced coefficient lists, or None.
+
+    The pair is the one the field Q(e) gives: no common factor (integer content included) and a
+    denominator with a positive leading coefficient.
+    """
+    pair = _as_fraction(value)
+    if pair is None:
+        return None
+    numerator, denominator = dup_cancel(pair[0], pair[1], ZZ)
+    return numerator, denominator
+
+
+def _as_fraction(value: sympy.Expr) -> _Fraction | None:
+    if value.is_Rational:
+        return [int(value.p)] if value.p else [], [int(value.q)]
+    if value is sympy.E:
+        return [1, 0], [1]
+    if isinstance(value, sympy.exp):
+        power = value.args[0]
+        if not power.is_Integer:
+            return None
+        monomial = [1] + [0] * abs(int(power))
+        return (monomial, [1]) if power >= 0 else ([1], monomial)
+    if value.is_Add or value.is_Mul:
+        parts = [_as_fraction(arg) for arg in value.args]
+        if any(part is None for part in parts):
+            return None
+        numerator, denominator = parts[0]  # type: ignore[misc]
+        for top, bottom in parts[1:]:  # type: ignore[misc]
+            if value.is_Add:
+                numerator = dup_add(dup_mul(numerator, bottom, ZZ), dup_mul(top, denominator, ZZ), ZZ)
+            else:
+                numerator = dup_mul(numerator, top, ZZ)
+            denominator = dup_mul(denominator, bottom, ZZ)
+        return numerator, denominator
+    if value.is_Pow and value.exp.is_Integer and abs(value.exp) <= MAX_POWER:
+        part = _as_fraction(value.base)
+        if part is None or (value.exp < 0 and not part[0]):
+            return None
+        top, bottom = part if value.exp >= 0 else (part[1], part[0])
+        n = abs(int(value.exp))
+        return dup_pow(top, n, ZZ), dup_pow(bottom, n, ZZ)
+    return None
+
+
+MAX_POWER = 64  # larger integer powers are left to SymPy (no key has them; keeps lists small)
+
+
+def _canonical_from_polynomials(numerator: list[int], denominator: list[int]) -> sympy.Expr:
+    """The canonical shape (as `_tidy` makes it) of numerator/denominator, reduced lists in e."""
+    sign = 1
+    if numerator and numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
+        sign, numerator = -1, dup_neg(numerator, ZZ)
+    return sign * (_square_free(numerator) / _square_free(denominator))
+
+
+def _square_free(coefficients: list[int]) -> sympy.Expr:
+    """As `_sqf_in` for a polynomial in e given by its integer coefficients."""
+    if len(coefficients) <= 1:
+        return sympy.Integer(coefficients[0] if coefficients else 0)
+    coefficient, factors = dup_sqf_list(coefficients, ZZ)
+    joined = [(functools.reduce(functools.partial(dup_mul, K=ZZ), (f for f, k in factors if k == m)), m)
+              for m in {k for _, k in factors}]
+    product = sympy.Mul(*[_polynomial_expr(f) ** m for f, m in joined])
+    return _keep_coeff(sympy.Integer(coefficient), product)
+
+
+def _polynomial_expr(coefficients: list[int]) -> sympy.Expr:
+    degree = len(coefficients) - 1
+    return sympy.Add(*[c * sympy.E**(degree - k) for k, c in enumerate(coefficients) if c])
 
 
 @lru_cache(maxsize=4)
