@@ -89,7 +89,95 @@ def _symbolic(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tupl
 @lru_cache(maxsize=1024)
 def _jacobian(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: str, wrt: str) -> np.ndarray:
     symbols, env = _symbolic(question, dims)
-    out, inputs = env[of], symbols[wrt]
+    inputs = symbols[wrt]
+    try:
+        gradients = _gradients(question, dims, of)
+    except _NotReversible:
+        return _jacobian_by_diff(np.asarray(env[of], dtype=object), inputs)
+    jac = np.empty(gradients.shape + inputs.shape, dtype=object)
+    for a in np.ndindex(gradients.shape):
+        gradient = gradients[a]
+        for b in np.ndindex(inputs.shape):
+            jac[a + b] = gradient.get(inputs[b], sympy.Integer(0))
+    return jac
+
+
+@lru_cache(maxsize=256)
+def _gradients(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: str) -> np.ndarray:
+    """For each entry of `of`, its derivative by every parameter symbol it depends on (a dict).
+
+    Reverse accumulation over the expression graph: one pass per output entry gives the
+    derivatives by all the inputs at once, where `sympy.diff` would walk the whole expression
+    again for each input (a loss such as mlp2's E has 40 of them). Each node's local
+    derivatives are SymPy's own (`fdiff` of a function is what `diff` uses in the chain rule),
+    so the derivatives are the same functions; tests/test_solve.py compares the answers with
+    `sympy.diff`'s over the whole bank.
+    """
+    _, env = _symbolic(question, dims)
+    out = np.asarray(env[of], dtype=object)
+    gradients = np.empty(out.shape, dtype=object)
+    for a in np.ndindex(out.shape):
+        gradients[a] = reverse_gradient(sympy.sympify(out[a]))
+    return gradients
+
+
+def reverse_gradient(expr: sympy.Expr) -> dict[sympy.Symbol, sympy.Expr]:
+    """{symbol: d expr / d symbol} for every symbol in `expr`, by reverse accumulation."""
+    order: list[sympy.Basic] = []  # every distinct subexpression, children before parents
+    seen: set[sympy.Basic] = set()
+    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((arg, False) for arg in node.args if arg.free_symbols)
+    adjoint: dict[sympy.Basic, sympy.Expr] = {expr: sympy.Integer(1)}
+    gradient: dict[sympy.Symbol, sympy.Expr] = {}
+    for node in reversed(order):  # a node's parents all come before it
+        bar = adjoint.pop(node, None)
+        if bar is None:
+            continue
+        if node.is_Symbol:
+            gradient[node] = bar
+            continue
+        for child, local in _local_derivatives(node):
+            adjoint[child] = adjoint[child] + bar * local if child in adjoint else bar * local
+    return gradient
+
+
+def _local_derivatives(node: sympy.Basic) -> list[tuple[sympy.Basic, sympy.Expr]]:
+    """(argument, d node / d argument) for each argument of `node` that holds a symbol."""
+    args = node.args
+    live = [i for i, arg in enumerate(args) if arg.free_symbols]
+    if node.is_Add:
+        return [(args[i], sympy.Integer(1)) for i in live]
+    if node.is_Mul:
+        return [(args[i], sympy.Mul(*args[:i], *args[i + 1:])) for i in live]
+    if node.is_Pow:
+        base, exponent = args
+        out = []
+        if base.free_symbols:
+            out.append((base, exponent * base ** (exponent - 1)))
+        if exponent.free_symbols:
+            out.append((exponent, node * sympy.log(base)))
+        return out
+    if isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):  # Max, Min are not Functions but have fdiff
+        return [(args[i], node.fdiff(i + 1)) for i in live]
+    # Anything else (none is made by generator.expr today): let SymPy differentiate it.
+    raise _NotReversible(type(node).__name__)
+
+
+class _NotReversible(Exception):
+    pass
+
+
+def _jacobian_by_diff(out: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """The Jacobian entry by entry with `sympy.diff` (for expressions `reverse_gradient` does not know)."""
     jac = np.empty(out.shape + inputs.shape, dtype=object)
     for a in np.ndindex(out.shape):
         entry = sympy.sympify(out[a])
