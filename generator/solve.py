@@ -18,6 +18,7 @@ import math
 import operator
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -186,11 +187,37 @@ def _jacobian_by_diff(out: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return jac
 
 
-def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any]) -> np.ndarray:
+def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[Any, Any] | None = None) -> np.ndarray:
+    """Put the numbers in and give every entry its canonical shape.
+
+    Entries that are rational functions of e once the numbers are in (nearly all: sums, products,
+    integer powers and exp of integers) are computed straight on integer coefficient lists,
+    sharing the subexpressions the entries have in common through `memo` (a sigmoid of a
+    hidden unit appears in every entry of a layer's Jacobian); only the rest are substituted
+    into the SymPy expression and tidied. Both give the same result (tests/test_solve.py).
+    """
+    memo = {} if memo is None else memo
     out = np.empty(array.shape, dtype=object)
     for index in np.ndindex(array.shape):
-        out[index] = _tidy(sympy.sympify(array[index]).xreplace(values))
+        entry = sympy.sympify(array[index])
+        pair = _as_fraction(entry, values, memo)
+        value = _from_fraction(*dup_cancel(*pair, ZZ)) if pair is not None else None
+        out[index] = value if value is not None else _tidy(entry.xreplace(values))
     return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _from_fraction_cached(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> sympy.Expr | None:
+    if len(denominator) > 1:
+        return _canonical_from_polynomials(list(numerator), list(denominator))
+    if len(numerator) <= 1:
+        return sympy.Rational(numerator[0] if numerator else 0, denominator[0])
+    return None  # a polynomial in e over an integer: SymPy's path gives its shape (e/2 + 1/2)
+
+
+def _from_fraction(numerator: list[int], denominator: list[int]) -> sympy.Expr | None:
+    """The canonical expression of a reduced pair, or None when `_tidy` must make it."""
+    return _from_fraction_cached(tuple(numerator), tuple(denominator))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -258,31 +285,53 @@ def _polynomials_in_e(value: sympy.Expr) -> _Fraction | None:
     return numerator, denominator
 
 
-def _as_fraction(value: sympy.Expr) -> _Fraction | None:
+def _as_fraction(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None = None,
+                 memo: dict[Any, Any] | None = None) -> _Fraction | None:
+    """(numerator, denominator) lists, not yet reduced, of a rational function of e; else None.
+
+    Symbols take their numbers from `values`; `memo` keeps what shared subexpressions gave.
+    """
+    if memo is not None and value in memo:
+        return memo[value]
+    result = _fraction_of(value, values, memo)
+    if memo is not None:
+        memo[value] = result
+    return result
+
+
+def _fraction_of(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, memo: dict[Any, Any] | None) -> _Fraction | None:
+    if value.is_Symbol:
+        number = values.get(value) if values is not None else None
+        return _as_fraction(number) if number is not None and number.is_Rational else None
     if value.is_Rational:
         return [int(value.p)] if value.p else [], [int(value.q)]
     if value is sympy.E:
         return [1, 0], [1]
     if isinstance(value, sympy.exp):
-        power = value.args[0]
-        if not power.is_Integer:
+        power = _as_fraction(value.args[0], values, memo)
+        if power is None or len(power[1]) != 1 or len(power[0]) > 1 or (power[0] and power[0][0] % power[1][0]):
+            return None  # not an integer power of e
+        k = power[0][0] // power[1][0] if power[0] else 0
+        if abs(k) > MAX_POWER:
             return None
-        monomial = [1] + [0] * abs(int(power))
-        return (monomial, [1]) if power >= 0 else ([1], monomial)
+        monomial = [1] + [0] * abs(k)
+        return (monomial, [1]) if k >= 0 else ([1], monomial)
     if value.is_Add or value.is_Mul:
-        parts = [_as_fraction(arg) for arg in value.args]
+        parts = [_as_fraction(arg, values, memo) for arg in value.args]
         if any(part is None for part in parts):
             return None
         numerator, denominator = parts[0]  # type: ignore[misc]
         for top, bottom in parts[1:]:  # type: ignore[misc]
-            if value.is_Add:
-                numerator = dup_add(dup_mul(numerator, bottom, ZZ), dup_mul(top, denominator, ZZ), ZZ)
+            if value.is_Mul:
+                numerator, denominator = dup_mul(numerator, top, ZZ), dup_mul(denominator, bottom, ZZ)
+            elif bottom == denominator:  # the common case in a sum: no need to multiply out
+                numerator = dup_add(numerator, top, ZZ)
             else:
-                numerator = dup_mul(numerator, top, ZZ)
-            denominator = dup_mul(denominator, bottom, ZZ)
+                numerator = dup_add(dup_mul(numerator, bottom, ZZ), dup_mul(top, denominator, ZZ), ZZ)
+                denominator = dup_mul(denominator, bottom, ZZ)
         return numerator, denominator
     if value.is_Pow and value.exp.is_Integer and abs(value.exp) <= MAX_POWER:
-        part = _as_fraction(value.base)
+        part = _as_fraction(value.base, values, memo)
         if part is None or (value.exp < 0 and not part[0]):
             return None
         top, bottom = part if value.exp >= 0 else (part[1], part[0])
@@ -405,6 +454,7 @@ def solve(instance: Instance) -> Solution:
         for name, expr in question.define:
             values[name] = env[name] = evaluate(expr, env, EXACT)
         substitution = _substitution(question, dims, instance)
+        shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians have in common
         parts = []
         for part in question.parts:
             out = values[part.of]
@@ -419,7 +469,7 @@ def solve(instance: Instance) -> Solution:
                 continue
             jac = _jacobian(question, dims, part.of, part.wrt)
             form = derive_index_form(question, part.id)
-            parts.append(PartAnswer(part, _substitute(jac, substitution), out.shape, instance.params[part.wrt].shape, form))
+            parts.append(PartAnswer(part, _substitute(jac, substitution, shared), out.shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
         raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
     for answer in parts:
