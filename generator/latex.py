@@ -140,7 +140,11 @@ def latex_scalar(value: Any) -> str:
 def _latex_of(value: sympy.Expr) -> str:
     """Cached: a class set prints the same numbers (0, 1, e/(1 + e)^2, ...) thousands of times."""
     if value.has(sympy.exp, sympy.E):
-        value = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
+        powers = value.atoms(sympy.exp)
+        if all(p.args[0].is_Number for p in powers):  # the usual case; xreplace is much faster than replace
+            value = value.xreplace({**{p: _E ** p.args[0] for p in powers}, sympy.E: _E})
+        else:
+            value = value.replace(sympy.exp, lambda a: _E**a).xreplace({sympy.E: _E})
     return sympy.latex(value)
 
 

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Iterable, Sequence
 
 import jinja2
+import jinja2.meta
 import sympy
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -191,18 +192,48 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
 
 
-def question_context(solution: Solution) -> dict[str, Any]:
-    """What a question's templates can use: dimensions, parameters, derived and defined values."""
+def question_context(solution: Solution, used: frozenset[str] | None = None) -> dict[str, Any]:
+    """What a question's templates can use: dimensions, parameters, derived and defined values.
+
+    `used`, when given, holds the names the question's templates mention: derived and defined
+    values are put in their exact display shape (which costs SymPy time) only if one of the
+    templates shows them; the others would never be read.
+    """
     instance = solution.instance
+
+    def shown(values: dict[str, Any]) -> dict[str, Any]:
+        return {name: tidy_array(value) for name, value in values.items() if used is None or name in used}
+
     return {
         **instance.dims,
         **instance.params,
         # Derived and defined values in the same exact shape as answers (they appear in worked steps).
-        **{name: tidy_array(value) for name, value in instance.derived.items()},
-        **{name: tidy_array(value) for name, value in solution.values.items()},
+        **shown(instance.derived),
+        **shown(solution.values),
         "variant": instance.variant,
         "question": {"id": instance.question.id, "title": instance.question.title},
     }
+
+
+_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = weakref.WeakKeyDictionary()
+
+
+def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozenset[str] | None:
+    """Every name the question's templates read (None if one does not parse: rendering says why).
+
+    Jinja resolves names statically, so a name not found here is never looked up.
+    """
+    cache = _names.setdefault(env, {})
+    if question not in cache:
+        texts = [question.stem, question.solution]
+        for part in question.parts:
+            texts += [part.prompt, part.answer, part.vectorized.latex if part.vectorized else None]
+        try:
+            names = set().union(*(jinja2.meta.find_undeclared_variables(env.parse(t.source)) for t in texts if t))
+            cache[question] = frozenset(names)
+        except jinja2.TemplateSyntaxError:
+            cache[question] = None
+    return cache[question]
 
 
 def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[str, Any], owner: str) -> RenderedPart:
@@ -220,7 +251,7 @@ def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[st
 def render_question(env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None) -> RenderedQuestion:
     """Render a solved question's stem, parts and solution (once, for sheet and key alike)."""
     question: QuestionSpec = solution.instance.question
-    context = question_context(solution)
+    context = question_context(solution, template_names(env, question))
     if extras:
         context.update(extras)
     owner = question.id

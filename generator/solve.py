@@ -201,7 +201,7 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
     for index in np.ndindex(array.shape):
         entry = sympy.sympify(array[index])
         pair = _as_fraction(entry, values, memo)
-        value = _from_fraction(*dup_cancel(*pair, ZZ)) if pair is not None else None
+        value = _from_fraction(*_reduced(pair)) if pair is not None else None
         out[index] = value if value is not None else _tidy(entry.xreplace(values))
     return out
 
@@ -213,6 +213,18 @@ def _from_fraction_cached(numerator: tuple[int, ...], denominator: tuple[int, ..
     if len(numerator) <= 1:
         return sympy.Rational(numerator[0] if numerator else 0, denominator[0])
     return None  # a polynomial in e over an integer: SymPy's path gives its shape (e/2 + 1/2)
+
+
+def _reduced(pair: _Fraction) -> _Fraction:
+    """The reduced pair (as dup_cancel gives it), with the common cases of a number and of a
+    polynomial over 1 short-cut: most entries of a key are plain numbers."""
+    numerator, denominator = pair
+    if denominator == [1]:
+        return numerator, denominator
+    if len(numerator) <= 1 and len(denominator) == 1:
+        number = sympy.Rational(numerator[0] if numerator else 0, denominator[0])
+        return ([int(number.p)] if number.p else []), [int(number.q)]
+    return dup_cancel(numerator, denominator, ZZ)
 
 
 def _from_fraction(numerator: list[int], denominator: list[int]) -> sympy.Expr | None:

@@ -81,3 +81,36 @@ def test_sandbox_refuses_python_internals():
     with pytest.raises(RenderError) as info:
         render("<< ''.__class__.__mro__[1].__subclasses__() >>")
     assert "q.yaml:10: stem: " in str(info.value)
+
+
+def test_only_values_the_templates_read_are_put_in_display_shape():
+    """softmax-xent's templates show S, s and r but never its loss E: E (a logarithm, slow to
+    tidy) is left out of the context, and the rendered question is the same as with every value."""
+    from pathlib import Path
+
+    from generator.render import question_context, render_question, template_names
+    from generator.sampling import sample
+    from generator.solve import solve
+    from generator.spec import load_bank
+
+    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    env = make_environment()
+    question = bank.questions["softmax-xent"]
+    names = template_names(env, question)
+    assert {"S", "s", "r", "u", "y"} <= names and "E" not in names
+    solution = solve(sample(question, 42, 0))
+    assert "E" not in question_context(solution, names) and "E" in question_context(solution)
+    assert render_question(env, solution) == render_question(env, solution, extras=question_context(solution))
+
+
+def test_template_names_is_none_when_a_template_does_not_parse(tmp_path):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from generator.render import template_names
+    from generator.spec import load_bank
+
+    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    question = bank.questions["tanh"]
+    broken = replace(question, stem=replace(question.stem, source="<< u "))
+    assert template_names(make_environment(), broken) is None
