@@ -3,13 +3,16 @@
 In one run, on this machine:
 
 1. t0: one bare pdflatex pass over a one-page article with amsmath (the median of 7 runs);
-2. a cold build of N variants (default 50) of the default bank, every worksheet and every kind
-   (sheet, key and worked solutions), into a fresh output folder (so no cache);
+2. a cold build of N variants (default 50) of the default worksheets - every worksheet of the
+   project's bank, sheet + key per copy (`--kinds sheet,key`), as the targets count them - into a
+   fresh output folder (so no cache);
 3. the same build again, unchanged (a no-op rebuild);
 4. the same build after editing one question (the title of nn-backprop's relu): an incremental
    rebuild (no target; shown for what a typo fix costs);
-5. a cold build for a roster of S students (default 200) with awkward names, every worksheet, one
-   variant per student.
+5. a cold build for a roster of S students (default 200) with awkward names, the same worksheets
+   and kinds, one variant per student;
+6. for comparison (no target), a cold build of everything the default `build` makes: every
+   worksheet and exam, with worked solutions too; with --full, also the roster that way.
 
 Each build runs in a subprocess of its own. For each it prints the wall time, pages per second
 (pages of the per-copy PDFs), where the time went (Python stages until TeX starts, then the
@@ -17,7 +20,7 @@ compile stage: TeX runs and splitting, in wall seconds; and CPU seconds of Pytho
 worker processes, and of pdflatex), the peak memory of the whole process tree (sampled from
 /proc), every time as a multiple of t0, and whether the target is met.
 
-    python benchmarks/bench_build.py [--variants 50] [--students 200] [--jobs N] [--json FILE]
+    python benchmarks/bench_build.py [--variants 50] [--students 200] [--jobs N] [--full] [--json FILE]
 
 Run it from the project folder; it writes only into a temporary folder.
 """
@@ -230,18 +233,21 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--jobs", type=int, help="passed to the builds (default: theirs, one per core)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--full", action="store_true", help="also build the roster with every document (slow)")
     args = parser.parse_args()
     extra = ["--jobs", str(args.jobs)] if args.jobs else []
     results: dict[str, dict[str, float]] = {}
+    pages: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as temp:
         scratch = Path(temp)
         t0 = measure_t0(scratch / "t0")
         print(f"t0 (one pdflatex pass, one-page amsmath article): {t0 * 1000:.0f} ms; {os.cpu_count()} cores\n")
-        cold_out = scratch / "cold"
         bank = Path(shutil.copytree(ROOT / "question_bank", scratch / "bank"))  # a copy, to edit below
-        command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *extra]
+        counted = ["--kinds", "sheet,key", *(arg for name in worksheets(bank) for arg in ("--worksheet", name))]
+        cold_out = scratch / "cold"
+        command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *counted, *extra]
         results["cold"] = run_build(command, scratch, "cold")
-        cold_pages = count_pages(cold_out)
+        pages["cold"] = count_pages(cold_out)
         results["noop"] = run_build(command, scratch, "noop")
         relu = bank / "questions" / "relu.yaml"
         relu.write_text(relu.read_text(encoding="utf-8").replace("title: ", "title: Edited, ", 1), encoding="utf-8")
@@ -249,22 +255,43 @@ def main() -> int:
         roster = scratch / "roster.csv"
         write_roster(roster, args.students)
         roster_out = scratch / "roster"
-        results["roster"] = run_build(["--roster", str(roster), "--out", str(roster_out), *extra], scratch, "roster")
-        roster_pages = count_pages(roster_out)
+        results["roster"] = run_build(["--bank", str(bank), "--roster", str(roster), "--out", str(roster_out), *counted, *extra],
+                                      scratch, "roster")
+        pages["roster"] = count_pages(roster_out)
+        full_out = scratch / "full"
+        results["full"] = run_build(["--bank", str(bank), "--variants", str(args.variants), "--out", str(full_out), *extra],
+                                    scratch, "full")
+        pages["full"] = count_pages(full_out)
+        if args.full:
+            results["full_roster"] = run_build(["--bank", str(bank), "--roster", str(roster), "--out", str(scratch / "full-roster"),
+                                                *extra], scratch, "full_roster")
+            pages["full_roster"] = count_pages(scratch / "full-roster")
+        print(f"counted builds: every worksheet of the bank ({', '.join(worksheets(bank))}), sheet + key per copy, "
+              "combined print files, manifest.json, answers.csv\n")
         ok = [
-            report(f"cold, {args.variants} variants", results["cold"], t0, TARGETS["cold"], cold_pages),
+            report(f"cold, {args.variants} variants", results["cold"], t0, TARGETS["cold"], pages["cold"]),
             report("no-op rebuild", results["noop"], t0, TARGETS["noop"], None),
             report("one question edited", results["edit"], t0, None, None),
-            report(f"roster, {args.students} students", results["roster"], t0, TARGETS["roster"], roster_pages),
+            report(f"roster, {args.students} students", results["roster"], t0, TARGETS["roster"], pages["roster"]),
         ]
         memory_ok = results["roster"]["peak_mb"] < MEMORY_TARGET_MB
-        print(f"\nroster peak memory < {MEMORY_TARGET_MB:.0f} MB: {'met' if memory_ok else 'NOT met'}")
-        print("(each build: every worksheet of the default bank, sheet + key + worked solutions per copy, "
-              "combined print files, manifest.json, answers.csv)")
+        print(f"\nroster peak memory < {MEMORY_TARGET_MB:.0f} MB: {'met' if memory_ok else 'NOT met'}\n")
+        print("for comparison, no target: everything the default build makes (every worksheet and exam; sheet, key "
+              "and worked solutions)")
+        report(f"full, {args.variants} variants", results["full"], t0, None, pages["full"])
+        if args.full:
+            report(f"full, roster of {args.students}", results["full_roster"], t0, None, pages["full_roster"])
         if args.json:
-            args.json.write_text(json.dumps({"t0": t0, "cores": os.cpu_count(), "pages": {"cold": cold_pages, "roster": roster_pages},
-                                             **results}, indent=1) + "\n")
+            args.json.write_text(json.dumps({"t0": t0, "cores": os.cpu_count(), "pages": pages, **results}, indent=1) + "\n")
     return 0 if all(ok) and memory_ok else 1
+
+
+def worksheets(bank: Path) -> list[str]:
+    """The ids of the bank's worksheets (the default worksheets the targets count)."""
+    sys.path.insert(0, str(ROOT))
+    from generator.spec import load_bank
+
+    return sorted(load_bank(bank).worksheets)
 
 
 if __name__ == "__main__":

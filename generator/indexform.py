@@ -394,6 +394,7 @@ def check_index_form(
 # --- LaTeX ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def _lhs(form: IndexForm) -> str:
     letters = dict(form.letters)
     of = latex_index(form.of.symbol(), letters)
@@ -411,6 +412,7 @@ def latex_index_form(form: IndexForm) -> str:
     return tex
 
 
+@lru_cache(maxsize=4096)  # the same part and shape in many variants
 def layout_sentence(form: IndexForm, shape: tuple[int, ...]) -> str:
     """One sentence saying how a matrix or tensor answer is laid out, in the form's index names."""
     names = form.index_names
