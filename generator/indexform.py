@@ -40,7 +40,7 @@ from generator.indexnotation import (
     latex_index,
     size_symbol,
 )
-from generator.latex import to_float
+from generator.floats import float_array
 from generator.spec import QuestionSpec
 
 __all__ = [
@@ -290,7 +290,7 @@ def _sizes(question: QuestionSpec, dims: Mapping[str, int]) -> dict[sympy.Symbol
 def _floats(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in params.items():
-        array = np.vectorize(to_float, otypes=[float])(value) if value.size else value.astype(float)
+        array = float_array(value)
         out[name] = array if array.ndim else float(array)
     return out
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import sympy
 
 from generator.errors import VerifyError
 from generator.expr import EXACT, NUMERIC, evaluate
+from generator.floats import float_array
 from generator.indexform import check_index_form
-from generator.latex import to_float
 from generator.solve import Solution
 
 __all__ = ["verify", "STEP", "RTOL", "ATOL"]
@@ -31,14 +30,10 @@ RTOL = 1e-6
 ATOL = 1e-7
 
 
-def _floats(array: np.ndarray) -> np.ndarray:
-    return np.vectorize(to_float, otypes=[float])(array) if array.size else array.astype(float)
-
-
 def _numeric_env(solution: Solution) -> dict[str, Any]:
     instance = solution.instance
     env: dict[str, Any] = {k: np.asarray(float(v)) for k, v in instance.dims.items()}
-    env.update({k: _floats(v) for k, v in instance.params.items()})
+    env.update({k: float_array(v) for k, v in instance.params.items()})
     return env
 
 
@@ -72,7 +67,7 @@ def verify(solution: Solution) -> None:
     question = solution.instance.question
     for answer in solution.parts:
         part = answer.spec
-        exact = _floats(answer.value)
+        exact = float_array(answer.value)
         if part.wrt is None:
             numeric = _define(solution, base, part.of)
             what = "the value"
@@ -95,7 +90,7 @@ def verify(solution: Solution) -> None:
             raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]), part.where)
         if part.vectorized is not None:
             env = {**solution.instance.env(), **solution.values}
-            form = _floats(evaluate(part.vectorized.expr, env, EXACT))
+            form = float_array(evaluate(part.vectorized.expr, env, EXACT))
             if form.shape != exact.shape:
                 raise VerifyError(
                     f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': vectorized form has shape "
