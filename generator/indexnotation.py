@@ -464,7 +464,7 @@ class _GridEvaluator:
         return self.memo[key]
 
     def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, Any], depth: int) -> Any:
-        if e.is_Number or e in (sympy.E, sympy.pi):
+        if e.is_Number or e is sympy.E or e is sympy.pi:  # singletons: `in` would compare (and sympify) each
             return np.float64(float(e))
         if isinstance(e, sympy.Symbol):
             if e in at:
