@@ -21,10 +21,10 @@ concrete definition and the numbers cannot drift apart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
 from typing import Any
 
 import numpy as np
@@ -35,13 +35,12 @@ from generator.errors import SolveError, VerifyError
 from generator.indexnotation import (
     IndexRef,
     entry_symbol,
-    evaluate_index_expression,
-    index_evaluator,
+    index_grid_evaluator,
     index_symbol,
     latex_index,
     size_symbol,
 )
-from generator.latex import to_float
+from generator.floats import float_array
 from generator.spec import QuestionSpec
 
 __all__ = [
@@ -291,28 +290,25 @@ def _sizes(question: QuestionSpec, dims: Mapping[str, int]) -> dict[sympy.Symbol
 def _floats(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in params.items():
-        array = np.vectorize(to_float, otypes=[float])(value) if value.size else value.astype(float)
+        array = float_array(value)
         out[name] = array if array.ndim else float(array)
     return out
 
 
-def _index_values(question: QuestionSpec, form: IndexForm, dims: Mapping[str, int]) -> list[tuple[int, ...]]:
+def _axes(question: QuestionSpec, form: IndexForm, dims: Mapping[str, int]) -> list[tuple[sympy.Symbol, int]]:
+    """The Jacobian's axes as (index symbol, size): of's indices, then wrt's."""
     ranges = dict(question.index_ranges)
-    sizes = []
+    axes = []
     for name in form.index_names:
         dimension = ranges[name]
-        sizes.append(dims[dimension] if isinstance(dimension, str) else dimension)
-    return list(product(*(range(1, int(n) + 1) for n in sizes)))
+        axes.append((index_symbol(name), int(dims[dimension] if isinstance(dimension, str) else dimension)))
+    return axes
 
 
-def _evaluate(form: IndexForm, expr: sympy.Expr, index: tuple[int, ...], values: dict[str, Any], sizes: dict[sympy.Symbol, int],
-              definitions: dict[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]) -> float:
-    at = {index_symbol(name): value for name, value in zip(form.index_names, index)}
-    return evaluate_index_expression(expr, at, values, sizes, definitions)
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= ATOL + RTOL * max(1.0, abs(a), abs(b))
+def _first_mismatch(a: np.ndarray, b: np.ndarray) -> int | None:
+    """The first flat index (C order, as `itertools.product` runs) where a and b are not close."""
+    bad = ~(np.abs(a - b) <= ATOL + RTOL * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b))))
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 @lru_cache(maxsize=256)
@@ -342,17 +338,18 @@ def check_expected(question: QuestionSpec, form: IndexForm) -> None:
         return
     definitions = _definitions(question)
     for seed, dims, values in _check_instances(question):
-        sizes = _sizes(question, dims)
-        for index in _index_values(question, form, dims):
-            derived = _evaluate(form, form.derived, index, values, sizes, definitions)
-            expected = _evaluate(form, form.expected, index, values, sizes, definitions)
-            if not _close(derived, expected):
-                at = ", ".join(f"{n}={v}" for n, v in zip(form.index_names, index))
-                raise VerifyError(
-                    f"{form.expected_where}: question '{question.id}', part '{form.part_id}': the stated index form "
-                    f"'{form.expected_text}' disagrees with SymPy's derivation '{form.derived}' at {at} "
-                    f"(check seed {seed}): stated {expected:.10g}, derived {derived:.10g}"
-                )
+        axes = _axes(question, form, dims)
+        grid = index_grid_evaluator(values, _sizes(question, dims), definitions)
+        derived, expected = grid(form.derived, axes), grid(form.expected, axes)
+        flat = _first_mismatch(derived, expected)
+        if flat is not None:
+            index = np.unravel_index(flat, derived.shape)
+            at = ", ".join(f"{n}={int(v) + 1}" for n, v in zip(form.index_names, index))
+            raise VerifyError(
+                f"{form.expected_where}: question '{question.id}', part '{form.part_id}': the stated index form "
+                f"'{form.expected_text}' disagrees with SymPy's derivation '{form.derived}' at {at} "
+                f"(check seed {seed}): stated {float(expected[index]):.10g}, derived {float(derived[index]):.10g}"
+            )
 
 
 def check_index_form(
@@ -364,31 +361,36 @@ def check_index_form(
         VerifyError: naming the question, the part, `label` (variant and seed) and the entry.
     """
     check_expected(question, form)
-    index_values = _index_values(question, form, dims)
-    if len(index_values) != jacobian.size:
+    axes = _axes(question, form, dims)
+    count = math.prod(size for _, size in axes)
+    if count != jacobian.size:
         raise VerifyError(
             f"{form.where}: question '{question.id}', part '{form.part_id}': the index form "
-            f"d{form.of}/d{form.wrt} has {len(index_values)} entries but the answer has shape {list(jacobian.shape)}; "
+            f"d{form.of}/d{form.wrt} has {count} entries but the answer has shape {list(jacobian.shape)}; "
             "check index.ranges"
         )
-    values = _floats(params)
-    sizes = _sizes(question, dims)
-    evaluate = index_evaluator(values, sizes, _definitions(question))
-    forms = [("derived", form.derived, str(form.derived), form.where)]
+    grid = index_grid_evaluator(_floats(params), _sizes(question, dims), _definitions(question))
+    # The grid runs over the index names in order, as the Jacobian's entries are laid out (C order).
+    exact = np.asarray(jacobian, dtype=float).reshape(tuple(size for _, size in axes))
+    forms = [("derived", form.derived, form.where)]
     if form.expected is not None:
-        forms.append(("stated", form.expected, form.expected_text, form.expected_where))
-    for flat, index in enumerate(index_values):
-        position = tuple(int(i) for i in np.unravel_index(flat, jacobian.shape)) if jacobian.ndim else ()
-        exact = float(jacobian[position])
-        at = {index_symbol(name): value for name, value in zip(form.index_names, index)}
-        for what, expr, text, where in forms:
-            value = evaluate(expr, at)
-            if not _close(value, exact):
-                raise VerifyError(
-                    f"{where}: question '{question.id}', part '{form.part_id}', {label}: the {what} index form "
-                    f"'{text}' disagrees with the answer at index {[int(i) for i in position]}: index form {value:.10g}, "
-                    f"answer {exact:.10g}"
-                )
+        forms.append(("stated", form.expected, form.expected_where))
+    found = []  # (first bad flat index, order of the form): the entry reported first, derived before stated
+    for order, (what, expr, where) in enumerate(forms):
+        values = grid(expr, axes)
+        flat = _first_mismatch(values, exact)
+        if flat is not None:
+            found.append((flat, order, what, expr, where, values))
+    if found:
+        flat, _, what, expr, where, values = min(found, key=lambda f: f[:2])
+        # Printed only now: str() of a derived form costs more than checking it.
+        text = str(expr) if what == "derived" else form.expected_text
+        position = [int(i) for i in np.unravel_index(flat, jacobian.shape)] if jacobian.ndim else []
+        raise VerifyError(
+            f"{where}: question '{question.id}', part '{form.part_id}', {label}: the {what} index form "
+            f"'{text}' disagrees with the answer at index {position}: index form {float(values.flat[flat]):.10g}, "
+            f"answer {float(exact.flat[flat]):.10g}"
+        )
 
 
 # --- LaTeX ------------------------------------------------------------------------------------

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import ast
 import difflib
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import reduce
 from typing import Any
 
+import numpy as np
 import sympy
 from sympy.core.function import ArgumentIndexError
 from sympy.printing.latex import LatexPrinter
@@ -50,6 +51,7 @@ __all__ = [
     "parse_index_ref",
     "parse_index_expression",
     "evaluate_index_expression",
+    "index_grid_evaluator",
     "latex_index",
     "INDEX_FUNCTIONS",
 ]
@@ -358,6 +360,12 @@ def _build_call(node: ast.Call, scope: IndexScope, names: set[str], bound: froze
 
 
 # --- numeric evaluation -----------------------------------------------------------------------
+#
+# Expressions are evaluated over whole grids of indices at once, with numpy: a check of a 4x4x4
+# Jacobian then walks the SymPy tree once instead of 64 times. Each free index is an array of its
+# values (1, 2, ..., n) along its own axis; a sum puts its index on a new axis in front (numpy
+# broadcasting lines arrays up from the right, so the arrays already in use fit unchanged) and
+# adds along it. A single index is the grid with 0-d index arrays.
 
 
 def evaluate_index_expression(
@@ -367,7 +375,7 @@ def evaluate_index_expression(
     sizes: Mapping[sympy.Symbol, int],
     definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]],
 ) -> float:
-    """Evaluate an index expression in floating point, walking the SymPy tree ourselves.
+    """Evaluate an index expression in floating point at one index, walking the SymPy tree ourselves.
 
     Args:
         expr: built by this module (or derived from such expressions by SymPy).
@@ -379,88 +387,124 @@ def evaluate_index_expression(
     Raises:
         ValueError: a node this evaluator does not know (a bug, not a spec error).
     """
-    return _Evaluator(values, sizes, definitions).eval(expr, dict(at))
+    evaluator = _GridEvaluator(values, sizes, definitions)
+    indices = {symbol: np.float64(value) for symbol, value in at.items()}
+    with np.errstate(all="ignore"):
+        return float(evaluator.eval(expr, indices, 0))
 
 
-def index_evaluator(
+def index_grid_evaluator(
     values: Mapping[str, Any],
     sizes: Mapping[sympy.Symbol, int],
     definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]],
-) -> Callable[[sympy.Expr, Mapping[sympy.Symbol, int]], float]:
-    """`evaluate_index_expression` for many expressions and indices over the same values.
+) -> Callable[[sympy.Expr, Sequence[tuple[sympy.Symbol, int]]], np.ndarray]:
+    """`evaluate_index_expression` at every index of a grid, for many expressions over the same values.
 
-    The entries of defined names (u_j, ...) are computed once and reused across calls, instead
-    of once per call: checking a Jacobian entry by entry asks for the same u_j again and again.
+    The returned function takes an expression and its axes, (index symbol, size) pairs such as
+    ((j, 2), (i, 2), (l, 3)), and returns the float array of shape (2, 2, 3) whose entry
+    [a, b, c] is the expression at j = a + 1, i = b + 1, l = c + 1. The entries of defined names
+    (u_j, ...) are computed once per set of indices and reused across expressions.
     """
-    evaluator = _Evaluator(values, sizes, definitions)
-    return lambda expr, at: evaluator.eval(expr, dict(at))
+    evaluator = _GridEvaluator(values, sizes, definitions)
+
+    def grid(expr: sympy.Expr, axes: Sequence[tuple[sympy.Symbol, int]]) -> np.ndarray:
+        depth = len(axes)
+        at = {}
+        for axis, (symbol, size) in enumerate(axes):
+            shape = [1] * depth
+            shape[axis] = size
+            at[symbol] = np.arange(1, size + 1, dtype=float).reshape(shape)
+        # Domain errors become nan or inf, which then fail the comparison and are reported.
+        with np.errstate(all="ignore"):
+            value = evaluator.eval(expr, at, depth)
+        return np.broadcast_to(value, tuple(size for _, size in axes))
+
+    return grid
 
 
-class _Evaluator:
+def _sigmoid(x: Any) -> Any:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _step(x: Any) -> Any:
+    return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
+
+
+_ELEMENTWISE: dict[type, Callable[[Any], Any]] = {
+    sympy.exp: np.exp,
+    sympy.log: np.log,
+    sympy.tanh: np.tanh,
+    sigmoid: _sigmoid,
+    sympy.Heaviside: _step,  # only its argument counts: the notation's step is 1/2 at 0
+}
+
+
+class _GridEvaluator:
+    """Evaluates over index arrays; `depth` is the number of axes the arrays in use span."""
+
     def __init__(self, values: Mapping[str, Any], sizes: Mapping[sympy.Symbol, int], definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]):
         self.values = values
         self.sizes = sizes
         self.definitions = definitions
-        self.memo: dict[tuple[str, tuple[int, ...]], float] = {}
+        self.memo: dict[tuple[Any, ...], Any] = {}
 
-    def entry(self, name: str, index: tuple[int, ...], at: dict[sympy.Symbol, int]) -> float:
+    def entry(self, name: str, index: list[Any]) -> Any:
+        """The entries of `name` at the given index arrays (broadcast together), counting from 1."""
         if name in self.values:
             value = self.values[name]
-            return float(value[tuple(i - 1 for i in index)] if index else value)
-        key = (name, index)
+            if not index:
+                return np.float64(value)
+            return np.asarray(value, dtype=float)[tuple(np.asarray(i).astype(np.intp) - 1 for i in index)]
+        arrays = [np.asarray(i, dtype=float) for i in index]
+        key = (name, *((a.shape, a.tobytes()) for a in arrays))
         if key not in self.memo:
             symbols, body = self.definitions[name]
-            self.memo[key] = self.eval(body, dict(zip(symbols, index)))
+            depth = max((a.ndim for a in arrays), default=0)
+            self.memo[key] = self.eval(body, dict(zip(symbols, arrays)), depth)
         return self.memo[key]
 
-    def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, int]) -> float:
-        if e.is_Number or e in (sympy.E, sympy.pi):
-            return float(e)
+    def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, Any], depth: int) -> Any:
+        if e.is_Number or e is sympy.E or e is sympy.pi:  # singletons: `in` would compare (and sympify) each
+            return np.float64(float(e))
         if isinstance(e, sympy.Symbol):
             if e in at:
-                return float(at[e])
+                return at[e]
             if e in self.sizes:
-                return float(self.sizes[e])
-            return self.entry(e.name, (), at)
+                return np.float64(self.sizes[e])
+            return self.entry(e.name, [])
         if isinstance(e, sympy.Indexed):
-            index = tuple(int(self.eval(i, at)) for i in e.indices)
-            return self.entry(str(e.base.label), index, at)
+            # The label's name, not str(label): printing a symbol costs more than the whole lookup.
+            return self.entry(e.base.label.name, [self.eval(i, at, depth) for i in e.indices])
         if isinstance(e, sympy.Add):
-            return math.fsum(self.eval(a, at) for a in e.args)
+            return reduce(np.add, (self.eval(a, at, depth) for a in e.args))
         if isinstance(e, sympy.Mul):
-            out = 1.0
-            for a in e.args:
-                out *= self.eval(a, at)
-            return out
+            return reduce(np.multiply, (self.eval(a, at, depth) for a in e.args))
         if isinstance(e, sympy.Pow):
-            return self.eval(e.base, at) ** self.eval(e.exp, at)
+            return np.power(self.eval(e.base, at, depth), self.eval(e.exp, at, depth))
         if isinstance(e, sympy.KroneckerDelta):
-            return 1.0 if self.eval(e.args[0], at) == self.eval(e.args[1], at) else 0.0
+            return np.where(self.eval(e.args[0], at, depth) == self.eval(e.args[1], at, depth), 1.0, 0.0)
         if isinstance(e, sympy.Sum):
-            return self._sum(e.function, list(e.limits), at)
-        if isinstance(e, sympy.exp):
-            return math.exp(self.eval(e.args[0], at))
-        if isinstance(e, sympy.log):
-            return math.log(self.eval(e.args[0], at))
-        if isinstance(e, sympy.tanh):
-            return math.tanh(self.eval(e.args[0], at))
-        if isinstance(e, sigmoid):
-            return 1.0 / (1.0 + math.exp(-self.eval(e.args[0], at)))
-        if isinstance(e, sympy.Heaviside):
-            x = self.eval(e.args[0], at)
-            return 1.0 if x > 0 else (0.0 if x < 0 else 0.5)
+            return self._sum(e.function, list(e.limits), at, depth)
+        if type(e) in _ELEMENTWISE:
+            return _ELEMENTWISE[type(e)](self.eval(e.args[0], at, depth))
         if isinstance(e, (sympy.Max, sympy.Min)):
-            pick = max if isinstance(e, sympy.Max) else min
-            return pick(self.eval(a, at) for a in e.args)
+            pick = np.maximum if isinstance(e, sympy.Max) else np.minimum
+            return reduce(pick, (self.eval(a, at, depth) for a in e.args))
         raise ValueError(f"cannot evaluate {type(e).__name__} in an index form: {e}")
 
-    def _sum(self, body: sympy.Expr, limits: list[tuple[Any, ...]], at: dict[sympy.Symbol, int]) -> float:
-        (var, low, high), rest = limits[0], limits[1:]
-        total = []
-        for value in range(int(self.eval(low, at)), int(self.eval(high, at)) + 1):
-            inner = {**at, var: value}
-            total.append(self._sum(body, rest, inner) if rest else self.eval(body, inner))
-        return math.fsum(total)
+    def _sum(self, body: sympy.Expr, limits: list[tuple[Any, ...]], at: dict[sympy.Symbol, Any], depth: int) -> Any:
+        inner = dict(at)
+        for var, low, high in limits:  # each summation index on a new axis in front
+            first = int(self.eval(low, at, depth))
+            last = int(self.eval(high, at, depth))
+            depth += 1
+            inner[var] = np.arange(first, last + 1, dtype=float).reshape((-1,) + (1,) * (depth - 1))
+        value = np.asarray(self.eval(body, inner, depth))
+        # A term without the summation index (b_j in sum_k ...) has fewer axes: count it once per index value.
+        value = value.reshape((1,) * (depth - value.ndim) + value.shape)
+        counts = tuple(inner[var].size for var, _, _ in reversed(limits))
+        value = np.broadcast_to(value, counts + value.shape[len(limits):])
+        return value.sum(axis=tuple(range(len(limits))))
 
 
 # --- LaTeX ------------------------------------------------------------------------------------

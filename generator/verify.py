@@ -6,23 +6,25 @@ finite differences, (f(x + h e_b) - f(x - h e_b)) / 2h. If a derivative rule, a 
 a shape convention were wrong, the two paths would disagree; a disagreement stops the build and
 names the question, the part and the entry.
 
-A part's vectorized form is evaluated and compared entry by entry with the answer, and so is its
-general index form (`generator.indexform`): evaluated at every index of the Jacobian, it must give
-this variant's numbers, which ties the index notation to the concrete definition.
+A part's vectorized form is evaluated (in floats, like the definitions) and compared entry by
+entry with the answer, and so is its general index form (`generator.indexform`): evaluated at
+every index of the Jacobian, it must give this variant's numbers, which ties the index notation
+to the concrete definition.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import sympy
 
 from generator.errors import VerifyError
-from generator.expr import EXACT, NUMERIC, evaluate
+from generator.expr import NUMERIC, Expr, evaluate
+from generator.floats import float_array
 from generator.indexform import check_index_form
-from generator.latex import to_float
 from generator.solve import Solution
+from generator.spec import QuestionSpec
 
 __all__ = ["verify", "STEP", "RTOL", "ATOL"]
 
@@ -31,24 +33,41 @@ RTOL = 1e-6
 ATOL = 1e-7
 
 
-def _floats(array: np.ndarray) -> np.ndarray:
-    return np.vectorize(to_float, otypes=[float])(array) if array.size else array.astype(float)
-
-
 def _numeric_env(solution: Solution) -> dict[str, Any]:
+    """Dimensions, parameters and every definition (derived, then define), in floats."""
     instance = solution.instance
     env: dict[str, Any] = {k: np.asarray(float(v)) for k, v in instance.dims.items()}
-    env.update({k: _floats(v) for k, v in instance.params.items()})
+    env.update({k: float_array(v) for k, v in instance.params.items()})
+    for name, expr in (*instance.question.derived, *instance.question.define):
+        env[name] = evaluate(expr, env, NUMERIC)
     return env
 
 
-def _define(solution: Solution, env: dict[str, Any], of: str) -> np.ndarray:
-    question = solution.instance.question
+@lru_cache(maxsize=1024)
+def _downstream(question: QuestionSpec, of: str, wrt: str) -> tuple[tuple[str, Expr], ...]:
+    """The definitions, in order, that lead from `wrt` to `of`: all a step in `wrt` can change.
+
+    The others keep their values at the unperturbed point, so each finite-difference step
+    evaluates only these instead of every definition.
+    """
+    definitions = (*question.derived, *question.define)
+    names = [name for name, _ in definitions]
+    upto = definitions[: names.index(of) + 1]
+    moved = {wrt}
+    for name, expr in upto:
+        if expr.names & moved:
+            moved.add(name)
+    needed = {of}
+    for name, expr in reversed(upto):
+        if name in needed:
+            needed |= expr.names
+    return tuple((name, expr) for name, expr in upto if name in moved and name in needed)
+
+
+def _define(env: dict[str, Any], steps: tuple[tuple[str, Expr], ...], of: str) -> np.ndarray:
     env = dict(env)
-    for name, expr in (*question.derived, *question.define):
+    for name, expr in steps:
         env[name] = evaluate(expr, env, NUMERIC)
-        if name == of:
-            break
     return np.asarray(env[of], dtype=float)
 
 
@@ -72,19 +91,20 @@ def verify(solution: Solution) -> None:
     question = solution.instance.question
     for answer in solution.parts:
         part = answer.spec
-        exact = _floats(answer.value)
+        exact = float_array(answer.value)
         if part.wrt is None:
-            numeric = _define(solution, base, part.of)
+            numeric = np.asarray(base[part.of], dtype=float)
             what = "the value"
         else:
             numeric = np.empty(answer.out_shape + answer.in_shape)
+            steps = _downstream(question, part.of, part.wrt)
             point = base[part.wrt]
             for b in np.ndindex(answer.in_shape):
                 plus, minus = point.copy(), point.copy()
                 plus[b] += STEP
                 minus[b] -= STEP
-                f_plus = _define(solution, {**base, part.wrt: plus}, part.of)
-                f_minus = _define(solution, {**base, part.wrt: minus}, part.of)
+                f_plus = _define({**base, part.wrt: plus}, steps, part.of)
+                f_minus = _define({**base, part.wrt: minus}, steps, part.of)
                 numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
             what = "the derivative (finite differences)"
         if numeric.shape != exact.shape:
@@ -94,8 +114,8 @@ def verify(solution: Solution) -> None:
             index = tuple(int(i) for i in bad[0])
             raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]), part.where)
         if part.vectorized is not None:
-            env = {**solution.instance.env(), **solution.values}
-            form = _floats(evaluate(part.vectorized.expr, env, EXACT))
+            # In floats, like the definitions: it is compared with the exact answer, not with them.
+            form = np.asarray(evaluate(part.vectorized.expr, base, NUMERIC), dtype=float)
             if form.shape != exact.shape:
                 raise VerifyError(
                     f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': vectorized form has shape "

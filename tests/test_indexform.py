@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy
 from conftest import BANK, write
@@ -11,8 +13,15 @@ from sympy import IndexedBase, KroneckerDelta, Sum, exp
 
 from generator.build import BuildOptions, build
 from generator.errors import SpecError, VerifyError
-from generator.indexform import derive_index_form, latex_index_form, layout_sentence
+from generator.indexform import (
+    check_index_form,
+    derive_index_form,
+    latex_index_form,
+    layout_sentence,
+)
 from generator.indexnotation import index_symbol, sigmoid, size_symbol
+from generator.sampling import sample
+from generator.solve import solve
 from generator.spec import load_bank, load_question
 
 i, j, k, l, m, n = (index_symbol(c) for c in "ijklmn")
@@ -181,6 +190,37 @@ def test_an_index_form_that_disagrees_with_the_jacobian_stops_the_build(bank: Pa
     message = str(info.value)
     assert message.startswith(f"{bank / 'questions' / 'q.yaml'}:19:17: question 'q', part 'du_dW', variant A (seed 1): the derived index form ")
     assert "disagrees with the answer at index [0, 0, 0]" in message
+
+
+@pytest.mark.parametrize("what", ["derived", "stated"])
+def test_an_index_form_check_names_the_first_wrong_entry(bank: Path, what: str) -> None:
+    # All entries are checked at once; the message must still name the first wrong one (C order).
+    question = load_question(_bank(bank, expected=', expected: "delta(j, i) * x[l]"') / "questions" / "q.yaml")
+    solution = solve(sample(question, 1, 0))
+    dims, params = solution.instance.dims, solution.instance.params
+    answer = solution.parts[0]
+    form = answer.index_form
+    jacobian = np.vectorize(float, otypes=[float])(answer.value)
+    assert jacobian.shape == (dims["d"], dims["d"], dims["k"])
+    check_index_form(question, form, dims, params, jacobian, "variant A (seed 1)")
+    if what == "derived":  # both forms disagree with this answer at [1, 0, 1] and [1, 1, 0]: derived is named
+        jacobian[1, 1, 0] += 0.5
+        jacobian[1, 0, 1] += 0.5
+    else:  # a stated form that is off wherever j = 2 and l = 2
+        form = dataclasses.replace(form, expected=form.expected + KroneckerDelta(j, 2) * KroneckerDelta(index_symbol("l"), 2))
+    with pytest.raises(VerifyError) as info:
+        check_index_form(question, form, dims, params, jacobian, "variant A (seed 1)")
+    message = str(info.value)
+    if what == "derived":
+        assert message == (
+            f"{form.where}: question 'q', part 'du_dW', variant A (seed 1): the derived index form 'KroneckerDelta(i, j)*x[l]' "
+            "disagrees with the answer at index [1, 0, 1]: index form 0, answer 0.5"
+        )
+    else:  # caught before any variant, by the check of the stated form against the derivation
+        assert message == (
+            f"{form.expected_where}: question 'q', part 'du_dW': the stated index form 'delta(j, i) * x[l]' disagrees with "
+            "SymPy's derivation 'KroneckerDelta(i, j)*x[l]' at j=2, i=1, l=2 (check seed 1): stated 1, derived 0"
+        )
 
 
 def test_index_form_must_name_the_parts_of_and_wrt(bank: Path) -> None:

@@ -15,6 +15,7 @@ from generator.errors import ExpressionError, Location, SpecError
 from generator.indexnotation import (
     IndexScope,
     evaluate_index_expression,
+    index_grid_evaluator,
     index_symbol,
     latex_index,
     parse_index_expression,
@@ -175,6 +176,32 @@ def test_evaluate_inlines_definitions() -> None:
     definitions = {"h": ((j,), sigmoid(u[j]))}
     value = evaluate_index_expression(h[i] * (1 - h[i]), {i: 2}, {"u": np.zeros(2)}, {}, definitions)
     assert value == 0.25
+
+
+def test_grid_evaluation_matches_evaluation_at_each_index() -> None:
+    # Terms without the summation index (b_j, counted K times), a double sum, a delta, a definition.
+    expr = (
+        parse("sum(W[j, k] * x[k] + b[j], k)") * KroneckerDelta(i, j) * x[l]
+        + Sum(W[n, k], (n, 1, D), (k, 1, K)) * u[j]
+        + Sum(b[j], (k, 1, K))
+    )
+    values = {"W": np.array([[1.0, 2.0, -1.0], [3.0, 4.0, 0.5]]), "x": np.array([10.0, 100.0, 7.0]), "b": np.array([0.5, -0.5])}
+    sizes = {K: 3, D: 2}
+    definitions = {"u": ((j,), sigmoid(b[j]) * (x[1] + x[2] + x[3]))}
+    axes = [(j, 2), (i, 2), (l, 3)]
+    grid = index_grid_evaluator(values, sizes, definitions)(expr, axes)
+    assert grid.shape == (2, 2, 3)
+    for a, c, e in np.ndindex(grid.shape):
+        at = {j: a + 1, i: c + 1, l: e + 1}
+        assert grid[a, c, e] == pytest.approx(evaluate_index_expression(expr, at, values, sizes, definitions), rel=1e-15)
+    u_2 = float(1 / (1 + np.exp(0.5))) * 117
+    assert grid[1, 1, 2] == pytest.approx((3 * 10 + 4 * 100 + 0.5 * 7 + 3 * -0.5) * 7 + 9.5 * u_2 + 3 * -0.5)
+    assert grid[1, 0, 2] == pytest.approx(9.5 * u_2 + 3 * -0.5)
+
+
+def test_evaluation_of_an_unknown_node_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="cannot evaluate Abs in an index form"):
+        evaluate_index_expression(sympy.Abs(x[j]), {j: 1}, {"x": np.ones(2)}, {}, {})
 
 
 def test_sigmoid_derivative_is_the_derivative_of_its_definition() -> None:

@@ -70,3 +70,61 @@ def test_the_right_vectorized_form_passes(tmp_path):
         solution = solve(sample(q, seed, 0))
         verify(solution)
         assert np.asarray(solution.parts[0].value).shape == (3,)
+
+
+LAYER = """
+    id: layer
+    title: L
+    dimensions: {d: [2, 3], k: [2, 3]}
+    parameters:
+      W: {shape: [d, k], entries: [-2, 2]}
+      x: {shape: [k], entries: [-2, 2]}
+      y: {shape: [d], entries: [0, 1]}
+    derived:
+      a: W @ x
+      target: 2 * y - 1
+      h: sigmoid(a)
+    define:
+      u: h - target
+      E: sum(u ** 2) / 2
+    parts:
+      - id: u
+        of: u
+        prompt: p
+      - id: dE_dW
+        of: E
+        wrt: W
+        prompt: p
+    stem: s
+"""
+
+
+def _with_entry_changed(solution, part_index: int, index: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    part = solution.parts[part_index]
+    wrong = part.value.copy()
+    wrong[index] += sympy.Rational(1, 100)
+    parts = list(solution.parts)
+    parts[part_index] = dataclasses.replace(part, value=wrong)
+    return dataclasses.replace(solution, parts=tuple(parts))
+
+
+def test_a_derivative_through_derived_values_is_checked(tmp_path):
+    # E depends on W only through the derived a and h; target is derived too but does not move with W.
+    q = load_question(write(tmp_path / "q.yaml", LAYER))
+    for seed in range(5):
+        verify(solve(sample(q, seed, 0)))
+    with pytest.raises(VerifyError, match=r"part 'dE_dW', variant A \(seed 2\): the derivative \(finite differences\) "
+                                          r"disagrees at index \[1, 0\]"):
+        verify(_with_entry_changed(solve(sample(q, 2, 0)), 1, (1, 0)))
+
+
+def test_a_wrong_value_is_caught(tmp_path):
+    q = load_question(write(tmp_path / "q.yaml", LAYER))
+    with pytest.raises(VerifyError, match=r"part 'u', variant A \(seed 2\): the value disagrees at index \[1\]"):
+        verify(_with_entry_changed(solve(sample(q, 2, 0)), 0, (1,)))
+
+
+def test_a_vectorized_form_of_the_wrong_shape_is_caught(tmp_path):
+    q = load_question(write(tmp_path / "q.yaml", CHAIN.format(vectorized="sum(sigmoid(u) - y)")))
+    with pytest.raises(VerifyError, match=r"question 'chain', part 'dE_du': vectorized form has shape \[\] but the answer has shape \[3\]"):
+        verify(solve(sample(q, 0, 0)))

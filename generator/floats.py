@@ -1,0 +1,101 @@
+"""Exact answers as floats for the verify stage: fast, and as accurate as the checks need.
+
+`sympy.N` evaluates a closed form such as e^2/(1 + e^2)^3 with mpmath at 20 digits, about half
+a millisecond each; a build verifies thousands of distinct entries. Here the SymPy tree is
+evaluated in double precision instead, together with a bound on the rounding error (first-order
+forward error analysis, doubled for safety: relative errors add under products and powers,
+absolute errors add under sums, exp turns the absolute error of its argument into a relative
+one). A result is used only if that bound is at most `TRUSTED` of its size, i.e. it has at least
+13 correct digits, against the 6 to 9 the checks compare; cancellation (a polynomial in e whose
+terms nearly cancel), a node not handled here or an overflow sends the value to `sympy.N` at 20
+digits, as before.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import sympy
+
+__all__ = ["TRUSTED", "exact_float", "float_array"]
+
+TRUSTED = 1e-13
+_U = 2.0**-53  # the unit roundoff of double precision
+
+
+class _Untrusted(Exception):
+    """The fast path cannot vouch for this value; use sympy.N."""
+
+
+@lru_cache(maxsize=1 << 16)
+def exact_float(value: Any) -> float:
+    """The float nearest to an exact SymPy number (to within `TRUSTED` relative); cached."""
+    value = sympy.sympify(value)
+    try:
+        result, error = _bounded(value)
+        if error <= TRUSTED * abs(result) and math.isfinite(result):
+            return result
+    except (_Untrusted, OverflowError, ZeroDivisionError, ValueError):
+        pass
+    return float(sympy.N(value, 20))
+
+
+def float_array(array: np.ndarray) -> np.ndarray:
+    """An array of exact numbers as a float array of the same shape."""
+    array = np.asarray(array)
+    return np.fromiter(map(exact_float, array.flat), dtype=float, count=array.size).reshape(array.shape)
+
+
+def _bounded(e: sympy.Expr) -> tuple[float, float]:
+    """(value, bound on its absolute error) in double precision; raises `_Untrusted` if unsure."""
+    if e.is_Integer or e.is_Rational:
+        value = int(e.p) / int(e.q)  # correctly rounded
+        return value, _U * abs(value)
+    if e is sympy.E:
+        return math.e, _U * math.e
+    if e is sympy.pi:
+        return math.pi, _U * math.pi
+    if isinstance(e, sympy.Add):
+        terms = [_bounded(a) for a in e.args]
+        value = math.fsum(v for v, _ in terms)  # correctly rounded sum of the computed terms
+        return value, sum(err for _, err in terms) + _U * abs(value)
+    if isinstance(e, sympy.Mul):
+        factors = [_bounded(a) for a in e.args]
+        value, relative = 1.0, 0.0
+        for v, err in factors:
+            value *= v
+            relative += _relative(v, err)
+        return value, 2 * (relative + len(factors) * _U) * abs(value)
+    if isinstance(e, sympy.Pow) and e.exp.is_Rational:
+        base, err = _bounded(e.base)
+        exponent = float(e.exp)
+        if base <= 0 and not e.exp.is_Integer:
+            raise _Untrusted
+        value = base**exponent
+        # pow() is within an ulp or two; a fractional exponent adds its own rounding times log(base).
+        relative = abs(exponent) * _relative(base, err) + 2 * _U
+        if not e.exp.is_Integer:
+            relative += abs(exponent) * _U * abs(math.log(base))
+        return value, 2 * relative * abs(value)
+    if isinstance(e, sympy.exp):
+        argument, err = _bounded(e.args[0])
+        value = math.exp(argument)
+        return value, 2 * (err + 2 * _U) * value
+    if isinstance(e, sympy.log):
+        argument, err = _bounded(e.args[0])
+        if argument <= 0:
+            raise _Untrusted
+        value = math.log(argument)
+        return value, 2 * (_relative(argument, err) + 2 * _U * abs(value))
+    raise _Untrusted
+
+
+def _relative(value: float, error: float) -> float:
+    if value == 0:
+        if error == 0:
+            return 0.0
+        raise _Untrusted
+    return error / abs(value)
