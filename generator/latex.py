@@ -17,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import sympy
 
+from generator.floats import exact_float
+
 __all__ = [
     "escape_text",
     "unprintable_characters",
@@ -148,10 +150,9 @@ def _latex_of(value: sympy.Expr) -> str:
     return sympy.latex(value)
 
 
-@lru_cache(maxsize=1 << 16)
 def to_float(value: Any) -> float:
-    """An exact number as the nearest float (evaluated to 20 digits first); cached."""
-    return float(sympy.N(sympy.sympify(value), 20))
+    """An exact number as a float good to 13 digits or more (generator.floats); cached there."""
+    return exact_float(value)
 
 
 def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:
