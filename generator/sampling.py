@@ -81,10 +81,16 @@ def question_rng(seed: int, variant_index: int, question_id: str, redraw: int = 
     return np.random.default_rng(np.random.SeedSequence([seed, variant_index, *words, *extra]))
 
 
+@lru_cache(maxsize=1024)  # the same list for every draw of every variant
 def _choices(param: ParameterSpec) -> list[Fraction]:
     values = {Fraction(n, q) for q in param.denominators for n in range(param.low * q, param.high * q + 1)}
     excluded = {Fraction(str(x)) for x in param.exclude}
     return sorted(values - excluded)
+
+
+@lru_cache(maxsize=1024)
+def _sympy_choices(param: ParameterSpec) -> tuple[sympy.Rational, ...]:
+    return tuple(_to_sympy(v) for v in _choices(param))
 
 
 def _to_sympy(value: Fraction) -> sympy.Rational:
@@ -98,7 +104,7 @@ def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) 
         out[...] = sympy.Integer(0)
         out[int(rng.integers(shape[0]))] = sympy.Integer(1)
         return out
-    choices = [_to_sympy(v) for v in _choices(param)]
+    choices = _sympy_choices(param)
     picks = rng.integers(len(choices), size=shape)
     for index in np.ndindex(shape):
         out[index] = choices[int(picks[index])]
