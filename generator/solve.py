@@ -6,9 +6,15 @@ J[a..., b...] = d out[a...] / d in[b...]. A scalar output gives the gradient, sh
 input; a scalar input gives the output's shape.
 
 The derivative is taken symbolically: every parameter becomes an array of SymPy symbols, the
-definitions are evaluated over those symbols, each output entry is differentiated by each input
-entry, and only then are this variant's exact numbers substituted. The symbolic Jacobian depends
-on the dimensions alone, so it is cached per (question, dimensions) and reused across variants.
+definitions are evaluated over those symbols, each output entry is differentiated by every input
+entry (by reverse accumulation over the expression graph, with SymPy's derivative of each node),
+and only then are this variant's exact numbers substituted. The symbolic Jacobian depends on the
+dimensions alone, so it is cached per (question, dimensions) and reused across variants.
+
+Substituting and tidying are where a class set spends its time, so the common case - an entry
+that is a rational function of e once the numbers are in - is computed on integer coefficient
+lists (SymPy's dense polynomial functions) and turned into a SymPy expression once per distinct
+value; everything else goes through SymPy's general path. Both give the same expressions.
 """
 
 from __future__ import annotations
