@@ -83,7 +83,7 @@ def _display(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:
 
 
 def _display_math(tex: str) -> str:
-    return "\\begin{center}\\adjustbox{max width=\\linewidth}{$\\displaystyle " + tex + "$}\\end{center}"
+    return "\\begin{center}\\shrinktowidth{$\\displaystyle " + tex + "$}\\end{center}"
 
 
 def _inline_math(tex: str) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import numpy as np
 import pytest
 import sympy
+from conftest import needs_tex
 
 from generator.errors import Location, RenderError
 from generator.latex import escape_text, latex_value
@@ -114,3 +118,19 @@ def test_template_names_is_none_when_a_template_does_not_parse(tmp_path):
     question = bank.questions["tanh"]
     broken = replace(question, stem=replace(question.stem, source="<< u "))
     assert template_names(make_environment(), broken) is None
+
+
+@needs_tex
+@pytest.mark.parametrize(("material", "expected"), [
+    (r"\rule{2\linewidth}{1pt}", "=linewidth"),  # too wide: scaled down to the line
+    (r"\rule{100pt}{1pt}", "=100.0pt"),  # fits: as it is
+])
+def test_displays_shrink_to_the_line_width_only_when_too_wide(tmp_path, material, expected):
+    preamble = make_environment().get_template("preamble.tex.j2").render(cjk=False)
+    (tmp_path / "w.tex").write_text(
+        preamble + "\\begin{document}\n\\sbox0{\\shrinktowidth{" + material + "}}\n"
+        "\\typeout{WIDTH=\\the\\wd0, LINE=\\the\\linewidth}\n\\end{document}\n", encoding="utf-8")
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "w.tex"], cwd=tmp_path,
+                   capture_output=True, check=True)
+    width, line = re.search(r"WIDTH=(\S+), LINE=(\S+)", (tmp_path / "w.log").read_text("latin-1")).groups()
+    assert width == (line if expected == "=linewidth" else expected[1:])
