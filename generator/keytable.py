@@ -19,7 +19,7 @@ import sympy
 
 from generator.assemble import Plan
 from generator.latex import latex_value
-from generator.solve import Solution
+from generator.solve import Solution, plain_number
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 
@@ -49,7 +49,7 @@ def _exact_text(value: sympy.Expr) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _decimal_text(value: sympy.Expr) -> str:
-    return f"{float(sympy.N(value, 30)):.10g}"
+    return f"{float(plain_number(value)):.10g}"  # the number manifest.json holds, to 10 digits
 
 
 def answer_rows(solution: Solution) -> tuple[tuple[str, str, str, str], ...]:

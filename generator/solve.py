@@ -41,7 +41,7 @@ from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Instance
 from generator.spec import PartSpec, QuestionSpec
 
-__all__ = ["PartAnswer", "Solution", "solve", "symbol_arrays", "to_plain", "tidy_array"]
+__all__ = ["PartAnswer", "Solution", "plain_number", "solve", "symbol_arrays", "to_plain", "tidy_array"]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
 
@@ -513,12 +513,15 @@ def to_plain(array: np.ndarray) -> Any:
     """Exact array -> nested lists of JSON numbers: ints where integer, floats otherwise."""
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
-        return _plain_number(sympy.sympify(array[()]))
+        return plain_number(sympy.sympify(array[()]))
     return [to_plain(sub) for sub in array]
 
 
 @lru_cache(maxsize=1 << 16)
-def _plain_number(value: sympy.Expr) -> int | float:
+def plain_number(value: sympy.Expr) -> int | float:
+    """An exact number for JSON and CSV: an int if integer, else the float of its 30-digit value.
+
+    Cached, and shared by manifest.json and answers.csv (the same entries, evaluated once)."""
     if value.is_Integer:
         return int(value)
     return float(sympy.N(value, 30))
