@@ -14,13 +14,14 @@ check: SymPy, Jinja and pypdf take longer to import than a build with unchanged 
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from generator.cache import (
     Previous,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from generator.batch import Job
     from generator.render import RenderedQuestion
     from generator.sampling import Instance
-    from generator.spec import Bank
+    from generator.spec import Bank, QuestionSpec
 
 __all__ = ["DOCUMENT_KINDS", "BuildOptions", "BuildResult", "build"]
 
@@ -174,53 +175,101 @@ class Solved:
 
 
 def solve_all(
-    instances: Mapping[tuple[int, str], Instance], templates: Path | None, *, workers: int = 1,
+    questions: Sequence[tuple[QuestionSpec, Sequence[int]]], seed: int, templates: Path | None, *, workers: int = 1,
     advance: Callable[[int], None] | None = None,
-) -> dict[tuple[int, str], Solved]:
-    """Solve, verify and render every drawn question (stages solve, verify, render).
+) -> tuple[dict[tuple[int, str], Solved], dict[str, str | None]]:
+    """Draw each question for its variants, then solve, verify and render every (variant, question).
 
-    Each (variant, question) is independent, so with `workers` > 1 they are shared out among
-    that many forked processes, the variants of a question with the same dimensions together
-    (each process keeps its caches: symbolic Jacobians per dimensions, canonical forms, LaTeX).
-    Results and errors come back in the order of `instances`, so the output and the first error
-    reported do not depend on `workers`.
+    The work is shared out by question, in `workers` forked processes: a task draws a question's
+    variants (the draws of one question depend on the earlier ones, which keeps variants distinct)
+    and solves a run of them, so that a question's symbolic work (its index forms, its Jacobians
+    per dimensions) and the drawing are done by the processes that need them, in parallel,
+    rather than in the main process first. Large questions are cut into runs so that the cores
+    finish together; tasks start largest first.
+
+    Returns the results by (variant index, question id) and each question's sampling note. Results
+    and errors do not depend on `workers`: a question that cannot be drawn is reported first (the
+    first such in question order, as when drawing came before solving), then the first other
+    error in (question, variant) order.
     """
-    units = list(instances.items())
-    processes = min(workers, len(units) // _MIN_UNITS_PER_PROCESS)
-    _start_worker(templates, units)  # read by forked children too
+    tasks = _tasks(questions, workers)
+    _start_worker(templates, questions, seed)  # read by forked children too
+    units = sum(len(variants) for _, variants in questions)
+    processes = min(workers, len(tasks), units // _MIN_UNITS_PER_PROCESS)
+    outcomes: dict[tuple[int, int, int], _Outcome] = {}
     if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return {key: _unpack(result, advance) for (key, _), result in zip(units, map(_solve_unit, range(len(units))), strict=True)}
-    # One task per (question, dimensions): its variants share one symbolic Jacobian, derived once.
-    groups: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
-    for index, ((_, qid), instance) in enumerate(units):
-        groups.setdefault((qid, tuple(sorted(instance.dims.items()))), []).append(index)
-    tasks = sorted(groups.values(), key=len, reverse=True)  # big tasks first: the cores finish together
-    results: dict[int, Solved | tuple[str, str]] = {}
-    context = multiprocessing.get_context("fork")  # the children share the parent's loaded bank
-    pool = context.Pool(processes, initializer=_quiet_worker)
-    try:
-        for task, outcome in zip(tasks, pool.imap(_solve_units, tasks), strict=True):
-            results.update(zip(task, outcome, strict=True))
+        for task in tasks:
+            outcomes[task] = _run_task(task)
             if advance is not None:
-                advance(len(task))
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    # Errors are reported in the order of `instances`, whatever the order of the tasks.
-    return {key: _unpack(results[index], None) for index, (key, _) in enumerate(units)}
+                advance(task[2] - task[1])
+    else:
+        context = multiprocessing.get_context("fork")  # the children share the parent's loaded bank
+        pool = context.Pool(processes, initializer=_quiet_worker)
+        try:
+            for task, outcome in zip(tasks, pool.imap(_run_task, tasks), strict=True):
+                outcomes[task] = outcome
+                if advance is not None:
+                    advance(task[2] - task[1])
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+    ordered = sorted(outcomes.items())  # (question, first variant): the order of `questions`
+    for _, outcome in ordered:
+        if outcome.sampling_error is not None:
+            _raise(outcome.sampling_error)
+    solved: dict[tuple[int, str], Solved] = {}
+    notes: dict[str, str | None] = {}
+    for (q, _, end), outcome in ordered:
+        spec, variants = questions[q]
+        for v, result in zip(variants[end - len(outcome.results):end], outcome.results, strict=True):
+            if isinstance(result, tuple):
+                _raise(result)
+            solved[(v, spec.id)] = result
+        if end == len(variants):  # the task that drew every variant knows the question's note
+            notes[spec.id] = outcome.note
+    return solved, notes
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What a task sends back: its results in variant order, or why the question could not be drawn."""
+
+    results: tuple[Solved | tuple[str, str], ...]  # (error class name, message) for an error
+    note: str | None = None
+    sampling_error: tuple[str, str] | None = None
 
 
 _MIN_UNITS_PER_PROCESS = 8  # below this, starting a process costs more than it saves
+_RUNS_PER_PROCESS = 4  # a question larger than 1/(4 x processes) of the work is cut into runs
 _worker_state: dict[str, Any] = {}
 
 
-def _start_worker(templates: Path | None, units: list[tuple[tuple[int, str], Instance]]) -> None:
+def _tasks(questions: Sequence[tuple[QuestionSpec, Sequence[int]]], workers: int) -> list[tuple[int, int, int]]:
+    """(question, first, end) runs of variants, the likely longest first.
+
+    A question's cost is estimated from its spec (parts x parameter entries at the largest
+    dimensions: mlp2 comes first, a scalar question last); it only decides the order.
+    """
+    total = sum(len(variants) for _, variants in questions)
+    size = max(_MIN_UNITS_PER_PROCESS, -(-total // (max(1, workers) * _RUNS_PER_PROCESS)))
+    tasks = [(q, first, min(first + size, len(variants)))
+             for q, (_, variants) in enumerate(questions) for first in range(0, len(variants), size)]
+    return sorted(tasks, key=lambda t: -(t[2] - t[1]) * _weight(questions[t[0]][0]))
+
+
+def _weight(question: QuestionSpec) -> int:
+    largest = {name: high for name, _, high in question.dimensions}
+    entries = sum(math.prod(largest[s] if isinstance(s, str) else s for s in p.shape) for p in question.parameters)
+    return len(question.parts) * (1 + entries)
+
+
+def _start_worker(templates: Path | None, questions: Sequence[tuple[QuestionSpec, Sequence[int]]], seed: int) -> None:
     from generator.render import make_environment
 
-    _worker_state.update(units=units, env=make_environment(templates))
+    _worker_state.update(questions=questions, seed=seed, env=make_environment(templates))
 
 
 def _quiet_worker() -> None:
@@ -229,11 +278,21 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _solve_units(indices: list[int]) -> list[Solved | tuple[str, str]]:
-    return [_solve_unit(index) for index in indices]
+def _run_task(task: tuple[int, int, int]) -> _Outcome:
+    """Draw a question's variants up to `end`, and solve, verify and render those from `first`."""
+    from generator.errors import SamplingError
+    from generator.sampling import sample_variants
+
+    q, first, end = task
+    spec, variants = _worker_state["questions"][q]
+    try:
+        drawn, note = sample_variants(spec, _worker_state["seed"], variants[:end])
+    except SamplingError as e:
+        return _Outcome((), sampling_error=(type(e).__name__, str(e)))
+    return _Outcome(tuple(_solve_unit(drawn[v]) for v in variants[first:end]), note)
 
 
-def _solve_unit(index: int) -> Solved | tuple[str, str]:
+def _solve_unit(instance: Instance) -> Solved | tuple[str, str]:
     """Solve, verify and render one (variant, question); an error comes back as (class name, message)."""
     from generator.errors import GeneratorError
     from generator.keytable import answer_rows
@@ -242,7 +301,6 @@ def _solve_unit(index: int) -> Solved | tuple[str, str]:
     from generator.solve import solve
     from generator.verify import verify
 
-    _, instance = _worker_state["units"][index]
     try:
         solution = solve(instance)
         verify(solution)
@@ -251,14 +309,10 @@ def _solve_unit(index: int) -> Solved | tuple[str, str]:
         return (type(e).__name__, str(e))
 
 
-def _unpack(result: Solved | tuple[str, str], advance: Callable[[int], None] | None) -> Solved:
-    if isinstance(result, tuple):
-        from generator import errors
+def _raise(error: tuple[str, str]) -> NoReturn:
+    from generator import errors
 
-        raise getattr(errors, result[0])(result[1])
-    if advance is not None:
-        advance(1)
-    return result
+    raise getattr(errors, error[0])(error[1])
 
 
 def _solve_questions(
@@ -271,8 +325,6 @@ def _solve_questions(
     Returns the results by (variant index, question), the sampling notes in question order, and
     what to keep for the next build (question key -> JSON-able results).
     """
-    from generator.sampling import sample_variants
-
     users: dict[str, list[int]] = {}
     for v in plan.variant_indices:
         for qid in plan.questions_of(v):
@@ -280,7 +332,6 @@ def _solve_questions(
     solved: dict[tuple[int, str], Solved] = {}
     kept: dict[str, Any] = {}
     notes: dict[str, str | None] = {}
-    instances: dict[tuple[int, str], Instance] = {}
     fresh: dict[str, str] = {}  # question id -> key, for those solved now
     for qid, variant_indices in users.items():
         spec = bank.questions[qid]
@@ -292,12 +343,13 @@ def _solve_questions(
             notes[qid] = data["note"]  # type: ignore[index]
             kept[key] = data
             continue
-        drawn, notes[qid] = sample_variants(spec, options.seed, variant_indices)
-        instances.update({(v, qid): instance for v, instance in drawn.items()})
+        notes[qid] = None  # filled in below; kept here for the order of the notes
         fresh[qid] = key
-    shown.stage("solving", len(instances))
-    new = solve_all(instances, options.templates, workers=_workers(options), advance=shown.advance)
+    asked = [(bank.questions[qid], users[qid]) for qid in fresh]
+    shown.stage("solving", sum(len(variants) for _, variants in asked))
+    new, drawn_notes = solve_all(asked, options.seed, options.templates, workers=_workers(options), advance=shown.advance)
     solved.update(new)
+    notes.update(drawn_notes)
     for qid, key in fresh.items():
         kept[key] = {"note": notes[qid], "variants": {str(v): _dump(new[(v, qid)]) for v in users[qid]}}
     return solved, [note for note in notes.values() if note], kept

@@ -119,19 +119,42 @@ def test_pdfs_are_byte_reproducible(tmp_path):
 
 
 def test_one_process_and_two_solve_alike(tmp_path):
-    """The Python stages shared out among processes give the same .tex, manifest and key table."""
-    from generator.build import solve_all
-    from generator.sampling import sample_variants
+    """The Python stages shared out among processes (questions cut into runs of variants, drawn in
+    the workers) give the same results and notes as one process."""
+    from generator import build as module
     from generator.spec import load_bank
 
     bank = load_bank(BANK)
-    instances = {}
-    for qid in ("sigmoid", "affine-vector", "softmax"):
-        drawn, _ = sample_variants(bank.questions[qid], 5, range(12))
-        instances.update({(v, qid): inst for v, inst in drawn.items()})
-    alone = solve_all(instances, None, workers=1)
-    shared = solve_all(instances, None, workers=2)
-    assert list(alone) == list(shared) and alone == shared
+    asked = [(bank.questions[qid], list(range(12))) for qid in ("sigmoid", "affine-vector", "softmax")]
+    alone = module.solve_all(asked, 5, None, workers=1)
+    shared = module.solve_all(asked, 5, None, workers=2)
+    assert len(module._tasks(asked, 2)) > len(asked)  # some question was cut into runs
+    assert list(alone[0]) == list(shared[0]) and alone == shared
+    assert shared[1]["sigmoid"] == "sigmoid: only 6 distinct variants exist, 12 asked"
+
+
+def test_a_question_that_cannot_be_drawn_is_reported_before_errors_of_earlier_questions(tmp_path, monkeypatch):
+    """As when every question was drawn before any was solved: the sampling error comes first."""
+    import generator.sampling as sampling
+    from generator import build as module
+    from generator.errors import SamplingError
+    from generator.spec import load_bank
+
+    bank = load_bank(BANK)
+
+    real = sampling.sample_variants
+
+    def fails_for_softmax(question, seed, variants):
+        if question.id == "softmax":
+            raise SamplingError("softmax.yaml:9: constraints[0]: could not be met")
+        return real(question, seed, variants)
+
+    monkeypatch.setattr(sampling, "sample_variants", fails_for_softmax)
+    monkeypatch.setattr(module, "_solve_unit", lambda instance: ("SolveError", f"{instance.question.id} failed"))
+    asked = [(bank.questions[qid], list(range(10))) for qid in ("sigmoid", "softmax")]
+    for workers in (1, 2):
+        with pytest.raises(SamplingError, match="softmax.yaml:9"):
+            module.solve_all(asked, 5, None, workers=workers)
 
 
 def test_the_build_knows_the_document_kinds_the_renderer_makes():
