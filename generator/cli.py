@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from generator import __version__
 from generator.errors import GeneratorError

@@ -32,6 +32,7 @@ import sympy
 from sympy.core.relational import Relational
 
 from generator.errors import SolveError, VerifyError
+from generator.floats import float_array
 from generator.indexnotation import (
     IndexRef,
     entry_symbol,
@@ -40,15 +41,14 @@ from generator.indexnotation import (
     latex_index,
     size_symbol,
 )
-from generator.floats import float_array
 from generator.spec import QuestionSpec
 
 __all__ = [
-    "IndexForm",
     "CHECK_SEEDS",
-    "derive_index_form",
+    "IndexForm",
     "check_expected",
     "check_index_form",
+    "derive_index_form",
     "latex_index_form",
     "layout_sentence",
 ]

@@ -41,19 +41,19 @@ from sympy.printing.latex import LatexPrinter
 from generator.errors import ExpressionError, Location
 
 __all__ = [
-    "IndexRef",
+    "INDEX_FUNCTIONS",
     "IndexExpr",
+    "IndexRef",
     "IndexScope",
-    "sigmoid",
-    "index_symbol",
-    "size_symbol",
     "entry_symbol",
-    "parse_index_ref",
-    "parse_index_expression",
     "evaluate_index_expression",
     "index_grid_evaluator",
+    "index_symbol",
     "latex_index",
-    "INDEX_FUNCTIONS",
+    "parse_index_expression",
+    "parse_index_ref",
+    "sigmoid",
+    "size_symbol",
 ]
 
 

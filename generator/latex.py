@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import sympy
@@ -20,16 +21,16 @@ import sympy
 from generator.floats import exact_float
 
 __all__ = [
-    "escape_text",
-    "unprintable_characters",
-    "latex_value",
-    "latex_scalar",
-    "latex_matrix",
-    "latex_tensor",
-    "latex_approx",
-    "to_float",
-    "DEFAULT_INDEX_NAMES",
     "CJK_FONT",
+    "DEFAULT_INDEX_NAMES",
+    "escape_text",
+    "latex_approx",
+    "latex_matrix",
+    "latex_scalar",
+    "latex_tensor",
+    "latex_value",
+    "to_float",
+    "unprintable_characters",
 ]
 
 _TEXT_SPECIALS = {

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import jinja2
 import jinja2.meta
@@ -23,21 +24,28 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
 from generator.indexform import latex_index_form, layout_sentence
-from generator.latex import DEFAULT_INDEX_NAMES, escape_text, latex_approx, latex_matrix, latex_scalar, latex_value
+from generator.latex import (
+    DEFAULT_INDEX_NAMES,
+    escape_text,
+    latex_approx,
+    latex_matrix,
+    latex_scalar,
+    latex_value,
+)
 from generator.roster import Student
 from generator.sandbox import SpecSandbox
 from generator.solve import PartAnswer, Solution, tidy_array
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 
 __all__ = [
+    "DOCUMENT_KINDS",
+    "PROJECT_TEMPLATES",
     "RenderedPart",
     "RenderedQuestion",
     "make_environment",
-    "render_question",
     "render_document",
+    "render_question",
     "with_points",
-    "PROJECT_TEMPLATES",
-    "DOCUMENT_KINDS",
 ]
 
 PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

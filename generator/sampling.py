@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import sympy
@@ -30,15 +31,15 @@ from generator.expr import EXACT, evaluate
 from generator.spec import ParameterSpec, QuestionSpec
 
 __all__ = [
-    "Instance",
-    "MAX_TRIES",
-    "MAX_REDRAWS",
     "ENUMERATE_LIMIT",
+    "MAX_REDRAWS",
+    "MAX_TRIES",
+    "Instance",
+    "count_variants",
+    "question_rng",
     "sample",
     "sample_variants",
-    "count_variants",
     "variant_label",
-    "question_rng",
 ]
 
 MAX_TRIES = 1000

@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Instance
 from generator.spec import PartSpec, QuestionSpec
 
-__all__ = ["PartAnswer", "Solution", "plain_number", "solve", "symbol_arrays", "to_plain", "tidy_array"]
+__all__ = ["PartAnswer", "Solution", "plain_number", "solve", "symbol_arrays", "tidy_array", "to_plain"]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
 

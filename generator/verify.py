@@ -26,7 +26,7 @@ from generator.indexform import check_index_form
 from generator.solve import Solution
 from generator.spec import QuestionSpec
 
-__all__ = ["verify", "STEP", "RTOL", "ATOL"]
+__all__ = ["ATOL", "RTOL", "STEP", "verify"]
 
 STEP = 1e-5
 RTOL = 1e-6
