@@ -116,34 +116,41 @@ def _tidy_reference(value: sympy.Expr) -> sympy.Expr:
     return result.xreplace(back) if base else result
 
 
-def test_fast_canonical_form_equals_the_reference_on_every_bank_answer():
-    """Every entry of every bank answer, computed on coefficient lists (or tidied), is the very same
-    expression (srepr) as substituting the numbers into the symbolic Jacobian, then sympy.cancel/sqf."""
+def _bank_jacobians(seed, variants):
+    """(question, part, dims, substitution, memo) for every part with `wrt` of every bank question,
+    drawn for `seed` and `variants`; dims and substitution are what generator.solve uses, and memo
+    is one dict per variant (shared by its parts, as in solve)."""
     from pathlib import Path
-
-    import numpy as np
 
     from generator import solve as module
     from generator.sampling import sample_variants
     from generator.spec import load_bank
 
     bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
-    closed = 0
     for question in bank.questions.values():
-        drawn, _ = sample_variants(question, 3, range(4))
+        drawn, _ = sample_variants(question, seed, variants)
         for inst in drawn.values():
             dims = tuple(sorted(inst.dims.items()))
             substitution = module._substitution(question, dims, inst)
             memo: dict = {}
             for part in question.parts:
-                if part.wrt is None:
-                    continue
-                jac = module._jacobian(question, dims, part.of, part.wrt)
-                got = module._substitute(jac, substitution, memo)
-                for entry, value in zip(jac.flat, got.flat):
-                    want = _tidy_reference(sympy.sympify(entry).xreplace(substitution))
-                    assert sympy.srepr(value) == sympy.srepr(want), (question.id, part.id, value, want)
-                    closed += not want.is_Rational
+                if part.wrt is not None:
+                    yield question, part, dims, substitution, memo
+
+
+def test_fast_canonical_form_equals_the_reference_on_every_bank_answer():
+    """Every entry of every bank answer, computed on coefficient lists (or tidied), is the very same
+    expression (srepr) as substituting the numbers into the symbolic Jacobian, then sympy.cancel/sqf."""
+    from generator import solve as module
+
+    closed = 0
+    for question, part, dims, substitution, memo in _bank_jacobians(3, range(4)):
+        jac = module._jacobian(question, dims, part.of, part.wrt)
+        got = module._substitute(jac, substitution, memo)
+        for entry, value in zip(jac.flat, got.flat):
+            want = _tidy_reference(sympy.sympify(entry).xreplace(substitution))
+            assert sympy.srepr(value) == sympy.srepr(want), (question.id, part.id, value, want)
+            closed += not want.is_Rational
     assert closed > 100
 
 
@@ -205,32 +212,18 @@ def test_fast_canonical_form_on_random_closed_forms():
 def test_reverse_accumulation_gives_sympy_diffs_answers_on_every_bank_part():
     """Every Jacobian of the bank, by reverse accumulation and by sympy.diff entry by entry, gives
     the same exact answer (same canonical expression) once this variant's numbers are put in."""
-    from pathlib import Path
-
-    import numpy as np
-
     from generator import solve as module
-    from generator.sampling import sample_variants
-    from generator.spec import load_bank
 
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
     compared = 0
-    for question in bank.questions.values():
-        drawn, _ = sample_variants(question, 5, range(3))
-        for inst in drawn.values():
-            dims = tuple(sorted(inst.dims.items()))
-            symbols, env = module._symbolic(question, dims)
-            substitution = module._substitution(question, dims, inst)
-            for part in question.parts:
-                if part.wrt is None:
-                    continue
-                reverse = module._substitute(module._jacobian(question, dims, part.of, part.wrt), substitution)
-                by_diff = module._jacobian_by_diff(np.asarray(env[part.of], dtype=object), symbols[part.wrt])
-                reference = module._substitute(by_diff, substitution)
-                assert reverse.shape == reference.shape
-                for got, want in zip(reverse.flat, reference.flat):
-                    assert sympy.srepr(got) == sympy.srepr(want), (question.id, part.id, got, want)
-                    compared += 1
+    for question, part, dims, substitution, _ in _bank_jacobians(5, range(3)):
+        symbols, env = module._symbolic(question, dims)
+        reverse = module._substitute(module._jacobian(question, dims, part.of, part.wrt), substitution)
+        by_diff = module._jacobian_by_diff(np.asarray(env[part.of], dtype=object), symbols[part.wrt])
+        reference = module._substitute(by_diff, substitution)
+        assert reverse.shape == reference.shape
+        for got, want in zip(reverse.flat, reference.flat):
+            assert sympy.srepr(got) == sympy.srepr(want), (question.id, part.id, got, want)
+            compared += 1
     assert compared > 500
 
 
