@@ -36,6 +36,23 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"**", "*"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # Every rule here and in Jinja's sandboxes looks only at the object's type (isinstance
+        # checks) and the attribute's name, so the answer is kept per (type, name): documents
+        # read thousands of attributes of the same few types (a question's parts, titles, ...).
+        key = (type(obj), attr)
+        safe = self._safe_attributes.get(key)
+        if safe is None:
+            safe = self._safe_attributes[key] = self._decide(obj, attr, value)
+        return safe
+
+    @property
+    def _safe_attributes(self) -> dict[tuple[type, str], bool]:
+        cache = self.__dict__.get("_safe_attribute_cache")
+        if cache is None:
+            cache = self.__dict__["_safe_attribute_cache"] = {}
+        return cache
+
+    def _decide(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, (np.ndarray, np.generic, sympy.Basic)):
             return attr in VALUE_ATTRIBUTES
         return super().is_safe_attribute(obj, attr, value)

@@ -186,3 +186,24 @@ def test_tex_cannot_write_files_outside_the_job(tmp_path: Path) -> None:
         compile_pdf(tex)
     assert f"I can't write on file `{target}'." in str(info.value)
     assert not target.exists()
+
+
+def test_attribute_decisions_are_kept_per_type_not_per_name() -> None:
+    """The sandbox remembers its answers per (type, attribute): a method that is safe on a dict
+    (`copy`) stays refused on a drawn array in the same environment, in either order."""
+    import numpy as np
+    from jinja2.exceptions import SecurityError
+
+    from generator.render import make_environment
+
+    for order in (("d", "x"), ("x", "d")):
+        env = make_environment()
+        context = {"d": {"a": 1}, "x": np.array([1, 2])}
+        for name in order:
+            template = env.from_string(f"<< {name}.copy() >>")
+            if name == "d":
+                assert template.render(context) == "{'a': 1}"
+            else:
+                with pytest.raises(SecurityError):
+                    template.render(context)
+        assert env.from_string("<< x.shape >>").render(context) == "(2,)"
