@@ -41,7 +41,7 @@ from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Instance
 from generator.spec import PartSpec, QuestionSpec
 
-__all__ = ["PartAnswer", "Solution", "plain_number", "solve", "symbol_arrays", "tidy_array", "to_plain"]
+__all__ = ["FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "tidy_array", "to_plain"]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
 
@@ -362,22 +362,47 @@ MAX_POWER = 64  # larger integer powers are left to SymPy (no key has them; keep
 
 
 def _canonical_from_polynomials(numerator: list[int], denominator: list[int]) -> sympy.Expr:
-    """The canonical shape (as `_tidy` makes it) of numerator/denominator, reduced lists in e."""
+    """The canonical shape (as `_tidy` makes it) of numerator/denominator, reduced lists in e.
+
+    The result's factored structure is remembered (`factored_form`), for printing it without
+    SymPy's general printer.
+    """
     sign = 1
     if numerator and numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
         sign, numerator = -1, dup_neg(numerator, ZZ)
-    return sign * (_square_free(numerator) / _square_free(denominator))
+    (top, top_factors), (bottom, bottom_factors) = _square_free(numerator), _square_free(denominator)
+    value = sign * (top / bottom)
+    _FACTORED.setdefault(value, FactoredForm(sign, top_factors, bottom_factors))
+    return value
 
 
-def _square_free(coefficients: list[int]) -> sympy.Expr:
-    """As `_sqf_in` for a polynomial in e given by its integer coefficients."""
+@dataclass(frozen=True, slots=True)
+class FactoredForm:
+    """sign * numerator / denominator, each (integer coefficient, ((coefficients in e, power), ...))."""
+
+    sign: int
+    numerator: tuple[int, tuple[tuple[tuple[int, ...], int], ...]]
+    denominator: tuple[int, tuple[tuple[tuple[int, ...], int], ...]]
+
+
+_FACTORED: dict[sympy.Expr, FactoredForm] = {}
+
+
+def factored_form(value: Any) -> FactoredForm | None:
+    """How a canonical closed form made on coefficient lists is factored, if it was made so."""
+    return _FACTORED.get(value) if isinstance(value, sympy.Basic) else None
+
+
+def _square_free(coefficients: list[int]) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
+    """As `_sqf_in` for a polynomial in e given by its integer coefficients; and its factors."""
     if len(coefficients) <= 1:
-        return sympy.Integer(coefficients[0] if coefficients else 0)
+        number = coefficients[0] if coefficients else 0
+        return sympy.Integer(number), (number, ())
     coefficient, factors = dup_sqf_list(coefficients, ZZ)
     joined = [(functools.reduce(functools.partial(dup_mul, K=ZZ), (f for f, k in factors if k == m)), m)
-              for m in {k for _, k in factors}]
+              for m in sorted({k for _, k in factors})]
     product = sympy.Mul(*[_polynomial_expr(f) ** m for f, m in joined])
-    return _keep_coeff(sympy.Integer(coefficient), product)
+    return _keep_coeff(sympy.Integer(coefficient), product), (int(coefficient), tuple((tuple(f), m) for f, m in joined))
 
 
 def _polynomial_expr(coefficients: list[int]) -> sympy.Expr:
