@@ -192,10 +192,11 @@ def solve_all(
     first such in question order, as when drawing came before solving), then the first other
     error in (question, variant) order.
     """
-    tasks = _tasks(questions, workers)
-    _start_worker(templates, questions, seed)  # read by forked children too
     units = sum(len(variants) for _, variants in questions)
-    processes = min(workers, len(tasks), units // _MIN_UNITS_PER_PROCESS)
+    processes = min(workers, units // _MIN_UNITS_PER_PROCESS)
+    tasks = _tasks(questions, processes)
+    processes = min(processes, len(tasks))
+    _start_worker(templates, questions, seed)  # read by forked children too
     outcomes: dict[tuple[int, int, int], _Outcome] = {}
     if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for task in tasks:
@@ -254,7 +255,8 @@ def _tasks(questions: Sequence[tuple[QuestionSpec, Sequence[int]]], workers: int
     dimensions: mlp2 comes first, a scalar question last); it only decides the order.
     """
     total = sum(len(variants) for _, variants in questions)
-    size = max(_MIN_UNITS_PER_PROCESS, -(-total // (max(1, workers) * _RUNS_PER_PROCESS)))
+    # A run draws every variant before its own again, so cut only when processes share the work.
+    size = max(_MIN_UNITS_PER_PROCESS, -(-total // (workers * _RUNS_PER_PROCESS))) if workers > 1 else max(1, total)
     tasks = [(q, first, min(first + size, len(variants)))
              for q, (_, variants) in enumerate(questions) for first in range(0, len(variants), size)]
     return sorted(tasks, key=lambda t: -(t[2] - t[1]) * _weight(questions[t[0]][0]))

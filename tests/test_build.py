@@ -129,6 +129,7 @@ def test_one_process_and_two_solve_alike(tmp_path):
     alone = module.solve_all(asked, 5, None, workers=1)
     shared = module.solve_all(asked, 5, None, workers=2)
     assert len(module._tasks(asked, 2)) > len(asked)  # some question was cut into runs
+    assert sorted(module._tasks(asked, 1)) == [(0, 0, 12), (1, 0, 12), (2, 0, 12)]  # one process: no cuts
     assert list(alone[0]) == list(shared[0]) and alone == shared
     assert shared[1]["sigmoid"] == "sigmoid: only 6 distinct variants exist, 12 asked"
 
