@@ -35,22 +35,19 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"**", "*"})
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._attribute_decisions: dict[tuple[type, str], bool] = {}
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Every rule here and in Jinja's sandboxes looks only at the object's type (isinstance
         # checks) and the attribute's name, so the answer is kept per (type, name): documents
         # read thousands of attributes of the same few types (a question's parts, titles, ...).
         key = (type(obj), attr)
-        safe = self._safe_attributes.get(key)
+        safe = self._attribute_decisions.get(key)
         if safe is None:
-            safe = self._safe_attributes[key] = self._decide(obj, attr, value)
+            safe = self._attribute_decisions[key] = self._decide(obj, attr, value)
         return safe
-
-    @property
-    def _safe_attributes(self) -> dict[tuple[type, str], bool]:
-        cache = self.__dict__.get("_safe_attribute_cache")
-        if cache is None:
-            cache = self.__dict__["_safe_attribute_cache"] = {}
-        return cache
 
     def _decide(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, (np.ndarray, np.generic, sympy.Basic)):
