@@ -29,7 +29,6 @@ __all__ = [
     "latex_scalar",
     "latex_tensor",
     "latex_value",
-    "to_float",
     "unprintable_characters",
 ]
 
@@ -161,8 +160,9 @@ def _latex_by_sympy(value: sympy.Expr) -> str:
     return sympy.latex(value)
 
 
-# Closed forms the solve stage made on coefficient lists come with their factors, and print
-# without SymPy's general printer (most of the time a key's Python side spends printing). The
+# Closed forms in the solve stage's canonical shape (a fraction of square-free products of
+# polynomials in e, `solve.factored_form`) print from their factors, without SymPy's general
+# printer (most of the time a key's Python side spent printing). The
 # output is SymPy's, character for character: tests/test_latex_fast.py compares the two on every
 # such value of the bank and on random ones. Shapes whose factor order SymPy decides by its sort
 # keys (two sums multiplied) are left to SymPy.
@@ -211,11 +211,6 @@ def _latex_polynomial(coefficients: Sequence[int]) -> str:
     return text
 
 
-def to_float(value: Any) -> float:
-    """An exact number as a float good to 13 digits or more (generator.floats); cached there."""
-    return exact_float(value)
-
-
 def latex_matrix(array: np.ndarray, env: str = "bmatrix") -> str:
     """A vector (as a column) or a matrix, in a LaTeX matrix environment."""
     array = np.asarray(array, dtype=object)
@@ -257,7 +252,7 @@ def latex_approx(value: Any, digits: int = 4) -> str:
     For reading exact closed forms such as e^2/(1 + e^2) at a glance; never a substitute for them.
     """
     def number(v: Any) -> str:
-        x = to_float(v)
+        x = exact_float(v)  # 13 digits or more; 4 are shown
         text = f"{x:.{digits}g}"
         if "e" in text:
             mantissa, exponent = text.split("e")

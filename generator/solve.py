@@ -212,15 +212,6 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
     return out
 
 
-@lru_cache(maxsize=1 << 16)
-def _from_fraction_cached(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> sympy.Expr | None:
-    if len(denominator) > 1:
-        return _canonical_from_polynomials(list(numerator), list(denominator))
-    if len(numerator) <= 1:
-        return sympy.Rational(numerator[0] if numerator else 0, denominator[0])
-    return None  # a polynomial in e over an integer: SymPy's path gives its shape (e/2 + 1/2)
-
-
 def _reduced(pair: _Fraction) -> _Fraction:
     """The reduced pair (as dup_cancel gives it), with the common cases of a number and of a
     polynomial over 1 short-cut: most entries of a key are plain numbers."""
@@ -235,7 +226,11 @@ def _reduced(pair: _Fraction) -> _Fraction:
 
 def _from_fraction(numerator: list[int], denominator: list[int]) -> sympy.Expr | None:
     """The canonical expression of a reduced pair, or None when `_tidy` must make it."""
-    return _from_fraction_cached(tuple(numerator), tuple(denominator))
+    if len(denominator) > 1:
+        return _canonical(tuple(numerator), tuple(denominator))[0]
+    if len(numerator) <= 1:
+        return sympy.Rational(numerator[0] if numerator else 0, denominator[0])
+    return None  # a polynomial in e over an integer: SymPy's path gives its shape (e/2 + 1/2)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -251,9 +246,10 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     # Keep closed forms exact but in one canonical shape: one fraction of polynomials in e, each
     # split into square-free factors, e.g. -e^2/(e^2 + 1)^3 rather than -e^2/(e^6 + 3e^4 + 3e^2 + 1).
     # (sqf, not factor: factor would split e^3 + 1 into (e + 1)(e^2 - e + 1).)
-    quick = _polynomials_in_e(value)  # integer powers of e only; None otherwise
-    if quick is not None and len(quick[1]) > 1:
-        return _canonical_from_polynomials(*quick)
+    pair = _as_fraction(value)  # integer powers of e only; None otherwise
+    quick = _from_fraction(*_reduced(pair)) if pair is not None else None
+    if quick is not None:
+        return quick
     if value.count_ops() >= 400:  # SymPy's cancel and sqf would take long; leave it as it is
         return value
     # Fractional powers (e^{3/2} and e^3 from u = -3/2) are written over one base t = e^{1/L} first,
@@ -288,19 +284,6 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
 # reference form). Anything else (e^{1/2}, log, a constant denominator) takes the paths below.
 
 _Fraction = tuple[list[int], list[int]]
-
-
-def _polynomials_in_e(value: sympy.Expr) -> _Fraction | None:
-    """(numerator, denominator) of a rational function of e as reduced coefficient lists, or None.
-
-    The pair is the one the field Q(e) gives: no common factor (integer content included) and a
-    denominator with a positive leading coefficient.
-    """
-    pair = _as_fraction(value)
-    if pair is None:
-        return None
-    numerator, denominator = dup_cancel(pair[0], pair[1], ZZ)
-    return numerator, denominator
 
 
 def _as_fraction(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None = None,
@@ -361,19 +344,15 @@ def _fraction_of(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, m
 MAX_POWER = 64  # larger integer powers are left to SymPy (no key has them; keeps lists small)
 
 
-def _canonical_from_polynomials(numerator: list[int], denominator: list[int]) -> sympy.Expr:
-    """The canonical shape (as `_tidy` makes it) of numerator/denominator, reduced lists in e.
-
-    The result's factored structure is remembered (`factored_form`), for printing it without
-    SymPy's general printer.
-    """
+@lru_cache(maxsize=1 << 16)
+def _canonical(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> tuple[sympy.Expr, FactoredForm]:
+    """The canonical shape (as `_tidy` makes it) of numerator/denominator, reduced coefficients
+    in e with a denominator of degree 1 or more; and its factors, for printing (`factored_form`)."""
     sign = 1
-    if numerator and numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
-        sign, numerator = -1, dup_neg(numerator, ZZ)
-    (top, top_factors), (bottom, bottom_factors) = _square_free(numerator), _square_free(denominator)
-    value = sign * (top / bottom)
-    _FACTORED.setdefault(value, FactoredForm(sign, top_factors, bottom_factors))
-    return value
+    if numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
+        sign, numerator = -1, tuple(dup_neg(list(numerator), ZZ))
+    (top, top_factors), (bottom, bottom_factors) = _square_free(list(numerator)), _square_free(list(denominator))
+    return sign * (top / bottom), FactoredForm(sign, top_factors, bottom_factors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,12 +364,17 @@ class FactoredForm:
     denominator: tuple[int, tuple[tuple[tuple[int, ...], int], ...]]
 
 
-_FACTORED: dict[sympy.Expr, FactoredForm] = {}
-
-
 def factored_form(value: Any) -> FactoredForm | None:
-    """How a canonical closed form made on coefficient lists is factored, if it was made so."""
-    return _FACTORED.get(value) if isinstance(value, sympy.Basic) else None
+    """The factors of a closed form in the canonical shape of a rational function of e; None for
+    anything else (a number, e/2 + 1/2, a logarithm, or an expression not in canonical shape)."""
+    pair = _as_fraction(value) if isinstance(value, sympy.Basic) else None
+    if pair is None:
+        return None
+    numerator, denominator = _reduced(pair)
+    if len(denominator) <= 1:
+        return None
+    canonical, form = _canonical(tuple(numerator), tuple(denominator))
+    return form if canonical == value else None
 
 
 def _square_free(coefficients: list[int]) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
