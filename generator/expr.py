@@ -17,6 +17,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -24,7 +25,7 @@ import sympy
 
 from generator.errors import ExpressionError, Location
 
-__all__ = ["Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "parse_expression", "evaluate"]
+__all__ = ["Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "parse_expression", "evaluate", "inputs_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,16 @@ def _check(
 def _did_you_mean(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def inputs_of(definitions: Sequence[tuple[str, Expr]], wanted: Iterable[str]) -> frozenset[str]:
+    """The `wanted` names and every name they use, directly or through `definitions` (ordered:
+    a definition uses only names defined before it)."""
+    needed = set(wanted)
+    for name, expr in reversed(definitions):
+        if name in needed:
+            needed |= expr.names
+    return frozenset(needed)
 
 
 # --- evaluation -------------------------------------------------------------------------------

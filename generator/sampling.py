@@ -27,7 +27,7 @@ import numpy as np
 import sympy
 
 from generator.errors import SamplingError
-from generator.expr import EXACT, evaluate
+from generator.expr import EXACT, evaluate, inputs_of
 from generator.spec import ParameterSpec, QuestionSpec
 
 __all__ = [
@@ -138,11 +138,7 @@ def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.nd
 @lru_cache(maxsize=256)
 def _constraint_inputs(question: QuestionSpec) -> frozenset[str]:
     """The derived names the constraints use, directly or through other derived values."""
-    needed = set().union(*(c.names for c in question.constraints)) if question.constraints else set()
-    for name, expr in reversed(question.derived):  # a derived value only uses earlier ones
-        if name in needed:
-            needed |= expr.names
-    return frozenset(needed)
+    return inputs_of(question.derived, (name for c in question.constraints for name in c.names))
 
 
 def sample(question: QuestionSpec, seed: int, variant_index: int, redraw: int = 0) -> Instance:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from generator.errors import VerifyError
-from generator.expr import NUMERIC, Expr, evaluate
+from generator.expr import NUMERIC, Expr, evaluate, inputs_of
 from generator.floats import float_array
 from generator.indexform import check_index_form
 from generator.solve import Solution
@@ -57,10 +57,7 @@ def _downstream(question: QuestionSpec, of: str, wrt: str) -> tuple[tuple[str, E
     for name, expr in upto:
         if expr.names & moved:
             moved.add(name)
-    needed = {of}
-    for name, expr in reversed(upto):
-        if name in needed:
-            needed |= expr.names
+    needed = inputs_of(upto, {of})
     return tuple((name, expr) for name, expr in upto if name in moved and name in needed)
 
 
