@@ -15,10 +15,10 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import sympy
