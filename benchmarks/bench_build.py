@@ -243,7 +243,8 @@ def main() -> int:
         t0 = measure_t0(scratch / "t0")
         print(f"t0 (one pdflatex pass, one-page amsmath article): {t0 * 1000:.0f} ms; {os.cpu_count()} cores\n")
         bank = Path(shutil.copytree(ROOT / "question_bank", scratch / "bank"))  # a copy, to edit below
-        counted = ["--kinds", "sheet,key", *(arg for name in worksheets(bank) for arg in ("--worksheet", name))]
+        names = worksheets(bank)
+        counted = ["--kinds", "sheet,key", *(arg for name in names for arg in ("--worksheet", name))]
         cold_out = scratch / "cold"
         command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *counted, *extra]
         results["cold"] = run_build(command, scratch, "cold")
@@ -266,7 +267,7 @@ def main() -> int:
             results["full_roster"] = run_build(["--bank", str(bank), "--roster", str(roster), "--out", str(scratch / "full-roster"),
                                                 *extra], scratch, "full_roster")
             pages["full_roster"] = count_pages(scratch / "full-roster")
-        print(f"counted builds: every worksheet of the bank ({', '.join(worksheets(bank))}), sheet + key per copy, "
+        print(f"counted builds: every worksheet of the bank ({', '.join(names)}), sheet + key per copy, "
               "combined print files, manifest.json, answers.csv\n")
         ok = [
             report(f"cold, {args.variants} variants", results["cold"], t0, TARGETS["cold"], pages["cold"]),

@@ -223,9 +223,9 @@ def solve_all(
             _raise(outcome.sampling_error)
     solved: dict[tuple[int, str], Solved] = {}
     notes: dict[str, str | None] = {}
-    for (q, _, end), outcome in ordered:
+    for (q, first, end), outcome in ordered:
         spec, variants = questions[q]
-        for v, result in zip(variants[end - len(outcome.results):end], outcome.results, strict=True):
+        for v, result in zip(variants[first:end], outcome.results, strict=True):
             if isinstance(result, tuple):
                 _raise(result)
             solved[(v, spec.id)] = result
