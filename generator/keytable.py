@@ -19,7 +19,7 @@ import sympy
 
 from generator.assemble import Plan
 from generator.latex import latex_value
-from generator.solve import Solution, plain_number
+from generator.solve import FactoredForm, Solution, factored_form, plain_number
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 
@@ -44,12 +44,84 @@ def _decimal(value: Any) -> str:
 # Cached: with a roster every student's rows repeat the entries of their variant.
 @lru_cache(maxsize=1 << 16)
 def _exact_text(value: sympy.Expr) -> str:
-    return sympy.sstr(value)
+    """SymPy's plain text of an exact value; a closed form in e is written from its factors, in
+    descending powers of e as the latex column has it (sympify reads it back to the same value)."""
+    form = factored_form(value)
+    text = _factored_text(form) if form is not None else None
+    return text if text is not None else sympy.sstr(value)
 
 
 @lru_cache(maxsize=1 << 16)
 def _decimal_text(value: sympy.Expr) -> str:
     return f"{float(plain_number(value)):.10g}"  # the number manifest.json holds, to 10 digits
+
+
+# SymPy's str printer orders terms by its sort keys and costs about a millisecond per closed form;
+# writing the factors directly is exact and much cheaper (tests/test_keytable.py reads every
+# such entry of the bank back with sympify).
+
+
+def _factored_text(form: FactoredForm) -> str | None:
+    """`-(2*E + 3)/(2*(E + 1)**2)`: sign, numerator, denominator; None for a negative coefficient
+    inside (not a shape the solve stage makes)."""
+    top, bottom = _product_text(*form.numerator), _product_text(*form.denominator)
+    if top is None or bottom is None:
+        return None
+    if not _atomic(form.numerator, numerator=True):
+        top = f"({top})"
+    if not _atomic(form.denominator, numerator=False):
+        bottom = f"({bottom})"
+    return ("-" if form.sign < 0 else "") + f"{top}/{bottom}"
+
+
+def _product_text(coefficient: int, factors: Sequence[tuple[tuple[int, ...], int]]) -> str | None:
+    """`2*E**2*(E + 1)**3`: the coefficient (unless 1), then each factor."""
+    if coefficient < 1:
+        return None
+    pieces = [str(coefficient)] if coefficient != 1 or not factors else []
+    for coefficients, m in factors:
+        if tuple(coefficients) == (1, 0) and m > 1:
+            pieces.append(f"exp({m})")  # e^m, as SymPy writes it
+            continue
+        polynomial = _polynomial_text(coefficients)
+        several = len(factors) > 1 or coefficient != 1
+        if _terms(coefficients) > 1 and (m > 1 or several):
+            polynomial = f"({polynomial})"
+        pieces.append(polynomial if m == 1 else f"{polynomial}**{m}")
+    return "*".join(pieces)
+
+
+def _polynomial_text(coefficients: Sequence[int]) -> str:
+    """`exp(2) - 4*E + 1`: highest power of e first; e^k is exp(k), as SymPy writes it."""
+    degree = len(coefficients) - 1
+    text = ""
+    for k, c in enumerate(coefficients):
+        if not c:
+            continue
+        power = degree - k
+        body = "" if power == 0 else "E" if power == 1 else f"exp({power})"
+        term = str(abs(c)) if not body else body if abs(c) == 1 else f"{abs(c)}*{body}"
+        if not text:
+            text = f"-{term}" if c < 0 else term
+        else:
+            text += f" - {term}" if c < 0 else f" + {term}"
+    return text
+
+
+def _terms(coefficients: Sequence[int]) -> int:
+    return sum(1 for c in coefficients if c)
+
+
+def _atomic(product: tuple[int, tuple[tuple[tuple[int, ...], int], ...]], *, numerator: bool) -> bool:
+    """Whether a numerator (before `/`) or a denominator (after it) needs no parentheses: a
+    product is fine before `/` but not after it; a lone sum is fine in neither place."""
+    coefficient, factors = product
+    if not factors:
+        return True
+    lone = coefficient == 1 and len(factors) == 1
+    if lone and factors[0][1] == 1 and _terms(factors[0][0]) > 1:
+        return False  # a sum
+    return numerator or (lone and (factors[0][1] > 1 or _terms(factors[0][0]) == 1))
 
 
 def answer_rows(solution: Solution) -> tuple[tuple[str, str, str, str], ...]:

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sympy
 from conftest import BANK, FIXTURES, needs_tex
 
 from generator.build import BuildOptions, build
@@ -82,7 +83,12 @@ def test_key_table_agrees_with_the_manifest(tmp_path):
         part = answers[(row["variant"], row["question"], row["part"])]
         assert row["latex"] == part["latex"]
         assert json.loads(row["decimal"]) == pytest.approx(part["value"], rel=1e-9)
+        assert _floats(sympy.sympify(row["exact"])) == pytest.approx(part["value"], rel=1e-12)
         assert orders[(row["document"], row["variant"])][int(row["number"]) - 1] == row["question"]
+
+
+def _floats(value):
+    return [_floats(v) for v in value] if isinstance(value, list) else float(value)
 
 
 def test_a_too_small_parameter_space_is_noted_and_the_build_goes_on(tmp_path):
