@@ -207,9 +207,17 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
     for index in np.ndindex(array.shape):
         entry = sympy.sympify(array[index])
         pair = _as_fraction(entry, values, memo)
-        value = _from_fraction(*_reduced(pair)) if pair is not None else None
+        value = _settled(tuple(pair[0]), tuple(pair[1])) if pair is not None else None
         out[index] = value if value is not None else _tidy(entry.xreplace(values))
     return out
+
+
+# Cached: the entries of a key repeat across parts and variants (0, 1, sigma'(1) = e/(e + 1)^2, ...),
+# and reducing a pair (a gcd) costs more than finding it again.
+@lru_cache(maxsize=1 << 16)
+def _settled(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> sympy.Expr | None:
+    """The canonical expression of an unreduced pair, or None when `_tidy` must make it."""
+    return _from_fraction(*_reduced((list(numerator), list(denominator))))
 
 
 def _reduced(pair: _Fraction) -> _Fraction:
@@ -247,7 +255,7 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     # split into square-free factors, e.g. -e^2/(e^2 + 1)^3 rather than -e^2/(e^6 + 3e^4 + 3e^2 + 1).
     # (sqf, not factor: factor would split e^3 + 1 into (e + 1)(e^2 - e + 1).)
     pair = _as_fraction(value)  # integer powers of e only; None otherwise
-    quick = _from_fraction(*_reduced(pair)) if pair is not None else None
+    quick = _settled(tuple(pair[0]), tuple(pair[1])) if pair is not None else None
     if quick is not None:
         return quick
     if value.count_ops() >= 400:  # SymPy's cancel and sqf would take long; leave it as it is
