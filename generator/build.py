@@ -298,6 +298,7 @@ def _solve_unit(instance: Instance) -> Solved | tuple[str, str]:
     """Solve, verify and render one (variant, question); an error comes back as (class name, message)."""
     from generator.errors import GeneratorError
     from generator.keytable import answer_rows
+    from generator.latex import latex_answer
     from generator.manifest import manifest_entry
     from generator.render import render_question
     from generator.solve import solve
@@ -306,7 +307,9 @@ def _solve_unit(instance: Instance) -> Solved | tuple[str, str]:
     try:
         solution = solve(instance)
         verify(solution)
-        return Solved(render_question(_worker_state["env"], solution), manifest_entry(solution), answer_rows(solution))
+        latex = [latex_answer(answer) for answer in solution.parts]  # the key, manifest.json and answers.csv show it
+        return Solved(render_question(_worker_state["env"], solution, latex=latex), manifest_entry(solution, latex),
+                      answer_rows(solution, latex))
     except GeneratorError as e:
         return (type(e).__name__, str(e))
 

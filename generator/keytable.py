@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 
 from generator.assemble import Plan
-from generator.latex import latex_value
+from generator.latex import latex_answer
 from generator.solve import FactoredForm, Solution, factored_form, plain_number
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
@@ -124,11 +124,15 @@ def _atomic(product: tuple[int, tuple[tuple[tuple[int, ...], int], ...]], *, num
     return numerator or (lone and (factors[0][1] > 1 or _terms(factors[0][0]) == 1))
 
 
-def answer_rows(solution: Solution) -> tuple[tuple[str, str, str, str], ...]:
-    """Each part of a solved question as key-table cells: (part, latex, exact, decimal)."""
+def answer_rows(solution: Solution, latex: Sequence[str] | None = None) -> tuple[tuple[str, str, str, str], ...]:
+    """Each part of a solved question as key-table cells: (part, latex, exact, decimal).
+
+    The latex cell is the part's `latex_answer`, as the key prints it (`latex`: each part's, when
+    the caller has them already)."""
+    latex = latex if latex is not None else [latex_answer(answer) for answer in solution.parts]
     return tuple(
-        (answer.spec.id, latex_value(answer.value), _nested(answer.value, _exact), _nested(answer.value, _decimal))
-        for answer in solution.parts
+        (answer.spec.id, text, _nested(answer.value, _exact), _nested(answer.value, _decimal))
+        for answer, text in zip(solution.parts, latex, strict=True)
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "latex_approx",
     "latex_matrix",
     "latex_scalar",
+    "latex_answer",
     "latex_tensor",
     "latex_value",
     "unprintable_characters",
@@ -280,3 +281,9 @@ def latex_value(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:
     if array.ndim <= 4:
         return latex_tensor(array, names)
     raise ValueError(f"cannot lay out a tensor of order {array.ndim} (at most 4)")
+
+
+def latex_answer(answer: Any) -> str:
+    """A part's exact answer (a `solve.PartAnswer`) as the key prints it: tensor blocks labelled
+    with the names of the part's index form. manifest.json and answers.csv hold this text too."""
+    return latex_value(answer.value, answer.index_form.index_names if answer.index_form else DEFAULT_INDEX_NAMES)

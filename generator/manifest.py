@@ -19,11 +19,12 @@ import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from generator import __version__
 from generator.assemble import Plan
-from generator.latex import latex_value
+from generator.latex import latex_answer
 from generator.layout import combined_file, copy_file
 from generator.roster import Roster
 from generator.solve import Solution, to_plain
@@ -38,9 +39,12 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def manifest_entry(solution: Solution) -> dict[str, Any]:
-    """One question of one variant: parameters, dimensions and every part's exact answer."""
+def manifest_entry(solution: Solution, latex: Sequence[str] | None = None) -> dict[str, Any]:
+    """One question of one variant: parameters, dimensions and every part's exact answer.
+
+    `latex` holds each part's `latex_answer` when the caller has it already."""
     instance = solution.instance
+    latex = latex if latex is not None else [latex_answer(answer) for answer in solution.parts]
     return {
         "id": instance.question.id,
         "spec_sha256": instance.question.sha256,
@@ -53,10 +57,9 @@ def manifest_entry(solution: Solution) -> dict[str, Any]:
                 "wrt": answer.spec.wrt,
                 "shape": list(answer.value.shape),
                 "value": to_plain(answer.value),
-                # The exact form as printed in the key (tensor blocks labelled with the index form's names).
-                "latex": latex_value(answer.value, *([answer.index_form.index_names] if answer.index_form else [])),
+                "latex": text,  # the exact form as printed in the key
             }
-            for answer in solution.parts
+            for answer, text in zip(solution.parts, latex, strict=True)
         ],
     }
 

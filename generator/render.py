@@ -30,6 +30,7 @@ from generator.latex import (
     latex_approx,
     latex_matrix,
     latex_scalar,
+    latex_answer,
     latex_value,
 )
 from generator.roster import Student
@@ -99,24 +100,24 @@ def _inline_math(tex: str) -> str:
     return "$\\displaystyle " + tex + "$"
 
 
-def _answer_block(answer: PartAnswer) -> str:
+def _answer_block(answer: PartAnswer, exact: str) -> str:
     """The default answer: a sentence on the layout (matrices, tensors), then the exact value.
 
     Tensor blocks are labelled with the index names of the part's index form (one d x k block
     per (n, j) for d u_nj / d w_il), so the numbers read like the general form above them.
     Closed forms (anything not rational) are followed by decimals, for reading at a glance.
+    `exact` is the part's `latex_answer`.
     """
     value, form = answer.value, answer.index_form
-    names = form.index_names if form else DEFAULT_INDEX_NAMES
     closed = any(not sympy.sympify(v).is_Rational for v in value.flat)
     if value.ndim == 0:
-        return _inline_math(latex_value(value) + (rf" \approx {latex_approx(value)}" if closed else ""))
+        return _inline_math(exact + (rf" \approx {latex_approx(value)}" if closed else ""))
     sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""
     if not closed or value.ndim > 2:
-        return sentence + _display(value, names)
+        return sentence + _display_math(exact)
     if value.ndim == 1:
-        return sentence + _display_math(rf"{latex_value(value)} \approx {latex_approx(value)}")
-    return sentence + _display(value, names) + _display_math(rf"\approx {latex_approx(value)}")
+        return sentence + _display_math(rf"{exact} \approx {latex_approx(value)}")
+    return sentence + _display_math(exact) + _display_math(rf"\approx {latex_approx(value)}")
 
 
 def _number(value: Any) -> str:
@@ -244,9 +245,9 @@ def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozens
     return cache[question]
 
 
-def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[str, Any], owner: str) -> RenderedPart:
+def _render_part(env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str) -> RenderedPart:
     part = answer.spec
-    block = _answer_block(answer)
+    block = _answer_block(answer, exact)
     local = {**context, "answer": answer.value, "answer_block": block, "part": {"id": part.id}}
     prompt = render_text(env, part.prompt, local, owner)
     shown = render_text(env, part.answer, local, owner) if part.answer else block
@@ -256,14 +257,20 @@ def _render_part(env: SandboxedEnvironment, answer: PartAnswer, context: dict[st
     return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized)
 
 
-def render_question(env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None) -> RenderedQuestion:
-    """Render a solved question's stem, parts and solution (once, for sheet and key alike)."""
+def render_question(
+    env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None, latex: Sequence[str] | None = None,
+) -> RenderedQuestion:
+    """Render a solved question's stem, parts and solution (once, for sheet and key alike).
+
+    `latex` holds each part's `latex_answer` when the caller has it already (a build puts the
+    same text in manifest.json and answers.csv)."""
     question: QuestionSpec = solution.instance.question
+    latex = latex if latex is not None else [latex_answer(answer) for answer in solution.parts]
     context = question_context(solution, template_names(env, question))
     if extras:
         context.update(extras)
     owner = question.id
-    parts = tuple(_render_part(env, answer, context, owner) for answer in solution.parts)
+    parts = tuple(_render_part(env, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True))
     return RenderedQuestion(
         id=question.id,
         title=question.title,

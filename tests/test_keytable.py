@@ -82,3 +82,26 @@ def test_random_fractions_read_back_to_themselves(top, bottom, shift_top, power)
     if value is None:
         return  # a polynomial over an integer: not a closed form the solve stage makes on lists
     assert _same(_exact_text(value), value)
+
+
+def test_the_latex_column_is_the_keys_text_tensors_included(tmp_path):
+    """Tensor blocks are labelled with the index form's names in the key, manifest.json and answers.csv alike."""
+    import csv
+    import io
+    import json
+
+    from generator.build import BuildOptions, build
+
+    root = Path(__file__).resolve().parent.parent
+    build(BuildOptions(bank=root / "question_bank", out=tmp_path, pdf=False, variants=2, worksheets=("nn-derivatives",)))
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    latex = {(v["id"], q["id"], p["id"]): p["latex"] for v in manifest["variants"] for q in v["questions"] for p in q["parts"]}
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "answers.csv").read_text(encoding="utf-8"))))
+    tensors = [row for row in rows if r"\underset" in row["latex"]]
+    assert tensors, "the bank has tensor answers"
+    key = (tmp_path / "nn-derivatives" / "A" / "key.tex").read_text(encoding="utf-8")
+    for row in rows:
+        assert row["latex"] == latex[(row["variant"], row["question"], row["part"])]
+    for row in tensors:
+        if row["variant"] == "A":
+            assert row["latex"] in key
