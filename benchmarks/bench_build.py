@@ -16,7 +16,8 @@ In one run, on this machine:
 
 Each build runs in a subprocess of its own. For each it prints the wall time, pages per second
 (pages of the per-copy PDFs), where the time went (Python stages until TeX starts, then the
-compile stage: TeX runs and splitting, in wall seconds; and CPU seconds of Python, counting its
+compile stage: TeX runs and splitting, with the manifest and key table written meanwhile, in
+wall seconds; and CPU seconds of Python, counting its
 worker processes, and of pdflatex), the peak memory of the whole process tree (sampled from
 /proc), every time as a multiple of t0, and whether the target is met.
 
@@ -55,26 +56,30 @@ Let $f(x) = \sum_{i=1}^{n} a_i x^i$. Then
 \end{document}
 """
 
-# Runs the CLI inside the subprocess and records, around the compile stage, the wall clock and the
-# CPU time of the children (Python worker processes finish before it starts; pdflatex runs in it).
+# Runs the CLI inside the subprocess and records, around the compile stage (from the first job
+# handed to TeX to the last one done), the wall clock and the CPU time of the children (Python
+# worker processes finish before it starts; pdflatex runs in it).
 WRAPPER = r"""
 import json, resource, sys, time
 start = time.perf_counter()
-import generator.batch as batch
-real = batch.compile_jobs
+from generator.batch import Typesetter
+submit, finish = Typesetter.submit, Typesetter.finish
 marks = {}
-def timed(*args, **kwargs):
-    marks["compile_start"] = time.perf_counter() - start
-    marks["children_before"] = _cpu(resource.RUSAGE_CHILDREN)
+def submitted(self, *args, **kwargs):
+    if "compile_start" not in marks:
+        marks["compile_start"] = time.perf_counter() - start
+        marks["children_before"] = _cpu(resource.RUSAGE_CHILDREN)
+    return submit(self, *args, **kwargs)
+def finished(self, *args, **kwargs):
     try:
-        return real(*args, **kwargs)
+        return finish(self, *args, **kwargs)
     finally:
         marks["compile_end"] = time.perf_counter() - start
         marks["children_after"] = _cpu(resource.RUSAGE_CHILDREN)
 def _cpu(who):
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-batch.compile_jobs = timed
+Typesetter.submit, Typesetter.finish = submitted, finished
 from generator.cli import main
 code = main(sys.argv[2:])
 marks["wall"] = time.perf_counter() - start

@@ -3,9 +3,10 @@
 Each stage lives in the module of the same name; this file only wires them together. All the
 documents of a copy (sheet, key, solutions) come from one draw and one rendering of each
 question: they differ only in which parts of the rendered questions the document template shows.
-Rendering finishes before compiling starts, so the compile stage sees every copy of a document at
-once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
-files. Output layout: `generator.layout` and docs/output.md.
+Solving finishes before a document is rendered, so the compile stage sees every copy of a document
+at once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
+files; each document goes to TeX as soon as its copies are written, and the manifest, key table
+and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
 
 Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
 holds what these inputs make; if so it is done. The stage modules are imported only after that
@@ -41,7 +42,7 @@ from generator.progress import Progress, progress
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from generator.assemble import Plan, Seat
+    from generator.assemble import DocumentPlan, Plan, Seat
     from generator.batch import Job
     from generator.render import RenderedQuestion
     from generator.sampling import Instance
@@ -107,7 +108,7 @@ def build(options: BuildOptions) -> BuildResult:
 def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
     # The stages, imported only now that there is work to do (see the module docstring).
     from generator.assemble import assemble
-    from generator.batch import compile_jobs
+    from generator.batch import Typesetter
     from generator.keytable import make_key_table
     from generator.manifest import class_set_entries, dump_manifest, make_manifest
     from generator.output import staging
@@ -121,31 +122,37 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
                     worksheets=options.worksheets, exams=options.exams)
     solved, sampling_notes, kept = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
-    documents = _render_documents(env, plan, {key: s.rendered for key, s in solved.items()}, options.seed, options.kinds)
-
+    rendered = {key: s.rendered for key, s in solved.items()}
     notes = [*plan.notes, *sampling_notes]
-    variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
-                for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
-    manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
-    key_table = make_key_table(plan, {key: s.answers for key, s in solved.items()})
-
     compile_pdfs = bool(tex)
-    if options.pdf and not compile_pdfs:
-        notes.append(INSTALL_HINT)
-    files = [*documents, MANIFEST, KEY_TABLE]
-    jobs: dict[str, list[str]] = {}
+    documents: dict[str, str] = {}
     compiled = []
-    with staging(options.destination) as temp:
-        _write(temp, {**documents, MANIFEST: dump_manifest(manifest), KEY_TABLE: key_table})
+    with staging(options.destination) as temp, Typesetter(
+        temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
+        reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp),
+    ) as typesetter:
+        # Each document goes to TeX as soon as it is written; the manifest, the key table and the
+        # cache are written while TeX works.
+        for document in plan.documents:
+            texts = _render_document(env, plan, document, rendered, options.seed, options.kinds)
+            _write(temp, texts)
+            documents.update(texts)
+            if compile_pdfs:
+                typesetter.submit(_jobs(plan, document, texts, options.kinds))
+        variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
+                    for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
+        manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
+        _write(temp, {MANIFEST: dump_manifest(manifest),
+                      KEY_TABLE: make_key_table(plan, {key: s.answers for key, s in solved.items()})})
         for key, data in kept.items():
             store_solved(temp, key, data)
+        if options.pdf and not compile_pdfs:
+            notes.append(INSTALL_HINT)
+        files = [*documents, MANIFEST, KEY_TABLE]
+        jobs: dict[str, list[str]] = {}
         if compile_pdfs:
-            tex_jobs = _jobs(plan, documents, options.kinds)
-            shown.stage("typesetting", sum(len(job.copies) for job in tex_jobs))
-            compiled = compile_jobs(
-                temp, tex_jobs, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
-                reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), progress=shown.advance,
-            )
+            shown.stage("typesetting", len(plan.documents) * len(plan.seats) * len(options.kinds))
+            compiled = typesetter.finish(shown.advance)
             files += [name for job in compiled for name in job.files]
             notes += [note for job in compiled for note in job.notes]
             jobs = {job.key: list(job.files) for job in compiled}
@@ -384,25 +391,24 @@ def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int,
         return None
 
 
-def _render_documents(
-    env: SandboxedEnvironment, plan: Plan, rendered: Mapping[tuple[int, str], RenderedQuestion], seed: int,
-    kinds: tuple[str, ...],
+def _render_document(
+    env: SandboxedEnvironment, plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str], RenderedQuestion],
+    seed: int, kinds: tuple[str, ...],
 ) -> dict[str, str]:
-    """The asked kinds of every document for every copy, as `.tex` text by output path."""
+    """The asked kinds of one document for every copy, as `.tex` text by output path."""
     from generator.render import render_document, with_points
 
-    documents: dict[str, str] = {}
-    for document in plan.documents:
-        template_prefix = "exam-" if document.type == "exam" else ""
-        for seat in plan.seats:
-            questions = [with_points(rendered[(seat.variant_index, s.question)], s.points)
-                         for s in document.slots[seat.variant_index]]
-            for kind in kinds:
-                documents[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
-                    env, kind, document.spec, questions, seed=seed, variant=seat.variant,
-                    student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
-                )
-    return documents
+    texts: dict[str, str] = {}
+    template_prefix = "exam-" if document.type == "exam" else ""
+    for seat in plan.seats:
+        questions = [with_points(rendered[(seat.variant_index, s.question)], s.points)
+                     for s in document.slots[seat.variant_index]]
+        for kind in kinds:
+            texts[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
+                env, kind, document.spec, questions, seed=seed, variant=seat.variant,
+                student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
+            )
+    return texts
 
 
 def _write(folder: Path, texts: Mapping[str, str]) -> None:
@@ -412,18 +418,17 @@ def _write(folder: Path, texts: Mapping[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _jobs(plan: Plan, documents: Mapping[str, str], kinds: tuple[str, ...]) -> list[Job]:
-    """One TeX job per (document, kind): every copy, in seat order, for one combined print file."""
+def _jobs(plan: Plan, document: DocumentPlan, texts: Mapping[str, str], kinds: tuple[str, ...]) -> list[Job]:
+    """One TeX job per kind of the document: every copy, in seat order, for one combined print file."""
     from generator.batch import Copy, Job
 
     jobs = []
-    for document in plan.documents:
-        for kind in kinds:
-            copies = []
-            for seat in plan.seats:
-                name = copy_file(document.id, seat.folder, kind, ".tex")
-                copies.append(Copy(name, documents[name], _bookmark(seat)))
-            jobs.append(Job(combined_file(document.id, kind), tuple(copies)))
+    for kind in kinds:
+        copies = []
+        for seat in plan.seats:
+            name = copy_file(document.id, seat.folder, kind, ".tex")
+            copies.append(Copy(name, texts[name], _bookmark(seat)))
+        jobs.append(Job(combined_file(document.id, kind), tuple(copies)))
     return jobs
 
 

@@ -171,6 +171,38 @@ def test_copies_with_different_preambles_go_to_separate_batches(tmp_path: Path) 
     assert not (tmp_path / "out" / ".tex").exists()
 
 
+@needs_tex
+def test_jobs_handed_over_in_steps_come_back_in_order_as_if_compiled_at_once(tmp_path: Path) -> None:
+    """The build hands each document to TeX as it is written (Typesetter.submit), then writes
+    its manifest while TeX works: results in submission order, the same bytes as compile_jobs."""
+    jobs = [Job(f"{name}/combined-sheet.pdf", tuple(Copy(f"{name}/{v}/sheet.tex", document(f"{name} {v} text.", v), v)
+                                                    for v in "AB")) for name in ("small", "large", "mid")]
+    for folder in ("steps", "once"):
+        (tmp_path / folder).mkdir()
+    with batch.Typesetter(tmp_path / "steps", workers=2) as typesetter:
+        typesetter.submit(jobs[:1])
+        typesetter.submit(jobs[1:])
+        results = typesetter.finish()
+    assert [r.files[-1] for r in results] == [job.combined for job in jobs]
+    assert all(r.compiled for r in results)
+    assert [r.key for r in results] == [r.key for r in compile_jobs(tmp_path / "once", jobs, workers=1)]
+    assert digests(tmp_path / "steps") == digests(tmp_path / "once")
+    assert not (tmp_path / "steps" / ".tex").exists()
+
+
+def test_leaving_a_typesetter_early_stops_its_threads(tmp_path: Path) -> None:
+    """An error before `finish` (a template failing in the next document, Ctrl-C) ends every thread."""
+    import threading
+
+    before = threading.active_count()
+    job = Job("w/combined-sheet.pdf", (Copy("w/A/sheet.tex", document("text"), "A"),))
+    with pytest.raises(KeyboardInterrupt), batch.Typesetter(tmp_path, workers=2) as typesetter:
+        typesetter.submit([job])
+        raise KeyboardInterrupt
+    assert threading.active_count() == before
+    assert not (tmp_path / ".tex").exists()
+
+
 def test_no_batch_without_copies(tmp_path: Path) -> None:
     assert compile_jobs(tmp_path, []) == []
 
