@@ -372,6 +372,7 @@ class FactoredForm:
     denominator: tuple[int, tuple[tuple[tuple[int, ...], int], ...]]
 
 
+@lru_cache(maxsize=1 << 16)  # asked by the LaTeX printer and by answers.csv for the same values
 def factored_form(value: Any) -> FactoredForm | None:
     """The factors of a closed form in the canonical shape of a rational function of e; None for
     anything else (a number, e/2 + 1/2, a logarithm, or an expression not in canonical shape)."""
