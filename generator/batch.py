@@ -17,8 +17,8 @@ two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, th
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded (mylatexformat) saves about 0.045 s per batch but takes 0.3 s to make,
 before any batch can start: it does not pay for itself on a fresh build either. Neither do a
-lower PDF compression level (`\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
-1.45 s against 1.51 s, for PDFs 17% larger) or a cheaper `\dfrac` (no change): the same batch
+lower PDF compression level (`\\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
+1.45 s against 1.51 s, for PDFs 17% larger) or a cheaper `\\dfrac` (no change): the same batch
 written as DVI still takes 1.18 s of its 1.43 s, so the time is in typesetting the pages.
 
 How a batch is made from the copies' `.tex` files (which stay complete documents): the preamble
@@ -53,6 +53,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from generator.combine import combine_pdfs
 from generator.compile import (
@@ -221,7 +222,7 @@ class Typesetter:
         self._threads: list[threading.Thread] = []
         self._waiting = 0  # jobs handed to TeX and not yet reported
 
-    def __enter__(self) -> Typesetter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from generator import __version__
@@ -29,7 +29,7 @@ from generator.layout import combined_file, copy_file
 from generator.roster import Roster
 from generator.solve import Solution, to_plain
 
-__all__ = ["manifest_entry", "make_manifest", "class_set_entries", "dump_manifest"]
+__all__ = ["class_set_entries", "dump_manifest", "make_manifest", "manifest_entry"]
 
 
 def _version(package: str) -> str:

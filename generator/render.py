@@ -27,10 +27,10 @@ from generator.indexform import latex_index_form, layout_sentence
 from generator.latex import (
     DEFAULT_INDEX_NAMES,
     escape_text,
+    latex_answer,
     latex_approx,
     latex_matrix,
     latex_scalar,
-    latex_answer,
     latex_value,
 )
 from generator.roster import Student
