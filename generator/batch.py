@@ -72,7 +72,7 @@ __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_text
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
-BATCH_FORMAT = "batch-1"
+BATCH_FORMAT = "batch-2"
 _BEGIN = "\\begin{document}\n"
 _END = "\\end{document}"
 
@@ -370,7 +370,8 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
         parts = split_copy(copy.text)
         assert parts is not None
         _, setup, body = parts
-        text = f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n{setup}{body}"
+        text = (f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}{_narrow_matrices(body)}"
+                f"\\makeatother\n{setup}{body}")
         if not text.endswith("\n"):
             text += "\n"
         text += f"\\makeatletter\\generator@end{{{part}}}\\makeatother\n"
@@ -382,6 +383,50 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
         lines.append(f"\\makeatletter{_BLANK}\\makeatother\n")
     lines.append(_END + "\n")
     return "".join(lines), spans
+
+
+# amsmath builds every matrix (bmatrix, pmatrix, ...) as an array of MaxMatrixCols (10) centred
+# columns, and with the array package loaded, making that column template is most of the cost of
+# a small matrix: a sixth of the pdflatex time of a dense key. Inside a batch, each part sets the
+# counter to the widest matrix its body has (a wider template only adds columns that stay empty:
+# the PDFs come out byte for byte the same); the copies' own .tex files are left as they are. A
+# body whose matrices cannot be measured simply (a matrix inside a matrix) keeps the default, and
+# a count that is too low (a row built by a macro) fails the batch, whose copies are then
+# compiled one by one: never a wrong page.
+_MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix)\}(.*?)\\end\{\1\}", re.DOTALL)
+_MATRIX_COLUMNS = 10  # amsmath's default MaxMatrixCols
+
+
+def _narrow_matrices(body: str) -> str:
+    """TeX that sets MaxMatrixCols for this body (the counter is reset at each part's start)."""
+    matrices = [match.group(2) for match in _MATRIX.finditer(body)]
+    if not matrices or any("\\begin" in content for content in matrices):
+        return ""  # nothing to narrow, or a matrix inside a matrix (not measured here)
+    widest = max(_columns(content) for content in matrices)
+    if widest >= _MATRIX_COLUMNS:
+        return ""
+    return f"\\@ifundefined{{c@MaxMatrixCols}}{{}}{{\\c@MaxMatrixCols={widest}\\relax}}"
+
+
+def _columns(content: str) -> int:
+    """The most cells in a row of a matrix body: & and \\\\ count outside braces only; \\& is text."""
+    widest = cells = 1
+    depth = i = 0
+    while i < len(content):
+        character = content[i]
+        if character == "\\":
+            if content.startswith("\\\\", i) and depth == 0:
+                widest, cells = max(widest, cells), 1
+            i += 2  # a row end, an escaped character, or the first letter of a command name
+            continue
+        if character == "{":
+            depth += 1
+        elif character == "}":
+            depth -= 1
+        elif character == "&" and depth == 0:
+            cells += 1
+        i += 1
+    return max(widest, cells)
 
 
 def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:

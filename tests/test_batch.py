@@ -171,6 +171,32 @@ def test_copies_with_different_preambles_go_to_separate_batches(tmp_path: Path) 
     assert not (tmp_path / "out" / ".tex").exists()
 
 
+def test_matrices_are_measured_for_the_narrower_column_template() -> None:
+    assert batch._columns(r"1 & 0 \\ 0 & 1") == 2
+    assert batch._columns(r"\dfrac{e}{e + 1} & 2 & 3 \\[1ex] 1") == 3
+    assert batch._columns(r"a & \substack{x \\ y} & c") == 3  # a row break inside braces is no row break
+    assert batch._columns(r"a \& b & c") == 2  # an escaped & is text
+    body = r"$\begin{bmatrix}1 & 2\end{bmatrix}$ and $\begin{pmatrix}1 & 2 & 3 \\ 4\end{pmatrix}$"
+    assert batch._narrow_matrices(body) == r"\@ifundefined{c@MaxMatrixCols}{}{\c@MaxMatrixCols=3\relax}"
+    assert batch._narrow_matrices("no matrix here") == ""
+    assert batch._narrow_matrices(r"\begin{bmatrix}\begin{bmatrix}1 & 2\end{bmatrix}\end{bmatrix}") == ""
+    assert batch._narrow_matrices(r"\begin{bmatrix}" + " & ".join("x" * 12) + r"\end{bmatrix}") == ""
+
+
+@needs_tex
+def test_a_matrix_row_the_count_misses_still_comes_out_right(tmp_path: Path) -> None:
+    """A row built by a macro has more columns than its text shows: the batch fails and its copies
+    are compiled one by one, as the documents they are."""
+    body = "\\newcommand\\row{1 & 2 & 3}\n$\\begin{bmatrix}\\row\\end{bmatrix}$ and $\\begin{bmatrix}1\\end{bmatrix}$\n"
+    amsmath = "\\documentclass{article}\n\\usepackage{amsmath}"
+    job = Job("w/combined-sheet.pdf", tuple(Copy(f"w/{v}/sheet.tex", document(body, v).replace("\\documentclass{article}", amsmath), v)
+                                            for v in "AB"))
+    (tmp_path / "out").mkdir()
+    [result] = compile_jobs(tmp_path / "out", [job], two_sided=False)
+    assert any("one by one" in note for note in result.notes)
+    assert "1 2 3" in pdftotext(tmp_path / "out" / "w" / "B" / "sheet.pdf")
+
+
 @needs_tex
 def test_jobs_handed_over_in_steps_come_back_in_order_as_if_compiled_at_once(tmp_path: Path) -> None:
     """The build hands each document to TeX as it is written (Typesetter.submit), then writes
