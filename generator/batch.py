@@ -255,8 +255,11 @@ class Typesetter:
             with self._lock:
                 self._batches[n], self._remaining[n] = batches, len(batches)
             self._waiting += 1
-            for batch in batches:
-                size = sum(len(job.copies[i].text) for i in batch.members)
+            # The largest job first, and all of its batches before the next job's: a job is cut into
+            # its PDFs only once its last batch is done, and that should happen while TeX still
+            # runs, not at the end (a roster's few CJK names make a small second batch per job).
+            size = sum(len(copy.text) for copy in job.copies)
+            for batch in sorted(batches, key=lambda b: -sum(len(job.copies[i].text) for i in b.members)):
                 self._work.put((-size, next(self._sequence), batch))
                 queued += 1
         for _ in range(min(self._workers - len(self._threads), queued)):  # started after queueing: largest first

@@ -125,20 +125,20 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     rendered = {key: s.rendered for key, s in solved.items()}
     notes = [*plan.notes, *sampling_notes]
     compile_pdfs = bool(tex)
-    documents: dict[str, str] = {}
     compiled = []
     with staging(options.destination) as temp, Typesetter(
         temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
         reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp),
     ) as typesetter:
-        # Each document goes to TeX as soon as it is written; the manifest, the key table and the
-        # cache are written while TeX works.
-        for document in plan.documents:
-            texts = _render_document(env, plan, document, rendered, options.seed, options.kinds)
-            _write(temp, texts)
-            documents.update(texts)
-            if compile_pdfs:
-                typesetter.submit(_jobs(plan, document, texts, options.kinds))
+        # Each document goes to TeX as soon as it is written, the longest first (its TeX runs
+        # longest); the manifest, the key table and the cache are written while TeX works.
+        texts: dict[str, dict[str, str]] = {}
+        for document in sorted(plan.documents, key=lambda d: -_length(plan, d, rendered)):
+            texts[document.id] = _render_document(env, plan, document, rendered, options.seed, options.kinds)
+            if compile_pdfs:  # (TeX reads the batch made from these texts, not the files written next)
+                typesetter.submit(_jobs(plan, document, texts[document.id], options.kinds))
+            _write(temp, texts[document.id])
+        documents = {name: text for document in plan.documents for name, text in texts[document.id].items()}
         variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                     for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
         manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
@@ -389,6 +389,17 @@ def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int,
         return out
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _length(plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str], RenderedQuestion]) -> int:
+    """About how much LaTeX a document's copies hold: its rendered questions' text, every copy."""
+    total = 0
+    for seat in plan.seats:
+        for slot in document.slots[seat.variant_index]:
+            question = rendered[(seat.variant_index, slot.question)]
+            total += len(question.stem) + len(question.solution) + sum(
+                len(part.prompt) + len(part.answer) + len(part.index_form) + len(part.vectorized) for part in question.parts)
+    return total
 
 
 def _render_document(

@@ -97,20 +97,24 @@ def run_pdflatex(tex_file: Path, *, timeout: float = 120.0) -> tuple[int | None,
         "-no-shell-escape",
         tex_file.name,
     ]
-    with _running_lock:
+    # TeX's terminal output goes to a file, not a pipe: a thread reading a pipe wakes up for every
+    # chunk TeX writes and takes the interpreter lock each time, which slowed the main thread's
+    # work (writing the next document) several times over. The log holds the same lines.
+    terminal = tex_file.with_suffix(".terminal")
+    with _running_lock, open(terminal, "wb") as output:
         if _stopped.is_set():
             raise CompileError(f"{tex_file}: not compiled, the build is stopping")
         process = subprocess.Popen(
             command, cwd=tex_file.parent, env=_environment(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=output, stderr=subprocess.STDOUT,
         )
         _running.add(process)
     try:
         try:
-            output, _ = process.communicate(timeout=timeout)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
             return None, ""
         except BaseException:  # Ctrl-C: TeX must not outlive the build
             process.kill()
@@ -120,7 +124,7 @@ def run_pdflatex(tex_file: Path, *, timeout: float = 120.0) -> tuple[int | None,
         with _running_lock:
             _running.discard(process)
     log_path = tex_file.with_suffix(".log")
-    log = log_path.read_text(encoding="latin-1") if log_path.exists() else output.decode("latin-1")
+    log = (log_path if log_path.exists() else terminal).read_text(encoding="latin-1")
     return process.returncode, log
 
 
