@@ -61,6 +61,8 @@ class _Source:
         self.root = self._ref(trailer, rb"/Root")
         self.info = self._ref(trailer, rb"/Info", required=False)
         self._refs: dict[int, list[int]] = {}
+        self._pieces: dict[int, tuple[bytes, list[int], list[bytes], bytes]] = {}
+        self._kinds: dict[int, bytes | None] = {}
         self._pages: list[int] | None = None
         self.nodes: set[int] = set()  # the /Pages nodes of the page tree (not copied)
 
@@ -86,14 +88,44 @@ class _Source:
 
     def refs(self, number: int) -> list[int]:
         if number not in self._refs:
-            head = self.dictionary(number)[0]
-            found = [int(m.group(1)) for m in _REF.finditer(head) if m.group(1)]
-            self._refs[number] = [n for n in found if n != number]
+            self._refs[number] = [n for n in self.pieces(number)[1] if n != number]
         return self._refs[number]
 
+    def pieces(self, number: int) -> tuple[bytes, list[int], list[bytes], bytes]:
+        """The object cut where its number and its references go, for writing it renumbered:
+        (dictionary before the first reference, after `N 0 obj`; the references; the text after
+        each; the stream and `endobj`). Cut once per object: every copy of a batch writes the
+        same fonts."""
+        if number not in self._pieces:
+            head, tail = self.dictionary(number)
+            header = _HEADER.match(head)
+            if header is None:
+                raise SplitError(f"object {number} does not start with its number")
+            refs: list[int] = []
+            texts: list[bytes] = []
+            last = header.end()
+            first = b""
+            for match in _REF.finditer(head, last):
+                if match.group(1) is None:
+                    continue  # a string: left as it is
+                if refs:
+                    texts.append(head[last : match.start()])
+                else:
+                    first = head[last : match.start()]
+                refs.append(int(match.group(1)))
+                last = match.end()
+            if refs:
+                texts.append(head[last:])
+            else:
+                first = head[last:]
+            self._pieces[number] = (first, refs, texts, tail)
+        return self._pieces[number]
+
     def kind(self, number: int) -> bytes | None:
-        match = _TYPE.search(self.dictionary(number)[0])
-        return match.group(1) if match else None
+        if number not in self._kinds:
+            match = _TYPE.search(self.dictionary(number)[0])
+            self._kinds[number] = match.group(1) if match else None
+        return self._kinds[number]
 
     def pages(self) -> list[int]:
         """The page objects in order, walking the page tree from the catalog."""
@@ -229,18 +261,13 @@ def _assemble(sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None
         box = _media_box(sources[page[0]], page[1]) or box
     for key in order:
         n, old = key
-        src = sources[n]
-
-        def renumber(match: re.Match[bytes], n: int = n, src: _Source = src) -> bytes:
-            if match.group(1) is None:
-                return match.group(0)  # a string: left as it is
-            ref = int(match.group(1))
-            return b"2 0 R" if ref in parents[n] else b"%d 0 R" % numbers[(n, ref)]
-
-        head, tail = src.dictionary(old)
-        head = _HEADER.sub(b"%d 0 obj" % numbers[key], head, count=1)
+        first, refs, texts, tail = sources[n].pieces(old)
         offsets[numbers[key]] = len(out)
-        out += _REF.sub(renumber, head)
+        out += b"%d 0 obj" % numbers[key]
+        out += first
+        for ref, text in zip(refs, texts, strict=True):
+            out += b"2 0 R" if ref in parents[n] else b"%d 0 R" % numbers[(n, ref)]
+            out += text
         out += tail
     if outline:
         items = list(range(outlines + 1, outlines + 1 + len(outline)))
