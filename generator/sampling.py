@@ -242,7 +242,6 @@ def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence
     Raises:
         SamplingError: a draw cannot meet the question's constraints.
     """
-    count, exact = count_variants(question)
     seen: set[tuple[Any, ...]] = set()
     out: dict[int, Instance] = {}
     exhausted = False
@@ -251,6 +250,7 @@ def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence
         redraw = 0
         while _fingerprint(instance) in seen and not exhausted:
             redraw += 1
+            count, exact = count_variants(question)  # only once a draw repeats: counting can take long
             if (exact and len(seen) >= count) or redraw > MAX_REDRAWS:
                 exhausted = True
                 instance = first
@@ -261,6 +261,7 @@ def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence
     asked = len(out)
     if len(seen) >= asked:
         return out, None
+    count, exact = count_variants(question)
     if exact:
         return out, f"{question.id}: only {count} distinct variants exist, {asked} asked"
     return out, f"{question.id}: found only {len(seen)} distinct variants ({MAX_REDRAWS} redraws found no new one), {asked} asked"
