@@ -265,6 +265,8 @@ EXACT = Backend(
     dtype=object,
 )
 
+_EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}  # see _COMPARISONS
+
 NUMERIC = Backend(
     name="numeric",
     number=float,
@@ -364,23 +366,28 @@ def _eval(node: ast.AST, env: Mapping[str, Any], be: Backend) -> Any:
     return _call(node.func.id, args, be)
 
 
+# Elementwise Python functions as numpy ufuncs over object arrays, made once: np.vectorize
+# makes a new one on every call, which cost more than the few entries it then works on.
+_COMPARISONS = {
+    ast.Lt: np.frompyfunc(lambda a, b: bool(a < b), 2, 1),
+    ast.LtE: np.frompyfunc(lambda a, b: bool(a <= b), 2, 1),
+    ast.Gt: np.frompyfunc(lambda a, b: bool(a > b), 2, 1),
+    ast.GtE: np.frompyfunc(lambda a, b: bool(a >= b), 2, 1),
+    ast.Eq: np.frompyfunc(lambda a, b: bool(a == b), 2, 1),
+    ast.NotEq: np.frompyfunc(lambda a, b: bool(a != b), 2, 1),
+}
+_NONZERO = np.frompyfunc(lambda v: bool(v != 0), 1, 1)
+
+
 def _compare(op: ast.cmpop, left: Any, right: Any) -> np.ndarray:
     # Exact values are SymPy numbers: compare them as exact rationals/reals, elementwise.
-    func: Callable[[Any, Any], bool] = {
-        ast.Lt: lambda a, b: bool(a < b),
-        ast.LtE: lambda a, b: bool(a <= b),
-        ast.Gt: lambda a, b: bool(a > b),
-        ast.GtE: lambda a, b: bool(a >= b),
-        ast.Eq: lambda a, b: bool(a == b),
-        ast.NotEq: lambda a, b: bool(a != b),
-    }[type(op)]
-    return np.vectorize(func, otypes=[bool])(left, right)
+    return np.asarray(_COMPARISONS[type(op)](left, right), dtype=bool)
 
 
 def _truth(value: Any) -> np.ndarray:
     if value.dtype == bool:
         return value
-    return np.vectorize(lambda v: bool(v != 0), otypes=[bool])(value)
+    return np.asarray(_NONZERO(value), dtype=bool)
 
 
 # Limits that keep a hostile or mistyped spec from hanging the tool (`2 ** 10 ** 10` would
@@ -408,10 +415,11 @@ def _size(value: Any) -> int:
 
 def _call(name: str, args: list[Any], be: Backend) -> Any:
     if name in be.unary:
-        func = be.unary[name]
         if be.dtype is object:
-            return np.vectorize(func, otypes=[object])(args[0])
-        return func(args[0])
+            operand = np.asarray(args[0], dtype=object)  # (an operation on 0-d arrays gives a bare number)
+            result = _EXACT_UNARY[name](operand)
+            return _wrap(result, be) if operand.ndim == 0 else result
+        return be.unary[name](args[0])
     a = args[0]
     if name == "softmax":
         if a.ndim == 0:
