@@ -5,8 +5,8 @@ documents of a copy (sheet, key, solutions) come from one draw and one rendering
 question: they differ only in which parts of the rendered questions the document template shows.
 Solving finishes before a document is rendered, so the compile stage sees every copy of a document
 at once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
-files; each document goes to TeX as soon as its copies are written, and the manifest, key table
-and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
+files; each document goes to TeX as soon as its copies are rendered, and the files, manifest, key
+table and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
 
 Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
 holds what these inputs make; if so it is done. The stage modules are imported only after that
@@ -130,8 +130,9 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
         temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
         reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp),
     ) as typesetter:
-        # Each document goes to TeX as soon as it is written, the longest first (its TeX runs
-        # longest); the manifest, the key table and the cache are written while TeX works.
+        # Each document goes to TeX as soon as it is rendered, the longest first (its TeX runs
+        # longest); its .tex files, the manifest, the key table and the cache are written while
+        # TeX works.
         texts: dict[str, dict[str, str]] = {}
         for document in sorted(plan.documents, key=lambda d: -_length(plan, d, rendered)):
             texts[document.id] = _render_document(env, plan, document, rendered, options.seed, options.kinds)

@@ -97,9 +97,9 @@ def run_pdflatex(tex_file: Path, *, timeout: float = 120.0) -> tuple[int | None,
         "-no-shell-escape",
         tex_file.name,
     ]
-    # TeX's terminal output goes to a file, not a pipe: a thread reading a pipe wakes up for every
-    # chunk TeX writes and takes the interpreter lock each time, which slowed the main thread's
-    # work (writing the next document) several times over. The log holds the same lines.
+    # TeX's terminal output goes to a file, not a pipe: no thread has to wake up (and take the
+    # interpreter lock) for every chunk TeX writes while the main thread renders the next
+    # document. It is read only when TeX wrote no log, which holds the same lines.
     terminal = tex_file.with_suffix(".terminal")
     with _running_lock, open(terminal, "wb") as output:
         if _stopped.is_set():
