@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 
 from generator.assemble import Plan
-from generator.latex import latex_answer
+from generator.latex import latex_answer, polynomial_in_e
 from generator.solve import FactoredForm, Solution, factored_form, plain_number
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
@@ -93,19 +93,7 @@ def _product_text(coefficient: int, factors: Sequence[tuple[tuple[int, ...], int
 
 def _polynomial_text(coefficients: Sequence[int]) -> str:
     """`exp(2) - 4*E + 1`: highest power of e first; e^k is exp(k), as SymPy writes it."""
-    degree = len(coefficients) - 1
-    text = ""
-    for k, c in enumerate(coefficients):
-        if not c:
-            continue
-        power = degree - k
-        body = "" if power == 0 else "E" if power == 1 else f"exp({power})"
-        term = str(abs(c)) if not body else body if abs(c) == 1 else f"{abs(c)}*{body}"
-        if not text:
-            text = f"-{term}" if c < 0 else term
-        else:
-            text += f" - {term}" if c < 0 else f" + {term}"
-    return text
+    return polynomial_in_e(coefficients, lambda k: "E" if k == 1 else f"exp({k})", "*")
 
 
 def _terms(coefficients: Sequence[int]) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "latex_scalar",
     "latex_tensor",
     "latex_value",
+    "polynomial_in_e",
     "unprintable_characters",
 ]
 
@@ -197,16 +198,22 @@ def _latex_product(coefficient: int, factors: Sequence[tuple[tuple[int, ...], in
 
 def _latex_polynomial(coefficients: Sequence[int]) -> str:
     """`e^{2} - 3 e + 1`: highest power first, as SymPy prints a polynomial in the symbol e."""
+    return polynomial_in_e(coefficients, lambda k: "e" if k == 1 else f"e^{{{k}}}", " ")
+
+
+def polynomial_in_e(coefficients: Sequence[int], power: Callable[[int], str], times: str) -> str:
+    """A polynomial in e from its integer coefficients, highest power first: `power(k)` writes
+    e^k (k >= 1) and `times` joins a coefficient to it (`e^{2} - 3 e + 1` in LaTeX, `exp(2) -
+    3*E + 1` as answers.csv writes it)."""
     degree = len(coefficients) - 1
     text = ""
     for k, c in enumerate(coefficients):
         if not c:
             continue
-        power = degree - k
-        body = "" if power == 0 else "e" if power == 1 else f"e^{{{power}}}"
-        term = str(abs(c)) if not body else body if abs(c) == 1 else f"{abs(c)} {body}"
+        body = power(degree - k) if degree - k else ""
+        term = str(abs(c)) if not body else body if abs(c) == 1 else f"{abs(c)}{times}{body}"
         if not text:
-            text = term  # the leading coefficient is positive (see _latex_product)
+            text = f"-{term}" if c < 0 else term
         else:
             text += f" - {term}" if c < 0 else f" + {term}"
     return text
