@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sympy
+from closed_form_helpers import ROOT, bank_entries, reduced_fractions
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from generator import solve
 from generator.keytable import _exact_text, _factored_text
@@ -18,18 +16,8 @@ def _same(text: str, value: sympy.Expr) -> bool:
 
 
 def test_every_exact_entry_of_the_bank_reads_back_to_itself():
-    from generator.sampling import sample_variants
-    from generator.spec import load_bank
-
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
-    entries = set()
-    for question in bank.questions.values():
-        drawn, _ = sample_variants(question, 11, range(6))
-        for inst in drawn.values():
-            for answer in solve.solve(inst).parts:
-                entries.update(answer.value.flat)
     factored = 0
-    for value in entries:
+    for value in bank_entries():
         text = _exact_text(value)
         assert _same(text, value), (text, value)
         form = solve.factored_form(value)
@@ -65,19 +53,10 @@ def test_numbers_and_other_shapes_are_sympys_text():
         assert _exact_text(value) == sympy.sstr(value)
 
 
-polynomial = st.lists(st.integers(-9, 9), min_size=1, max_size=6).filter(lambda c: c[0] != 0)
-
-
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(polynomial, polynomial, st.integers(0, 3), st.integers(0, 2))
-def test_random_fractions_read_back_to_themselves(top, bottom, shift_top, power):
-    """Fractions of polynomials in e (powers of sums, factors of e, contents, signs) chosen at random."""
-    from sympy.polys.densearith import dup_mul, dup_pow
-    from sympy.polys.euclidtools import dup_cancel
-
-    numerator = dup_mul(top + [0] * shift_top, [1, 1], sympy.ZZ) if power else top + [0] * shift_top
-    denominator = dup_pow(bottom, power + 1, sympy.ZZ)
-    numerator, denominator = dup_cancel(numerator, denominator, sympy.ZZ)
+@given(reduced_fractions())
+def test_random_fractions_read_back_to_themselves(fraction):
+    numerator, denominator = fraction
     value = solve._from_fraction(numerator, denominator)
     if value is None:
         return  # a polynomial over an integer: not a closed form the solve stage makes on lists
@@ -92,8 +71,7 @@ def test_the_latex_column_is_the_keys_text_tensors_included(tmp_path):
 
     from generator.build import BuildOptions, build
 
-    root = Path(__file__).resolve().parent.parent
-    build(BuildOptions(bank=root / "question_bank", out=tmp_path, pdf=False, variants=2, worksheets=("nn-derivatives",)))
+    build(BuildOptions(bank=ROOT / "question_bank", out=tmp_path, pdf=False, variants=2, worksheets=("nn-derivatives",)))
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     latex = {(v["id"], q["id"], p["id"]): p["latex"] for v in manifest["variants"] for q in v["questions"] for p in q["parts"]}
     rows = list(csv.DictReader(io.StringIO((tmp_path / "answers.csv").read_text(encoding="utf-8"))))
