@@ -61,7 +61,7 @@ class _Source:
         self.root = self._ref(trailer, rb"/Root")
         self.info = self._ref(trailer, rb"/Info", required=False)
         self._refs: dict[int, list[int]] = {}
-        self._pieces: dict[int, tuple[bytes, list[int], list[bytes], bytes]] = {}
+        self._pieces: dict[int, tuple[list[int], list[bytes], bytes]] = {}
         self._kinds: dict[int, bytes | None] = {}
         self._pages: list[int] | None = None
         self.nodes: set[int] = set()  # the /Pages nodes of the page tree (not copied)
@@ -88,14 +88,14 @@ class _Source:
 
     def refs(self, number: int) -> list[int]:
         if number not in self._refs:
-            self._refs[number] = [n for n in self.pieces(number)[1] if n != number]
+            self._refs[number] = [n for n in self.pieces(number)[0] if n != number]
         return self._refs[number]
 
-    def pieces(self, number: int) -> tuple[bytes, list[int], list[bytes], bytes]:
+    def pieces(self, number: int) -> tuple[list[int], list[bytes], bytes]:
         """The object cut where its number and its references go, for writing it renumbered:
-        (dictionary before the first reference, after `N 0 obj`; the references; the text after
-        each; the stream and `endobj`). Cut once per object: every copy of a batch writes the
-        same fonts."""
+        (the references; the dictionary's text around them, one piece more than references, from
+        after `N 0 obj`; the stream and `endobj`). Cut once per object: every copy of a batch
+        writes the same fonts."""
         if number not in self._pieces:
             head, tail = self.dictionary(number)
             header = _HEADER.match(head)
@@ -104,21 +104,14 @@ class _Source:
             refs: list[int] = []
             texts: list[bytes] = []
             last = header.end()
-            first = b""
             for match in _REF.finditer(head, last):
                 if match.group(1) is None:
                     continue  # a string: left as it is
-                if refs:
-                    texts.append(head[last : match.start()])
-                else:
-                    first = head[last : match.start()]
+                texts.append(head[last : match.start()])
                 refs.append(int(match.group(1)))
                 last = match.end()
-            if refs:
-                texts.append(head[last:])
-            else:
-                first = head[last:]
-            self._pieces[number] = (first, refs, texts, tail)
+            texts.append(head[last:])
+            self._pieces[number] = (refs, texts, tail)
         return self._pieces[number]
 
     def kind(self, number: int) -> bytes | None:
@@ -261,11 +254,11 @@ def _assemble(sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None
         box = _media_box(sources[page[0]], page[1]) or box
     for key in order:
         n, old = key
-        first, refs, texts, tail = sources[n].pieces(old)
+        refs, texts, tail = sources[n].pieces(old)
         offsets[numbers[key]] = len(out)
         out += b"%d 0 obj" % numbers[key]
-        out += first
-        for ref, text in zip(refs, texts, strict=True):
+        out += texts[0]
+        for ref, text in zip(refs, texts[1:], strict=True):
             out += b"2 0 R" if ref in parents[n] else b"%d 0 R" % numbers[(n, ref)]
             out += text
         out += tail
