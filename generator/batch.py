@@ -51,7 +51,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
@@ -191,9 +191,9 @@ class Typesetter:
     """`compile_jobs` in steps: jobs are handed over as they are ready and compiled in the
     background, so that a build writes its manifest, key table and cache while TeX works.
 
-    `submit` queues jobs and returns at once; `workers` threads take the largest waiting batch
-    first (so that the last batch to start is a small one and the cores finish together), and
-    the thread that completes a job's last batch cuts its PDFs. `finish` waits for every job and
+    `submit` queues jobs and returns at once; `workers` threads take the batches of the largest
+    waiting job first (so that the last batch to start is a small one and the cores finish
+    together), and the thread that completes a job's last batch cuts its PDFs. `finish` waits for every job and
     returns the results in the order the jobs were submitted; a failed batch is reported there.
     Use it as a context manager: leaving the `with` block early (an error, Ctrl-C) stops every
     TeX run still going.
@@ -303,9 +303,7 @@ class Typesetter:
                 if last:  # every batch of the job is compiled: cut its PDFs here, off the main thread
                     batches = self._batches[n]
                     _finish(self._folder, batch.job, batches, two_sided=self._two_sided)
-                    notes = tuple(b.note for b in batches if b.note)
-                    self._results[n] = JobResult(self._results[n].key, tuple(batch.job.outputs), compiled=True,
-                                                 notes=notes)
+                    self._results[n] = replace(self._results[n], notes=tuple(b.note for b in batches if b.note))
                     self._finished.put((n, None))
             except BaseException as e:  # noqa: BLE001 (reported to the main thread, which decides)
                 self._finished.put((n, e))

@@ -265,8 +265,6 @@ EXACT = Backend(
     dtype=object,
 )
 
-_EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}  # see _COMPARISONS
-
 NUMERIC = Backend(
     name="numeric",
     number=float,
@@ -377,6 +375,7 @@ _COMPARISONS = {
     ast.NotEq: np.frompyfunc(lambda a, b: bool(a != b), 2, 1),
 }
 _NONZERO = np.frompyfunc(lambda v: bool(v != 0), 1, 1)
+_EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}
 
 
 def _compare(op: ast.cmpop, left: Any, right: Any) -> np.ndarray:
