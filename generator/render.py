@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -210,8 +210,8 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     """
     instance = solution.instance
 
-    def shown(values: dict[str, Any]) -> dict[str, Any]:
-        return {name: tidy_array(value) for name, value in values.items() if used is None or name in used}
+    def shown(values: Mapping[str, Any]) -> dict[str, Any]:  # (read only what is shown: values may be lazy)
+        return {name: tidy_array(values[name]) for name in values if used is None or name in used}
 
     return {
         **instance.dims,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -65,8 +65,44 @@ class Solution:
     """A solved variant: its instance, the defined values and every part's answer."""
 
     instance: Instance
-    values: dict[str, np.ndarray]
+    values: Mapping[str, np.ndarray]  # DefinedValues: evaluated when read
     parts: tuple[PartAnswer, ...]
+
+
+class DefinedValues(Mapping[str, np.ndarray]):
+    """A variant's defined values (`define:`), each evaluated exactly the first time it is read.
+
+    An exact value costs SymPy time (mlp2's loss is a sum of squares of fractions in e) and most
+    are never read: a part asks for a derivative, which comes from the symbolic Jacobian; only a
+    part that asks for the value itself and a template that shows one read it. Definitions are
+    evaluated in order, up to the one asked for (a definition may use the earlier ones).
+    """
+
+    def __init__(self, instance: Instance):
+        self._instance = instance
+        self._names = [name for name, _ in instance.question.define]
+        self._env: dict[str, Any] | None = None
+        self._values: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            if name not in self._names:
+                raise KeyError(name)
+            instance = self._instance
+            question = instance.question
+            env = self._env = self._env if self._env is not None else instance.env()
+            for other, expr in question.define[len(self._values): self._names.index(name) + 1]:
+                try:
+                    self._values[other] = env[other] = evaluate(expr, env, EXACT)
+                except ExpressionError as e:
+                    raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def symbol_arrays(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray]:
@@ -484,28 +520,27 @@ def solve(instance: Instance) -> Solution:
     """
     question = instance.question
     dims = tuple(sorted(instance.dims.items()))
+    values = DefinedValues(instance)
     try:
-        env = instance.env()
-        values: dict[str, np.ndarray] = {}
-        for name, expr in question.define:
-            values[name] = env[name] = evaluate(expr, env, EXACT)
         substitution = _substitution(question, dims, instance)
         shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians have in common
         parts = []
         for part in question.parts:
-            out = values[part.of]
-            shape = out.shape + (instance.params[part.wrt].shape if part.wrt else ())
+            # A derivative's shape comes from the symbolic definitions (cached per dimensions):
+            # the exact value is not needed for it.
+            out_shape = np.shape(_symbolic(question, dims)[1][part.of]) if part.wrt else values[part.of].shape
+            shape = out_shape + (instance.params[part.wrt].shape if part.wrt else ())
             if len(shape) > MAX_ORDER:
                 raise SolveError(
                     f"{part.where}: question '{question.id}' part '{part.id}': the answer would have order {len(shape)} "
                     f"(shape {list(shape)}); a key can show at most order {MAX_ORDER}"
                 )
             if part.wrt is None:
-                parts.append(PartAnswer(part, _substitute(out, {}), out.shape, ()))
+                parts.append(PartAnswer(part, _substitute(values[part.of], {}), out_shape, ()))
                 continue
             jac = _jacobian(question, dims, part.of, part.wrt)
             form = derive_index_form(question, part.id)
-            parts.append(PartAnswer(part, _substitute(jac, substitution, shared), out.shape, instance.params[part.wrt].shape, form))
+            parts.append(PartAnswer(part, _substitute(jac, substitution, shared), out_shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
         raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
     for answer in parts:
@@ -519,12 +554,17 @@ def solve(instance: Instance) -> Solution:
 
 
 def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:
-    symbols, _ = _symbolic(question, dims)
-    out = {}
-    for name, array in symbols.items():
-        for index in np.ndindex(array.shape):
-            out[array[index]] = instance.params[name][index]
+    out: dict[sympy.Symbol, Any] = {}
+    for name, symbols in _flat_symbols(question, dims):
+        out.update(zip(symbols, instance.params[name].flat, strict=True))
     return out
+
+
+@lru_cache(maxsize=256)
+def _flat_symbols(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tuple[sympy.Symbol, ...]], ...]:
+    """Each parameter's symbols in C order, as `.flat` gives its values (once per dimensions)."""
+    symbols, _ = _symbolic(question, dims)
+    return tuple((name, tuple(array.flat)) for name, array in symbols.items())
 
 
 def to_plain(array: np.ndarray) -> Any:

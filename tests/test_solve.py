@@ -237,3 +237,33 @@ def test_reverse_gradient_of_functions_at_their_kinks_and_powers():
         gradient = reverse_gradient(expr)
         for symbol in (x, y):
             assert sympy.simplify(gradient.get(symbol, 0) - sympy.diff(expr, symbol)) == 0, (expr, symbol)
+
+
+def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeypatch):
+    q = question(
+        tmp_path,
+        "  w: {entries: [-3, 3]}\n  x: {entries: [-3, 3]}\n",
+        "  u: w * x\n  v: u ** 2 + 1\n  r: 1 / (v - v)\n",
+        "  - {id: dv_dw, of: v, wrt: w, prompt: p}\n",
+    )
+    import generator.solve as module
+
+    evaluated = []
+    real = module.evaluate
+
+    def counted(expr, env, backend):  # with this variant's numbers (not the symbols of the Jacobian)
+        if not isinstance(env["w"][()], sympy.Symbol):
+            evaluated.append(expr.text)
+        return real(expr, env, backend)
+
+    monkeypatch.setattr(module, "evaluate", counted)
+    solution = solve(instance(q, {}, w=2, x=-3))
+    assert to_plain(solution.parts[0].value) == 2 * (2 * -3) * -3  # dv/dw = 2 u x
+    assert evaluated == []  # a derivative needs no exact value
+    assert list(solution.values) == ["u", "v", "r"]
+    assert to_plain(solution.values["v"]) == 37
+    assert evaluated == ["w * x", "u ** 2 + 1"]  # in order, up to the one read
+    with pytest.raises(KeyError):
+        solution.values["w"]
+    # An exact value that cannot be had says where, when it is read (a template shows it).
+    assert solution.values["r"][()] == sympy.zoo
