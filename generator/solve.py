@@ -37,6 +37,7 @@ from sympy.polys.sqfreetools import dup_sqf_list
 
 from generator.errors import ExpressionError, SolveError
 from generator.expr import EXACT, evaluate
+from generator.floats import float_in_e
 from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Instance
 from generator.spec import PartSpec, QuestionSpec
@@ -582,4 +583,9 @@ def plain_number(value: sympy.Expr) -> int | float:
     Cached, and shared by manifest.json and answers.csv (the same entries, evaluated once)."""
     if value.is_Integer:
         return int(value)
+    if value.is_Rational:
+        return int(value.p) / int(value.q)  # correctly rounded, as the 30-digit value's float
+    form = factored_form(value)
+    if form is not None and (number := float_in_e(form.sign, form.numerator, form.denominator)) is not None:
+        return number
     return float(sympy.N(value, 30))
