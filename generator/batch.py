@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
+from generator.cache import file_digest
 from generator.combine import combine_pdfs
 from generator.compile import (
     MAX_PASSES,
@@ -123,12 +124,16 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """What a job wrote, under which cache key, and whether TeX ran for it."""
+    """What a job wrote, under which cache key, and whether TeX ran for it.
+
+    `digests` holds the SHA-256 of each file it wrote when TeX ran (taken in the worker thread
+    that wrote them, while TeX still works on other jobs: the build's index needs them)."""
 
     key: str
     files: tuple[str, ...]
     compiled: bool
     notes: tuple[str, ...] = ()
+    digests: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -303,7 +308,8 @@ class Typesetter:
                 if last:  # every batch of the job is compiled: cut its PDFs here, off the main thread
                     batches = self._batches[n]
                     _finish(self._folder, batch.job, batches, two_sided=self._two_sided)
-                    self._results[n] = replace(self._results[n], notes=tuple(b.note for b in batches if b.note))
+                    digests = tuple((name, file_digest(self._folder / name)) for name in batch.job.outputs)
+                    self._results[n] = replace(self._results[n], notes=tuple(b.note for b in batches if b.note), digests=digests)
                     self._finished.put((n, None))
             except BaseException as e:  # noqa: BLE001 (reported to the main thread, which decides)
                 self._finished.put((n, e))

@@ -15,6 +15,7 @@ check: SymPy, Jinja and pypdf take longer to import than a build with unchanged 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 import os
@@ -134,17 +135,18 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
         # longest); its .tex files, the manifest, the key table and the cache are written while
         # TeX works.
         texts: dict[str, dict[str, str]] = {}
+        digests: dict[str, str] = {}  # of the files written, for the index
         for document in sorted(plan.documents, key=lambda d: -_length(plan, d, rendered)):
             texts[document.id] = _render_document(env, plan, document, rendered, options.seed, options.kinds)
             if compile_pdfs:  # (TeX reads the batch made from these texts, not the files written next)
                 typesetter.submit(_jobs(plan, document, texts[document.id], options.kinds))
-            _write(temp, texts[document.id])
+            _write(temp, texts[document.id], digests)
         documents = {name: text for document in plan.documents for name, text in texts[document.id].items()}
         variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                     for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
         manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
         _write(temp, {MANIFEST: dump_manifest(manifest),
-                      KEY_TABLE: make_key_table(plan, {key: s.answers for key, s in solved.items()})})
+                      KEY_TABLE: make_key_table(plan, {key: s.answers for key, s in solved.items()})}, digests)
         for key, data in kept.items():
             store_solved(temp, key, data)
         if options.pdf and not compile_pdfs:
@@ -157,7 +159,8 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
             files += [name for job in compiled for name in job.files]
             notes += [note for job in compiled for note in job.notes]
             jobs = {job.key: list(job.files) for job in compiled}
-        write_index(temp, inputs, files, notes, jobs, solved=kept)
+            digests.update(digest for job in compiled for digest in job.digests)
+        write_index(temp, inputs, files, notes, jobs, solved=kept, digests=digests)
     ran = sum(job.compiled for job in compiled)
     return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
                        compiled=ran, cached=len(compiled) - ran)
@@ -423,11 +426,14 @@ def _render_document(
     return texts
 
 
-def _write(folder: Path, texts: Mapping[str, str]) -> None:
+def _write(folder: Path, texts: Mapping[str, str], digests: dict[str, str]) -> None:
+    """Write each text as UTF-8, and note its SHA-256 for the index (taken while the bytes are at hand)."""
     for name, text in texts.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        data = text.encode("utf-8")
+        path.write_bytes(data)
+        digests[name] = hashlib.sha256(data).hexdigest()
 
 
 def _jobs(plan: Plan, document: DocumentPlan, texts: Mapping[str, str], kinds: tuple[str, ...]) -> list[Job]:

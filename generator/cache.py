@@ -45,8 +45,8 @@ from typing import Any
 from generator import __version__
 
 __all__ = [
-    "INDEX", "SOLVED", "Previous", "environment", "fingerprint", "job_salt", "load_previous", "question_key",
-    "store_solved", "tex_identity", "write_index",
+    "INDEX", "SOLVED", "Previous", "environment", "file_digest", "fingerprint", "job_salt", "load_previous",
+    "question_key", "store_solved", "tex_identity", "write_index",
 ]
 
 INDEX = ".generator-cache.json"
@@ -56,7 +56,8 @@ _PACKAGE = Path(__file__).resolve().parent
 _LIBRARIES = ("sympy", "numpy", "jinja2", "pyyaml", "jsonschema", "pypdf")
 
 
-def _sha256_file(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, as the index records it."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -160,7 +161,7 @@ class Previous:
             if expected is None or not path.is_file():
                 return False
             try:
-                if _sha256_file(path) != expected:
+                if file_digest(path) != expected:
                     return False
             except OSError:
                 return False
@@ -192,7 +193,7 @@ class Previous:
         digest = self.solved.get(key)
         path = self.folder / SOLVED / f"{key}.json"
         try:
-            if digest is None or _sha256_file(path) != digest:
+            if digest is None or file_digest(path) != digest:
                 return None
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -224,15 +225,19 @@ def load_previous(folder: Path) -> Previous:
 
 
 def write_index(folder: Path, inputs: str, files: Iterable[str], notes: Iterable[str],
-                jobs: Mapping[str, Iterable[str]], solved: Iterable[str] = ()) -> None:
-    """Record a finished build in `folder` (before it is swapped into place)."""
-    hashes = {name: _sha256_file(folder / name) for name in sorted(files)}
+                jobs: Mapping[str, Iterable[str]], solved: Iterable[str] = (), digests: Mapping[str, str] | None = None) -> None:
+    """Record a finished build in `folder` (before it is swapped into place).
+
+    `digests` holds the SHA-256 of files already known (taken as they were written); the others
+    are read back."""
+    known = digests or {}
+    hashes = {name: known[name] if name in known else file_digest(folder / name) for name in sorted(files)}
     data = {
         "format": _FORMAT,
         "inputs": inputs,
         "files": hashes,
         "notes": list(notes),
         "jobs": {key: {name: hashes[name] for name in names} for key, names in sorted(jobs.items())},
-        "solved": {key: _sha256_file(folder / SOLVED / f"{key}.json") for key in sorted(solved)},
+        "solved": {key: file_digest(folder / SOLVED / f"{key}.json") for key in sorted(solved)},
     }
     (folder / INDEX).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
