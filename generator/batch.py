@@ -198,8 +198,9 @@ class Typesetter:
 
     `submit` queues jobs and returns at once; `workers` threads take the batches of the largest
     waiting job first (so that the last batch to start is a small one and the cores finish
-    together), and the thread that completes a job's last batch cuts its PDFs. `finish` waits for every job and
-    returns the results in the order the jobs were submitted; a failed batch is reported there.
+    together); the thread that compiled a batch cuts its copies' PDFs, and the one that completes
+    a job's last batch writes its print file. `finish` waits for every job and returns the
+    results in the order the jobs were submitted; a failed batch is reported there.
     Use it as a context manager: leaving the `with` block early (an error, Ctrl-C) stops every
     TeX run still going.
 
@@ -260,8 +261,8 @@ class Typesetter:
             with self._lock:
                 self._batches[n], self._remaining[n] = batches, len(batches)
             self._waiting += 1
-            # The largest job first, and all of its batches before the next job's: a job is cut into
-            # its PDFs only once its last batch is done, and that should happen while TeX still
+            # The largest job first, and all of its batches before the next job's: a job's print
+            # file is made once its last batch is done, and that should happen while TeX still
             # runs, not at the end (a roster's few CJK names make a small second batch per job).
             size = sum(len(copy.text) for copy in job.copies)
             for batch in sorted(batches, key=lambda b: -sum(len(job.copies[i].text) for i in b.members)):
@@ -302,12 +303,13 @@ class Typesetter:
             n = batch.job_index
             try:
                 _compile_batch(self._scratch, batch, self._two_sided)
+                _cut(self._folder, batch)  # its copies' PDFs, here, off the main thread
                 with self._lock:
                     self._remaining[n] -= 1
                     last = self._remaining[n] == 0
-                if last:  # every batch of the job is compiled: cut its PDFs here, off the main thread
+                if last:  # every batch of the job is done: its print file
                     batches = self._batches[n]
-                    _finish(self._folder, batch.job, batches, two_sided=self._two_sided)
+                    _combine(self._folder, batch.job, batches, two_sided=self._two_sided)
                     digests = tuple((name, file_digest(self._folder / name)) for name in batch.job.outputs)
                     self._results[n] = replace(self._results[n], notes=tuple(b.note for b in batches if b.note), digests=digests)
                     self._finished.put((n, None))
@@ -514,17 +516,23 @@ def _compile_alone(scratch: Path, copy: Copy) -> Path:
         raise CompileError(str(e).replace(f"{scratch}/", ""), tex_line=e.tex_line) from e
 
 
-def _finish(folder: Path, job: Job, batches: list[_Batch], *, two_sided: bool) -> None:
-    """Write a job's per-copy PDFs and its combined file from its compiled batches."""
+def _cut(folder: Path, batch: _Batch) -> None:
+    """Write the per-copy PDFs of a compiled batch, as soon as it is done: the last batch to
+    finish then has only its own copies to cut (a roster's small batch of CJK names, say)."""
+    outputs = batch.job.outputs
+    for i in batch.members:
+        (folder / outputs[i]).parent.mkdir(parents=True, exist_ok=True)
+    if batch.pdf is not None:
+        _split(batch.pdf, batch.ranges, [folder / outputs[i] for i in batch.members])
+    for i, pdf in batch.alone.items():
+        shutil.copyfile(pdf, folder / outputs[i])
+
+
+def _combine(folder: Path, job: Job, batches: list[_Batch], *, two_sided: bool) -> None:
+    """Write a job's combined print file once all its batches are compiled and cut."""
     outputs = job.outputs
-    for name in outputs:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / job.combined).parent.mkdir(parents=True, exist_ok=True)
     whole = len(batches) == 1 and batches[0].pdf is not None
-    for batch in batches:
-        if batch.pdf is not None:
-            _split(batch.pdf, batch.ranges, [folder / outputs[i] for i in batch.members])
-        for i, pdf in batch.alone.items():
-            shutil.copyfile(pdf, folder / outputs[i])
     combined = folder / job.combined
     if whole:
         # The batch is the print file: copies in order, bookmarks and blank pages made by TeX.
