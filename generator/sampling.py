@@ -90,8 +90,11 @@ def _choices(param: ParameterSpec) -> list[Fraction]:
 
 
 @lru_cache(maxsize=1024)
-def _sympy_choices(param: ParameterSpec) -> tuple[sympy.Rational, ...]:
-    return tuple(_to_sympy(v) for v in _choices(param))
+def _sympy_choices(param: ParameterSpec) -> np.ndarray:
+    """The values an entry can take, as a 1-d object array (a draw indexes it with its picks)."""
+    choices = np.empty(len(_choices(param)), dtype=object)
+    choices[:] = [_to_sympy(v) for v in _choices(param)]
+    return choices
 
 
 def _to_sympy(value: Fraction) -> sympy.Rational:
@@ -100,16 +103,14 @@ def _to_sympy(value: Fraction) -> sympy.Rational:
 
 def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
     shape = tuple(dims[s] if isinstance(s, str) else s for s in param.shape)
-    out = np.empty(shape, dtype=object)
     if param.onehot:
+        out = np.empty(shape, dtype=object)
         out[...] = sympy.Integer(0)
         out[int(rng.integers(shape[0]))] = sympy.Integer(1)
         return out
     choices = _sympy_choices(param)
     picks = rng.integers(len(choices), size=shape)
-    for index in np.ndindex(shape):
-        out[index] = choices[int(picks[index])]
-    return out
+    return np.asarray(choices[picks], dtype=object)  # (indexed in C; a scalar comes out 0-d)
 
 
 def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[int]]:
