@@ -5,8 +5,8 @@ documents of a copy (sheet, key, solutions) come from one draw and one rendering
 question: they differ only in which parts of the rendered questions the document template shows.
 Solving finishes before a document is rendered, so the compile stage sees every copy of a document
 at once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
-files; each document goes to TeX as soon as its copies are rendered, and the files, manifest, key
-table and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
+files; each kind of each document goes to TeX as soon as its copies are rendered, and the
+files, manifest, key table and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
 
 Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
 holds what these inputs make; if so it is done. The stage modules are imported only after that
@@ -121,7 +121,7 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     roster = load_roster(options.roster) if options.roster is not None else None
     plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
                     worksheets=options.worksheets, exams=options.exams)
-    solved, sampling_notes, kept = _solve_questions(bank, plan, options, code, previous, shown)
+    solved, sampling_notes, kept, keep_fresh = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
     rendered = {key: s.rendered for key, s in solved.items()}
     notes = [*plan.notes, *sampling_notes]
@@ -131,17 +131,20 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
         temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
         reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp),
     ) as typesetter:
-        # Each document goes to TeX as soon as it is rendered, the longest first (its TeX runs
-        # longest); its .tex files, the manifest, the key table and the cache are written while
-        # TeX works.
-        texts: dict[str, dict[str, str]] = {}
+        # Each kind of each document goes to TeX as soon as its copies are rendered, the longest
+        # first (its TeX runs longest: documents by length, then solutions, key, sheet); its .tex
+        # files, the cache, the manifest and the key table are written while TeX works.
+        texts: dict[tuple[str, str], dict[str, str]] = {}
         digests: dict[str, str] = {}  # of the files written, for the index
         for document in sorted(plan.documents, key=lambda d: -_length(plan, d, rendered)):
-            texts[document.id] = _render_document(env, plan, document, rendered, options.seed, options.kinds)
-            if compile_pdfs:  # (TeX reads the batch made from these texts, not the files written next)
-                typesetter.submit(_jobs(plan, document, texts[document.id], options.kinds))
-            _write(temp, texts[document.id], digests)
-        documents = {name: text for document in plan.documents for name, text in texts[document.id].items()}
+            for kind in reversed(options.kinds):
+                texts[(document.id, kind)] = made = _render_kind(env, plan, document, rendered, options.seed, kind)
+                if compile_pdfs:  # (TeX reads the batch made from these texts, not the files written next)
+                    typesetter.submit(_jobs(plan, document, made, (kind,)))
+                _write(temp, made, digests)
+        documents = {name: text for document in plan.documents for kind in options.kinds
+                     for name, text in texts[(document.id, kind)].items()}
+        kept.update(keep_fresh())
         variants = [(variant_label, [solved[(v, q)].manifest for q in plan.questions_of(v)])
                     for v, variant_label in sorted({(s.variant_index, s.variant) for s in plan.seats})]
         manifest = make_manifest(options.seed, variants, class_set_entries(plan, options.kinds, roster, notes))
@@ -333,13 +336,14 @@ def _raise(error: tuple[str, str]) -> NoReturn:
 
 def _solve_questions(
     bank: Bank, plan: Plan, options: BuildOptions, code: str, previous: Previous, shown: Progress,
-) -> tuple[dict[tuple[int, str], Solved], list[str], dict[str, Any]]:
+) -> tuple[dict[tuple[int, str], Solved], list[str], dict[str, Any], Callable[[], dict[str, Any]]]:
     """Every question for every variant that uses it: sampled (variants kept distinct), solved,
     verified and rendered; or, when the previous build recorded the same question for the same
     seed and variants with the same code, taken from it (generator.cache).
 
-    Returns the results by (variant index, question), the sampling notes in question order, and
-    what to keep for the next build (question key -> JSON-able results).
+    Returns the results by (variant index, question), the sampling notes in question order, what
+    to keep for the next build (question key -> JSON-able results) of the questions taken from
+    the cache, and a function that gives the same for the questions solved now.
     """
     users: dict[str, list[int]] = {}
     for v in plan.variant_indices:
@@ -366,9 +370,13 @@ def _solve_questions(
     new, drawn_notes = solve_all(asked, options.seed, options.templates, workers=_workers(options), advance=shown.advance)
     solved.update(new)
     notes.update(drawn_notes)
-    for qid, key in fresh.items():
-        kept[key] = {"note": notes[qid], "variants": {str(v): _dump(new[(v, qid)]) for v in users[qid]}}
-    return solved, [note for note in notes.values() if note], kept
+
+    def keep_fresh() -> dict[str, Any]:
+        # Called once the first documents are with TeX: the build waits for nothing meanwhile.
+        return {key: {"note": notes[qid], "variants": {str(v): _dump(new[(v, qid)]) for v in users[qid]}}
+                for qid, key in fresh.items()}
+
+    return solved, [note for note in notes.values() if note], kept, keep_fresh
 
 
 def _dump(solved: Solved) -> dict[str, Any]:
@@ -406,11 +414,11 @@ def _length(plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str
     return total
 
 
-def _render_document(
+def _render_kind(
     env: SandboxedEnvironment, plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str], RenderedQuestion],
-    seed: int, kinds: tuple[str, ...],
+    seed: int, kind: str,
 ) -> dict[str, str]:
-    """The asked kinds of one document for every copy, as `.tex` text by output path."""
+    """One kind of one document for every copy, as `.tex` text by output path."""
     from generator.render import render_document, with_points
 
     texts: dict[str, str] = {}
@@ -418,11 +426,10 @@ def _render_document(
     for seat in plan.seats:
         questions = [with_points(rendered[(seat.variant_index, s.question)], s.points)
                      for s in document.slots[seat.variant_index]]
-        for kind in kinds:
-            texts[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
-                env, kind, document.spec, questions, seed=seed, variant=seat.variant,
-                student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
-            )
+        texts[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
+            env, kind, document.spec, questions, seed=seed, variant=seat.variant,
+            student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
+        )
     return texts
 
 
