@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -210,15 +210,16 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     """
     instance = solution.instance
 
-    def shown(values: Mapping[str, Any]) -> dict[str, Any]:  # (read only what is shown: values may be lazy)
-        return {name: tidy_array(values[name]) for name in values if used is None or name in used}
+    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:  # (read only what is shown: values are lazy)
+        return {name: tidy(values[name]) for name in values if used is None or name in used}
 
     return {
         **instance.dims,
         **instance.params,
-        # Derived and defined values in the same exact shape as answers (they appear in worked steps).
-        **shown(instance.derived),
-        **shown(solution.values),
+        # Derived and defined values in the same exact shape as answers (they appear in worked steps);
+        # solve makes the derived ones in that shape.
+        **shown(solution.derived, lambda value: value),
+        **shown(solution.values, tidy_array),
         "variant": instance.variant,
         "question": {"id": instance.question.id, "title": instance.question.title},
     }

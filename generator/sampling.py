@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -26,14 +27,15 @@ from typing import Any
 import numpy as np
 import sympy
 
-from generator.errors import SamplingError
-from generator.expr import EXACT, evaluate, inputs_of
+from generator.errors import ExpressionError, SamplingError
+from generator.expr import EXACT, Expr, evaluate, inputs_of
 from generator.spec import ParameterSpec, QuestionSpec
 
 __all__ = [
     "ENUMERATE_LIMIT",
     "MAX_REDRAWS",
     "MAX_TRIES",
+    "Definitions",
     "Instance",
     "count_variants",
     "question_rng",
@@ -49,19 +51,70 @@ ENUMERATE_LIMIT = 2000
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One drawn variant of a question: exact parameter values (object arrays of SymPy numbers)."""
+    """One drawn variant of a question: exact parameter values (object arrays of SymPy numbers).
+
+    `derived` holds the exact derived values (`Definitions`: those the constraints use are
+    computed while drawing, the others when first read)."""
 
     question: QuestionSpec
     seed: int
     variant: str
     dims: dict[str, int]
     params: dict[str, np.ndarray]
-    derived: dict[str, np.ndarray]
+    derived: Mapping[str, np.ndarray]
     tries: int
 
-    def env(self) -> dict[str, Any]:
-        """Every named value (dimensions, parameters, derived) for expression evaluation."""
-        return {**{k: np.asarray(sympy.Integer(v), dtype=object) for k, v in self.dims.items()}, **self.params, **self.derived}
+    def env(self) -> ChainMap[str, Any]:
+        """Every named value (dimensions, parameters, derived) for expression evaluation; a
+        derived value is evaluated only if an expression reads it."""
+        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims))
+
+
+def _dimension_values(dims: Mapping[str, int]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}
+
+
+class Definitions(Mapping[str, np.ndarray]):
+    """Named definitions (a question's `derived` or `define`), each evaluated exactly the first
+    time it is read, in order up to it (a definition may use the earlier ones).
+
+    Exact values cost SymPy time (a sigmoid of every hidden unit, a loss that is a sum of squared
+    fractions in e), and many are never read: a key shows derivatives, which come from the
+    symbolic Jacobian, and the derived values it shows are made the same way (generator.solve).
+    `failed` turns an evaluation error into the error to raise (it says which variant).
+    """
+
+    def __init__(self, definitions: tuple[tuple[str, Expr], ...], base: Mapping[str, Any],
+                 known: Mapping[str, np.ndarray] | None = None, failed: Callable[[ExpressionError], Exception] | None = None):
+        self._definitions = definitions
+        self._names = [name for name, _ in definitions]
+        self._values: dict[str, np.ndarray] = {}
+        self._env = ChainMap(self._values, base)
+        self._known = dict(known or {})
+        self._failed = failed
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            if name not in self._names:
+                raise KeyError(name)
+            for other, expr in self._definitions[len(self._values): self._names.index(name) + 1]:
+                if other in self._known:
+                    self._values[other] = self._known[other]
+                    continue
+                try:
+                    self._values[other] = evaluate(expr, self._env, EXACT)
+                except ExpressionError as e:
+                    raise (self._failed(e) if self._failed is not None else e) from e
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:  # (Mapping's would evaluate the definition)
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def variant_label(index: int) -> str:
@@ -113,27 +166,22 @@ def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) 
     return np.asarray(choices[picks], dtype=object)  # (indexed in C; a scalar comes out 0-d)
 
 
-def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[int]]:
+def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[Definitions, list[int]]:
     """The derived values of a draw, and the indices of the constraints it fails.
 
-    Only the derived values the constraints use are computed before the constraints are checked:
-    most draws of a constrained question are rejected, and the other derived values (a sigmoid
-    of every hidden unit, say) cost more in exact arithmetic than the check itself. The rest are
-    computed once a draw passes.
+    Only the derived values the constraints use are computed to check them: most draws of a
+    constrained question are rejected, and the other derived values (a sigmoid of every hidden
+    unit, say) cost more in exact arithmetic than the check itself. The others are left to be
+    evaluated when read (`Definitions`).
     """
-    env: dict[str, Any] = {**{k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}, **params}
+    env: dict[str, Any] = {**_dimension_values(dims), **params}
     derived = {}
     needed = _constraint_inputs(question)
     for name, expr in question.derived:
         if name in needed:
             derived[name] = env[name] = evaluate(expr, env, EXACT)
     failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
-    if not failed:
-        for name, expr in question.derived:
-            if name not in derived:
-                derived[name] = env[name] = evaluate(expr, env, EXACT)
-        derived = {name: derived[name] for name, _ in question.derived}  # in the spec's order
-    return derived, failed
+    return Definitions(question.derived, ChainMap(params, _dimension_values(dims)), derived), failed
 
 
 @lru_cache(maxsize=256)

@@ -39,7 +39,7 @@ from generator.errors import ExpressionError, SolveError
 from generator.expr import EXACT, evaluate
 from generator.floats import float_in_e
 from generator.indexform import IndexForm, derive_index_form
-from generator.sampling import Instance
+from generator.sampling import Definitions, Instance
 from generator.spec import PartSpec, QuestionSpec
 
 __all__ = ["FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "tidy_array", "to_plain"]
@@ -63,47 +63,53 @@ class PartAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Solution:
-    """A solved variant: its instance, the defined values and every part's answer."""
+    """A solved variant: its instance, the defined values and every part's answer.
+
+    `values` holds the defined values, exact (`Definitions`: evaluated when read); `derived` the
+    derived values in the canonical shape of answers, for display (`DerivedValues`)."""
 
     instance: Instance
-    values: Mapping[str, np.ndarray]  # DefinedValues: evaluated when read
+    values: Mapping[str, np.ndarray]
     parts: tuple[PartAnswer, ...]
+    derived: Mapping[str, np.ndarray]
 
 
-class DefinedValues(Mapping[str, np.ndarray]):
-    """A variant's defined values (`define:`), each evaluated exactly the first time it is read.
+class DerivedValues(Mapping[str, np.ndarray]):
+    """A variant's derived values as a key shows them, each made the first time it is read.
 
-    An exact value costs SymPy time (mlp2's loss is a sum of squares of fractions in e) and most
-    are never read: a part asks for a derivative, which comes from the symbolic Jacobian; only a
-    part that asks for the value itself and a template that shows one read it. Definitions are
-    evaluated in order, up to the one asked for (a definition may use the earlier ones).
+    Made like the answers: the derived expressions over symbols (once per dimensions) with the
+    numbers put in on coefficient lists, sharing what the parts' Jacobians already computed
+    (sigmoid(a_j) is in both), instead of exact SymPy arithmetic and then the canonical shape;
+    the same expressions over the whole bank (tests/test_solve.py). Where the definitions cannot
+    be evaluated over symbols, the exact value is put in canonical shape instead.
     """
 
-    def __init__(self, instance: Instance):
-        self._instance = instance
-        self._names = [name for name, _ in instance.question.define]
-        self._env: dict[str, Any] | None = None
-        self._values: dict[str, np.ndarray] = {}
+    def __init__(self, instance: Instance, dims: tuple[tuple[str, int], ...], substitution: dict[sympy.Symbol, Any],
+                 memo: dict[Any, Any]):
+        self._instance, self._dims, self._substitution, self._memo = instance, dims, substitution, memo
+        self._shown: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._values:
-            if name not in self._names:
-                raise KeyError(name)
+        if name not in self._shown:
             instance = self._instance
-            question = instance.question
-            env = self._env = self._env if self._env is not None else instance.env()
-            for other, expr in question.define[len(self._values): self._names.index(name) + 1]:
-                try:
-                    self._values[other] = env[other] = evaluate(expr, env, EXACT)
-                except ExpressionError as e:
-                    raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
-        return self._values[name]
+            if name not in instance.derived:
+                raise KeyError(name)
+            try:
+                symbolic = np.asarray(_symbolic(instance.question, self._dims)[1][name], dtype=object)
+            except ExpressionError:
+                self._shown[name] = tidy_array(instance.derived[name])
+                return self._shown[name]
+            self._shown[name] = _substitute(symbolic, self._substitution, self._memo)
+        return self._shown[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._instance.derived
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(self._instance.derived)
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._instance.derived)
 
 
 def symbol_arrays(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray]:
@@ -521,10 +527,13 @@ def solve(instance: Instance) -> Solution:
     """
     question = instance.question
     dims = tuple(sorted(instance.dims.items()))
-    values = DefinedValues(instance)
+    def failed(e: ExpressionError) -> SolveError:
+        return SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})")
+
+    values = Definitions(question.define, instance.env(), failed=failed)
+    shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians (and the derived values shown) have in common
     try:
         substitution = _substitution(question, dims, instance)
-        shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians have in common
         parts = []
         for part in question.parts:
             # A derivative's shape comes from the symbolic definitions (cached per dimensions):
@@ -543,7 +552,7 @@ def solve(instance: Instance) -> Solution:
             form = derive_index_form(question, part.id)
             parts.append(PartAnswer(part, _substitute(jac, substitution, shared), out_shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
-        raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
+        raise failed(e) from e
     for answer in parts:
         for entry in answer.value.flat:
             if entry.has(sympy.zoo, sympy.nan, sympy.oo):
@@ -551,7 +560,7 @@ def solve(instance: Instance) -> Solution:
                     f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' variant {instance.variant}: "
                     "the answer is undefined for these values (division by zero?); add a constraint"
                 )
-    return Solution(instance, values, tuple(parts))
+    return Solution(instance, values, tuple(parts), DerivedValues(instance, dims, substitution, shared))
 
 
 def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:

@@ -246,7 +246,7 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
         "  u: w * x\n  v: u ** 2 + 1\n  r: 1 / (v - v)\n",
         "  - {id: dv_dw, of: v, wrt: w, prompt: p}\n",
     )
-    import generator.solve as module
+    import generator.sampling as module  # (where definitions are evaluated)
 
     evaluated = []
     real = module.evaluate
@@ -267,3 +267,42 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
         solution.values["w"]
     # An exact value that cannot be had says where, when it is read (a template shows it).
     assert solution.values["r"][()] == sympy.zoo
+
+
+def test_derived_values_shown_are_the_exact_values_in_canonical_shape_over_the_bank():
+    """A key shows derived values made like the answers (symbols, then the numbers on coefficient
+    lists); they are the very same expressions as the exact values put in canonical shape."""
+    from pathlib import Path
+
+    from generator import solve as module
+    from generator.sampling import sample_variants
+    from generator.spec import load_bank
+
+    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    compared = 0
+    for question in bank.questions.values():
+        drawn, _ = sample_variants(question, 5, range(12))
+        for inst in drawn.values():
+            solution = module.solve(inst)
+            for name in inst.derived:
+                shown, exact = solution.derived[name], module.tidy_array(inst.derived[name])
+                assert shown.shape == exact.shape
+                assert [sympy.srepr(v) for v in shown.flat] == [sympy.srepr(v) for v in exact.flat], (question.id, name)
+                compared += 1
+    assert compared > 200
+
+
+def test_derived_values_the_constraints_do_not_use_are_evaluated_when_read(tmp_path, monkeypatch):
+    import generator.sampling as module
+
+    q = load_question(write(tmp_path / "q.yaml", (
+        "id: t\ntitle: T\nparameters:\n  x: {entries: [-3, 3]}\nderived:\n  a: x + 1\n  h: sigmoid(a)\n"
+        "constraints:\n  - a != 0\ndefine:\n  y: h * 2\nparts:\n  - {id: dy_dx, of: y, wrt: x, prompt: p}\nstem: s\n"
+    )))
+    evaluated = []
+    real = module.evaluate
+    monkeypatch.setattr(module, "evaluate", lambda expr, env, backend: evaluated.append(expr.text) or real(expr, env, backend))
+    inst = module.sample(q, 3, 0)
+    assert "x + 1" in evaluated and "sigmoid(a)" not in evaluated  # drawn: only what the constraint uses
+    assert inst.derived["h"][()] == 1 / (1 + sympy.exp(-inst.derived["a"][()]))
+    assert evaluated[-1] == "sigmoid(a)"
