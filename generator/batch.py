@@ -16,10 +16,17 @@ pdflatex), chunks of 400k-800k source characters added 0.1-0.6 s of pdflatex tim
 two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, three kinds, 150
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded (mylatexformat) saves about 0.045 s per batch but takes 0.3 s to make,
-before any batch can start: it does not pay for itself on a fresh build either. Neither do a
+before any batch can start: it does not pay for itself on a fresh build either. Nor does
+starting pdflatex early on the shared preamble and \\begin{document} (0.14 s of each batch) and
+handing it the parts through a named pipe once they are rendered, the same PDF bytes: started
+after the bank is loaded, these runs took the cores from the processes solving the questions;
+started first thing, one after another beside the imports, from the main process; either way
+the build was no faster (0.1-0.15 s less TeX, 0.05-0.15 s more before it). Neither do a
 lower PDF compression level (`\\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
-1.45 s against 1.51 s, for PDFs 17% larger) or a cheaper `\\dfrac` (no change): the same batch
-written as DVI still takes 1.18 s of its 1.43 s, so the time is in typesetting the pages.
+1.45 s against 1.51 s, for PDFs 17% larger; level 0: 12%, for PDFs 4 times larger, which the
+split then copies), a cheaper `\\dfrac` (no change) or matrix column templates made once per
+width (no change, now that they are narrow): the same batch written as DVI still takes 1.18 s
+of its 1.43 s, so the time is in typesetting the pages (half of it in math, a third in matrices).
 
 How a batch is made from the copies' `.tex` files (which stay complete documents): the preamble
 up to the line `%% generator: end of shared preamble` (templates/preamble.tex.j2) is shared and
