@@ -427,22 +427,22 @@ def _narrow_matrices(body: str) -> str:
 def _columns(content: str) -> int:
     """The most cells in a row of a matrix body: & and \\\\ count outside braces only; \\& is text."""
     widest = cells = 1
-    depth = i = 0
-    while i < len(content):
-        character = content[i]
-        if character == "\\":
-            if content.startswith("\\\\", i) and depth == 0:
-                widest, cells = max(widest, cells), 1
-            i += 2  # a row end, an escaped character, or the first letter of a command name
-            continue
-        if character == "{":
+    depth = 0
+    for token in _TOKENS.findall(content):  # (only what can matter: a loop over every character was most of batch_text)
+        if token == "{":
             depth += 1
-        elif character == "}":
+        elif token == "}":
             depth -= 1
-        elif character == "&" and depth == 0:
+        elif depth:
+            continue
+        elif token == "&":
             cells += 1
-        i += 1
+        elif token == "\\\\":  # a row end; any other backslash pair is a command or an escaped character
+            widest, cells = max(widest, cells), 1
     return max(widest, cells)
+
+
+_TOKENS = re.compile(r"\\.|[{}&]", re.DOTALL)
 
 
 def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from authoring_helpers import QUESTION, make_bank, question
 from conftest import FIXTURES, needs_tex
 from test_build_classsets import AWKWARD, write_roster
@@ -181,6 +183,29 @@ def test_matrices_are_measured_for_the_narrower_column_template() -> None:
     assert batch._narrow_matrices("no matrix here") == ""
     assert batch._narrow_matrices(r"\begin{bmatrix}\begin{bmatrix}1 & 2\end{bmatrix}\end{bmatrix}") == ""
     assert batch._narrow_matrices(r"\begin{bmatrix}" + " & ".join("x" * 12) + r"\end{bmatrix}") == ""
+
+
+def _columns_by_characters(content: str) -> int:
+    """The reference count: every character in turn (a backslash takes the next one with it)."""
+    widest = cells = 1
+    depth = i = 0
+    while i < len(content):
+        character = content[i]
+        if character == "\\":
+            if content.startswith("\\\\", i) and depth == 0:
+                widest, cells = max(widest, cells), 1
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        cells += character == "&" and depth == 0
+        i += 1
+    return max(widest, cells)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(st.text(alphabet="\\{}&ab \n[]", max_size=40))
+def test_the_column_count_reads_only_the_characters_that_matter(content: str) -> None:
+    assert batch._columns(content) == _columns_by_characters(content)
 
 
 @needs_tex
