@@ -2,15 +2,17 @@
 
 In one run, on this machine:
 
-1. t0: one bare pdflatex pass over a one-page article with amsmath (the median of 7 runs);
+1. t0: one bare pdflatex pass over a one-page article with amsmath (the median of 7 runs), and
+   again just before each build (the median of 5): each build is reported as a multiple of the
+   t0 taken beside it, since a shared machine's speed drifts over the minutes a run takes;
 2. a cold build of N variants (default 50) of the default worksheets - every worksheet of the
    project's bank, sheet + key per copy (`--kinds sheet,key`), as the targets count them - into a
-   fresh output folder (so no cache);
+   fresh output folder (so no cache), `--repeat` times (default 3; the median counts);
 3. the same build again, unchanged (a no-op rebuild);
 4. the same build after editing one question (the title of nn-backprop's relu): an incremental
    rebuild (no target; shown for what a typo fix costs);
 5. a cold build for a roster of S students (default 200) with awkward names, the same worksheets
-   and kinds, one variant per student;
+   and kinds, one variant per student, also `--repeat` times;
 6. for comparison (no target), a cold build of everything the default `build` makes: every
    worksheet and exam, with worked solutions too; with --full, also the roster that way.
 
@@ -21,7 +23,7 @@ wall seconds; and CPU seconds of Python, counting its
 worker processes, and of pdflatex), the peak memory of the whole process tree (sampled from
 /proc), every time as a multiple of t0, and whether the target is met.
 
-    python benchmarks/bench_build.py [--variants 50] [--students 200] [--jobs N] [--full] [--json FILE]
+    python benchmarks/bench_build.py [--variants 50] [--students 200] [--repeat 3] [--jobs N] [--full] [--json FILE]
 
 Run it from the project folder; it writes only into a temporary folder.
 """
@@ -174,7 +176,9 @@ class TreeMemory:
 
 
 def run_build(args: list[str], scratch: Path, name: str) -> dict[str, float]:
-    """One `python -m generator build ...` in a subprocess: timings, CPU split and peak memory."""
+    """One `python -m generator build ...` in a subprocess: timings, CPU split and peak memory,
+    and t0 measured just before it (the machine's speed drifts over a run: see `measure_t0`)."""
+    t0 = measure_t0(scratch / "t0", runs=5)
     marks_file = scratch / f"{name}.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
@@ -186,7 +190,7 @@ def run_build(args: list[str], scratch: Path, name: str) -> dict[str, float]:
     if process.returncode != 0:
         raise SystemExit(f"build {' '.join(args)} failed:\n{out}\n{err}")
     marks = json.loads(marks_file.read_text())
-    result = {"wall": wall, "peak_mb": memory.peak / 2**20}
+    result = {"wall": wall, "peak_mb": memory.peak / 2**20, "t0": t0}
     if "compile_start" in marks:
         tex_cpu = marks["children_after"] - marks["children_before"]
         result.update(
@@ -213,13 +217,24 @@ def write_roster(path: Path, students: int) -> None:
             writer.writerow([f"{AWKWARD[i % len(AWKWARD)]} {i:03d}", f"s{i:04d}_{'&%#'[i % 3]}", f"s{i}@example.org"])
 
 
-def report(name: str, result: dict[str, float], t0: float, target: float | None, pages: int | None) -> bool:
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median multiple of t0, and the range of the multiples of all runs."""
+    ordered = sorted(runs, key=lambda r: r["wall"] / r["t0"])
+    return {**ordered[len(ordered) // 2], "low": ordered[0]["wall"] / ordered[0]["t0"],
+            "high": ordered[-1]["wall"] / ordered[-1]["t0"], "runs": len(runs),
+            "peak_mb": max(r["peak_mb"] for r in runs)}  # (memory: the highest of all runs)
+
+
+def report(name: str, result: dict[str, float], target: float | None, pages: int | None) -> bool:
+    t0 = result["t0"]
     multiple = result["wall"] / t0
     met = target is None or multiple <= target
-    line = f"{name:<28} {result['wall']:7.2f} s = {multiple:6.1f} t0"
+    line = f"{name:<28} {result['wall']:7.2f} s = {multiple:6.1f} t0 (t0 {t0 * 1000:.0f} ms)"
     if target is not None:
         line += f"  (target <= {target:.0f} t0: {'met' if met else 'NOT met'})"
     print(line)
+    if result.get("runs", 1) > 1:
+        print(f"{'':<28} median of {result['runs']:.0f} runs; all runs {result['low']:.1f} to {result['high']:.1f} t0")
     if pages:
         print(f"{'':<28} {pages} pages, {pages / result['wall']:.0f} pages/s")
     if result.get("compile_wall"):
@@ -239,6 +254,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, help="passed to the builds (default: theirs, one per core)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--full", action="store_true", help="also build the roster with every document (slow)")
+    parser.add_argument("--repeat", type=int, default=3, help="cold builds and rosters with a target: runs each, the median counts")
     args = parser.parse_args()
     extra = ["--jobs", str(args.jobs)] if args.jobs else []
     results: dict[str, dict[str, float]] = {}
@@ -246,24 +262,32 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as temp:
         scratch = Path(temp)
         t0 = measure_t0(scratch / "t0")
-        print(f"t0 (one pdflatex pass, one-page amsmath article): {t0 * 1000:.0f} ms; {os.cpu_count()} cores\n")
+        print(f"t0 (one pdflatex pass, one-page amsmath article): {t0 * 1000:.0f} ms at the start (each build is "
+              f"measured against t0 taken just before it); {os.cpu_count()} cores\n")
         bank = Path(shutil.copytree(ROOT / "question_bank", scratch / "bank"))  # a copy, to edit below
         names = worksheets(bank)
         counted = ["--kinds", "sheet,key", *(arg for name in names for arg in ("--worksheet", name))]
-        cold_out = scratch / "cold"
-        command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *counted, *extra]
-        results["cold"] = run_build(command, scratch, "cold")
+        repeat = max(1, args.repeat)
+        cold_runs = []
+        for k in range(repeat):  # each into a fresh folder: cold
+            command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(scratch / f"cold-{k}"), *counted, *extra]
+            cold_runs.append(run_build(command, scratch, f"cold-{k}"))
+        results["cold"] = median_run(cold_runs)
+        cold_out = scratch / "cold-0"
         pages["cold"] = count_pages(cold_out)
+        command = ["--bank", str(bank), "--variants", str(args.variants), "--out", str(cold_out), *counted, *extra]
         results["noop"] = run_build(command, scratch, "noop")
         relu = bank / "questions" / "relu.yaml"
         relu.write_text(relu.read_text(encoding="utf-8").replace("title: ", "title: Edited, ", 1), encoding="utf-8")
         results["edit"] = run_build(command, scratch, "edit")
         roster = scratch / "roster.csv"
         write_roster(roster, args.students)
-        roster_out = scratch / "roster"
-        results["roster"] = run_build(["--bank", str(bank), "--roster", str(roster), "--out", str(roster_out), *counted, *extra],
-                                      scratch, "roster")
-        pages["roster"] = count_pages(roster_out)
+        results["roster"] = median_run([
+            run_build(["--bank", str(bank), "--roster", str(roster), "--out", str(scratch / f"roster-{k}"), *counted, *extra],
+                      scratch, f"roster-{k}")
+            for k in range(repeat)
+        ])
+        pages["roster"] = count_pages(scratch / "roster-0")
         full_out = scratch / "full"
         results["full"] = run_build(["--bank", str(bank), "--variants", str(args.variants), "--out", str(full_out), *extra],
                                     scratch, "full")
@@ -275,18 +299,18 @@ def main() -> int:
         print(f"counted builds: every worksheet of the bank ({', '.join(names)}), sheet + key per copy, "
               "combined print files, manifest.json, answers.csv\n")
         ok = [
-            report(f"cold, {args.variants} variants", results["cold"], t0, TARGETS["cold"], pages["cold"]),
-            report("no-op rebuild", results["noop"], t0, TARGETS["noop"], None),
-            report("one question edited", results["edit"], t0, None, None),
-            report(f"roster, {args.students} students", results["roster"], t0, TARGETS["roster"], pages["roster"]),
+            report(f"cold, {args.variants} variants", results["cold"], TARGETS["cold"], pages["cold"]),
+            report("no-op rebuild", results["noop"], TARGETS["noop"], None),
+            report("one question edited", results["edit"], None, None),
+            report(f"roster, {args.students} students", results["roster"], TARGETS["roster"], pages["roster"]),
         ]
         memory_ok = results["roster"]["peak_mb"] < MEMORY_TARGET_MB
         print(f"\nroster peak memory < {MEMORY_TARGET_MB:.0f} MB: {'met' if memory_ok else 'NOT met'}\n")
         print("for comparison, no target: everything the default build makes (every worksheet and exam; sheet, key "
               "and worked solutions)")
-        report(f"full, {args.variants} variants", results["full"], t0, None, pages["full"])
+        report(f"full, {args.variants} variants", results["full"], None, pages["full"])
         if args.full:
-            report(f"full, roster of {args.students}", results["full_roster"], t0, None, pages["full_roster"])
+            report(f"full, roster of {args.students}", results["full_roster"], None, pages["full_roster"])
         if args.json:
             args.json.write_text(json.dumps({"t0": t0, "cores": os.cpu_count(), "pages": pages, **results}, indent=1) + "\n")
     return 0 if all(ok) and memory_ok else 1
