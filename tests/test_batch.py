@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from authoring_helpers import QUESTION, make_bank, question
 from conftest import FIXTURES, needs_tex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_build_classsets import AWKWARD, write_roster
 
 from generator import batch
