@@ -290,7 +290,7 @@ def evaluate(expr: Expr, env: Mapping[str, Any], backend: Backend) -> np.ndarray
         ExpressionError: shapes that do not fit (e.g. `W @ b` with the wrong sizes).
     """
     try:
-        return np.asarray(_eval(expr.tree.body, env, backend), dtype=backend.dtype)
+        return np.asarray(_compiled(expr.tree.body)(env, backend), dtype=backend.dtype)
     except (ValueError, TypeError, IndexError, ArithmeticError, RecursionError) as e:
         raise ExpressionError(f"{expr.where}: cannot evaluate '{_one_line(expr.text)}': {_short(e)}") from None
 
@@ -306,62 +306,102 @@ def _wrap(value: Any, backend: Backend) -> np.ndarray:
     return array
 
 
-def _eval(node: ast.AST, env: Mapping[str, Any], be: Backend) -> Any:
+# An expression is evaluated thousands of times in a build (each draw's constraints, each step of
+# the finite differences): its syntax tree is turned once into nested functions, one per node,
+# which skip the node-type tests a tree walk repeats at every evaluation. Each does what the
+# node means, in the same order (left before right, every operand of `and`/`or` and of a chained
+# comparison), so the values and the errors are the same. Kept on the tree itself.
+_Code = Callable[[Mapping[str, Any], Backend], Any]
+
+
+def _compiled(node: ast.AST) -> _Code:
+    code = getattr(node, "_generator_code", None)
+    if code is None:
+        code = _compile(node)
+        node._generator_code = code  # type: ignore[attr-defined]
+    return code
+
+
+def _compile(node: ast.AST) -> _Code:
     if isinstance(node, ast.Constant):
-        return _wrap(be.number(node.value), be)
+        literal = node.value
+        return lambda env, be: _wrap(be.number(literal), be)
     if isinstance(node, ast.Name):
-        if node.id in env:
-            return np.asarray(env[node.id], dtype=be.dtype)
-        return _wrap(be.constants[node.id], be)
+        name = node.id
+
+        def load(env: Mapping[str, Any], be: Backend) -> Any:
+            if name in env:
+                return np.asarray(env[name], dtype=be.dtype)
+            return _wrap(be.constants[name], be)
+        return load
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, env, be), _eval(node.right, env, be)
-        op = type(node.op)
-        if op is ast.Add:
-            return left + right
-        if op is ast.Sub:
-            return left - right
-        if op is ast.Mult:
-            return left * right
-        if op is ast.Div:
-            return left / right
-        if op is ast.Pow:
-            _check_exponent(right)
-            return left**right
-        if left.ndim == 0 or right.ndim == 0:
-            raise ValueError("'@' needs vectors or matrices on both sides; use * with a scalar")
-        return np.matmul(left, right)
+        return _binary(type(node.op), _compiled(node.left), _compiled(node.right))
     if isinstance(node, ast.UnaryOp):
-        operand = _eval(node.operand, env, be)
+        operand = _compiled(node.operand)
         if isinstance(node.op, ast.USub):
-            return -operand
+            return lambda env, be: -operand(env, be)
         if isinstance(node.op, ast.UAdd):
             return operand
-        return np.logical_not(_truth(operand))
+        return lambda env, be: np.logical_not(_truth(operand(env, be)))
     if isinstance(node, ast.BoolOp):
-        values = [_truth(_eval(v, env, be)) for v in node.values]
+        values = [_compiled(v) for v in node.values]
         combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-        result = values[0]
-        for value in values[1:]:
-            result = combine(result, value)
-        return result
+
+        def boolean(env: Mapping[str, Any], be: Backend) -> Any:
+            truths = [_truth(value(env, be)) for value in values]
+            result = truths[0]
+            for truth in truths[1:]:
+                result = combine(result, truth)
+            return result
+        return boolean
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, env, be)
-        result = np.asarray(True)
-        for op, comparator in zip(node.ops, node.comparators):
-            right = _eval(comparator, env, be)
-            result = np.logical_and(result, _compare(op, left, right))
-            left = right
-        return result
+        first = _compiled(node.left)
+        chain = [(op, _compiled(comparator)) for op, comparator in zip(node.ops, node.comparators)]
+
+        def compare(env: Mapping[str, Any], be: Backend) -> Any:
+            left = first(env, be)
+            result = np.asarray(True)
+            for op, comparator in chain:
+                right = comparator(env, be)
+                result = np.logical_and(result, _compare(op, left, right))
+                left = right
+            return result
+        return compare
     if isinstance(node, ast.Attribute):  # only .T passes validation
-        return _eval(node.value, env, be).T
+        value = _compiled(node.value)
+        return lambda env, be: value(env, be).T
     if isinstance(node, ast.Subscript):
-        value = _eval(node.value, env, be)
+        value = _compiled(node.value)
         index = node.slice
-        items = index.elts if isinstance(index, ast.Tuple) else [index]
-        return np.asarray(value[tuple(item.value for item in items)], dtype=be.dtype)  # type: ignore[attr-defined]
+        items = tuple(item.value for item in (index.elts if isinstance(index, ast.Tuple) else [index]))  # type: ignore[attr-defined]
+        return lambda env, be: np.asarray(value(env, be)[items], dtype=be.dtype)
     assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    args = [_eval(arg, env, be) for arg in node.args]
-    return _call(node.func.id, args, be)
+    function, arguments = node.func.id, [_compiled(arg) for arg in node.args]
+    return lambda env, be: _call(function, [argument(env, be) for argument in arguments], be)
+
+
+def _binary(op: type, left: _Code, right: _Code) -> _Code:
+    if op is ast.Add:
+        return lambda env, be: left(env, be) + right(env, be)
+    if op is ast.Sub:
+        return lambda env, be: left(env, be) - right(env, be)
+    if op is ast.Mult:
+        return lambda env, be: left(env, be) * right(env, be)
+    if op is ast.Div:
+        return lambda env, be: left(env, be) / right(env, be)
+    if op is ast.Pow:
+        def power(env: Mapping[str, Any], be: Backend) -> Any:
+            base, exponent = left(env, be), right(env, be)
+            _check_exponent(exponent)
+            return base**exponent
+        return power
+
+    def matmul(env: Mapping[str, Any], be: Backend) -> Any:
+        a, b = left(env, be), right(env, be)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("'@' needs vectors or matrices on both sides; use * with a scalar")
+        return np.matmul(a, b)
+    return matmul
 
 
 # Elementwise Python functions as numpy ufuncs over object arrays, made once: np.vectorize

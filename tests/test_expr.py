@@ -105,3 +105,22 @@ def test_ones_and_transpose():
     env = {"W": exact([[1, 2, 3], [4, 5, 6]]), "n": exact(2), "b": exact([1, 2])}
     result = evaluate(parse("W.T @ ones(n) + transpose(W) @ b"), env, EXACT)
     assert list(result) == [5 + 9, 7 + 12, 9 + 15]
+
+
+def test_an_expression_made_once_into_functions_gives_each_environment_its_own_value():
+    """evaluate() turns the syntax tree into functions the first time and reuses them: every
+    evaluation still reads its own environment, exact or numeric, and fails with its own values."""
+    expr = parse("sum(W @ x + b) * 2")
+    values = []
+    for k in (1, 2, 3):
+        env = {"W": np.array([[k, 0], [0, k]], dtype=object), "x": np.array([1, 2], dtype=object),
+               "b": np.array([k, -k], dtype=object)}
+        values.append(evaluate(expr, {name: np.asarray(v, dtype=object) for name, v in env.items()}, EXACT)[()])
+    assert values == [2 * (1 + 2), 2 * (2 + 4), 2 * (3 + 6)]
+    code = expr.tree.body._generator_code
+    numeric = evaluate(expr, {"W": np.eye(2), "x": np.array([1.0, 2.0]), "b": np.zeros(2)}, NUMERIC)
+    assert float(numeric) == 6.0 and expr.tree.body._generator_code is code
+    with pytest.raises(ExpressionError, match="cannot evaluate"):
+        evaluate(expr, {"W": np.eye(3), "x": np.array([1.0, 2.0]), "b": np.zeros(2)}, NUMERIC)
+    chained = parse("0 < x < b")
+    assert evaluate(chained, {"x": np.array([1, 5]), "b": np.array([2, 4])}, NUMERIC).tolist() == [True, False]
