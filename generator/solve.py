@@ -575,9 +575,11 @@ def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], ins
 
 @lru_cache(maxsize=256)
 def _flat_symbols(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tuple[sympy.Symbol, ...]], ...]:
-    """Each parameter's symbols in C order, as `.flat` gives its values (once per dimensions)."""
-    symbols, _ = _symbolic(question, dims)
-    return tuple((name, tuple(array.flat)) for name, array in symbols.items())
+    """Each parameter's symbols in C order, as `.flat` gives its values (once per dimensions).
+
+    (The same symbols as `_symbolic`'s, which SymPy makes equal by name and assumptions, without
+    evaluating the definitions over them: a question that asks for values only never needs that.)"""
+    return tuple((name, tuple(array.flat)) for name, array in symbol_arrays(question, dims).items())
 
 
 def to_plain(array: np.ndarray) -> Any:

@@ -306,3 +306,22 @@ def test_derived_values_the_constraints_do_not_use_are_evaluated_when_read(tmp_p
     assert "x + 1" in evaluated and "sigmoid(a)" not in evaluated  # drawn: only what the constraint uses
     assert inst.derived["h"][()] == 1 / (1 + sympy.exp(-inst.derived["a"][()]))
     assert evaluated[-1] == "sigmoid(a)"
+
+
+def test_a_derived_value_that_cannot_be_taken_over_symbols_is_shown_from_its_exact_value(tmp_path):
+    """max() of symbols has no answer (a question that asks for derivatives cannot have such a
+    definition: its Jacobian needs them all over symbols); in a question that asks for values
+    only, the key then shows the exact value, in canonical shape."""
+    from authoring_helpers import make_bank, question
+
+    from generator.build import BuildOptions, build
+
+    text = question(**{"constraints:": "derived:\n  top: max(x)\nconstraints:", "    wrt: x\n": "",
+                       "  Let $u = W x$ with": "  Let $u = W x$ (largest entry of x: $<< top | latex >>$) with"})
+    bank = make_bank(tmp_path / "bank", {"q": text})
+    build(BuildOptions(bank=bank, out=tmp_path / "out", variants=2, pdf=False))
+    manifest = __import__("json").loads((tmp_path / "out" / "manifest.json").read_text())
+    for variant in manifest["variants"]:
+        x = variant["questions"][0]["params"]["x"]
+        sheet = (tmp_path / "out" / "sheet" / variant["id"] / "sheet.tex").read_text()
+        assert f"(largest entry of x: ${max(x)}$)" in sheet
