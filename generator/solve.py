@@ -530,6 +530,7 @@ def solve(instance: Instance) -> Solution:
     """
     question = instance.question
     dims = tuple(sorted(instance.dims.items()))
+
     def failed(e: ExpressionError) -> SolveError:
         return SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})")
 
