@@ -94,12 +94,11 @@ class DerivedValues(Mapping[str, np.ndarray]):
             instance = self._instance
             if name not in instance.derived:
                 raise KeyError(name)
-            try:
-                symbolic = np.asarray(_symbolic(instance.question, self._dims)[1][name], dtype=object)
-            except ExpressionError:
+            symbolic = _symbolic_values(instance.question, self._dims)
+            if symbolic is None:
                 self._shown[name] = tidy_array(instance.derived[name])
-                return self._shown[name]
-            self._shown[name] = _substitute(symbolic, self._substitution, self._memo)
+            else:
+                self._shown[name] = _substitute(np.asarray(symbolic[name], dtype=object), self._substitution, self._memo)
         return self._shown[name]
 
     def __contains__(self, name: object) -> bool:
@@ -134,6 +133,16 @@ def _symbolic(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tupl
     for name, expr in (*question.derived, *question.define):
         env[name] = evaluate(expr, env, EXACT)
     return symbols, env
+
+
+@lru_cache(maxsize=256)
+def _symbolic_values(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray] | None:
+    """`_symbolic`'s values, or None where the definitions cannot be evaluated over symbols
+    (remembered: `_symbolic` itself is not cached when it fails, and every variant would try again)."""
+    try:
+        return _symbolic(question, dims)[1]
+    except ExpressionError:
+        return None
 
 
 @lru_cache(maxsize=1024)
