@@ -174,14 +174,15 @@ def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.nd
     unit, say) cost more in exact arithmetic than the check itself. The others are left to be
     evaluated when read (`Definitions`).
     """
-    env: dict[str, Any] = {**_dimension_values(dims), **params}
+    dimensions = _dimension_values(dims)
+    env: dict[str, Any] = {**dimensions, **params}
     derived = {}
     needed = _constraint_inputs(question)
     for name, expr in question.derived:
         if name in needed:
             derived[name] = env[name] = evaluate(expr, env, EXACT)
     failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
-    return Definitions(question.derived, ChainMap(params, _dimension_values(dims)), derived), failed
+    return Definitions(question.derived, ChainMap(params, dimensions), derived), failed
 
 
 @lru_cache(maxsize=256)
