@@ -24,9 +24,11 @@ started first thing, one after another beside the imports, from the main process
 the build was no faster (0.1-0.15 s less TeX, 0.05-0.15 s more before it). Neither do a
 lower PDF compression level (`\\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
 1.45 s against 1.51 s, for PDFs 17% larger; level 0: 12%, for PDFs 4 times larger, which the
-split then copies), a cheaper `\\dfrac` (no change) or matrix column templates made once per
-width (no change, now that they are narrow): the same batch written as DVI still takes 1.18 s
-of its 1.43 s, so the time is in typesetting the pages (half of it in math, a third in matrices).
+split then copies) or a cheaper `\\dfrac` (no change): the same batch written as DVI takes
+nearly as long, so the time is in typesetting the pages. What did pay is making each matrix's
+column template once per batch (`_MATRICES`): a fifth of a dense key's pdflatex instructions
+(counted with valgrind, as wall times on this machine vary by 10-25% from run to run). It
+replaced setting MaxMatrixCols per copy to its widest matrix, which now saves under 1% more.
 
 How a batch is made from the copies' `.tex` files (which stay complete documents): the preamble
 up to the line `%% generator: end of shared preamble` (templates/preamble.tex.j2) is shared and
@@ -80,10 +82,77 @@ __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_text
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
-BATCH_FORMAT = "batch-2"
+BATCH_FORMAT = "batch-3"
 _BEGIN = "\\begin{document}\n"
 _END = "\\end{document}"
 
+# amsmath makes every matrix through array.sty's \array{*N c}, and array.sty builds that column
+# template anew each time (\@mkpream expanding `*N c` token by token): about a fifth of the
+# pdflatex instructions of a dense key. The template depends on N only, so a batch makes it once
+# per N and keeps it; the rest is array.sty's \@array as it stands (a bmatrix is [c]-aligned), and
+# the PDFs come out byte for byte the same. Only where amsmath and array.sty define these macros
+# exactly as below (TeX Live 2022: amsmath 2.17n, array 2.5g): with any other definition, say a
+# newer release or a preamble without the array package, matrices are made as they were.
+_MATRICES = r"""\def\generator@envmatrix{\hskip -\arraycolsep
+  \let\@ifnextchar\new@ifnextchar
+  \array{*\c@MaxMatrixCols c}}
+\def\generator@array{\col@sep\arraycolsep
+  \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
+  \@tabarray}
+\def\generator@atarray[#1]#2{%
+  \@tempdima \ht \strutbox
+  \advance \@tempdima by\extrarowheight
+  \setbox \@arstrutbox \hbox{\vrule
+             \@height \arraystretch \@tempdima
+             \@depth \arraystretch \dp \strutbox
+             \@width \z@}%
+  \begingroup
+  \@mkpream{#2}%
+  \xdef\@preamble{\noexpand \ialign \@halignto
+                  \bgroup \@arstrut \@preamble
+                          \tabskip \z@ \cr}%
+  \endgroup
+  \@arrayleft
+  \if #1t\vtop \else \if#1b\vbox \else \vcenter \fi \fi
+  \bgroup
+  \let \@sharp ##\let \protect \relax
+  \lineskip \z@
+  \baselineskip \z@
+  \m@th
+  \let\\\@arraycr \let\tabularnewline\\\let\par\@empty \@preamble}
+\ifx\env@matrix\generator@envmatrix\ifx\array\generator@array\ifx\@array\generator@atarray
+  \def\env@matrix{\hskip -\arraycolsep
+    \let\@ifnextchar\new@ifnextchar
+    \col@sep\arraycolsep
+    \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
+    \@tempdima \ht \strutbox
+    \advance \@tempdima by\extrarowheight
+    \setbox \@arstrutbox \hbox{\vrule
+               \@height \arraystretch \@tempdima
+               \@depth \arraystretch \dp \strutbox
+               \@width \z@}%
+    \expandafter\ifx\csname generator@matrix@\the\c@MaxMatrixCols\endcsname\relax
+      \begingroup
+      \@mkpream{*\c@MaxMatrixCols c}%
+      \xdef\@preamble{\noexpand \ialign \@halignto
+                      \bgroup \@arstrut \@preamble
+                              \tabskip \z@ \cr}%
+      \endgroup
+      \expandafter\global\expandafter\let\csname generator@matrix@\the\c@MaxMatrixCols\endcsname\@preamble
+    \else
+      \expandafter\global\expandafter\let\expandafter\@preamble
+        \csname generator@matrix@\the\c@MaxMatrixCols\endcsname
+    \fi
+    \@arrayleft
+    \vcenter
+    \bgroup
+    \let \@sharp ##\let \protect \relax
+    \lineskip \z@
+    \baselineskip \z@
+    \m@th
+    \let\\\@arraycr \let\tabularnewline\\\let\par\@empty \@preamble}
+\fi\fi\fi
+"""
 # The macros every batch defines. \cl@@ckpt lists every LaTeX counter (it is what \include uses
 # to save and restore them); their values at \begin{document} are kept and put back per part.
 _MACROS = r"""\makeatletter
@@ -101,8 +170,7 @@ _MACROS = r"""\makeatletter
   \begingroup}
 \newcommand\generator@end[1]{\clearpage\endgroup
   \immediate\write\generator@pages{end #1 \the\ReadonlyShipoutCounter}}
-\makeatother
-"""
+""" + _MATRICES + "\\makeatother\n"
 # Two-sided printing: a copy that ended on an odd page gets a blank back page in the print file.
 _BLANK = r"\ifodd\ReadonlyShipoutCounter\null\thispagestyle{empty}\clearpage\fi"
 
@@ -388,8 +456,8 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
         parts = split_copy(copy.text)
         assert parts is not None
         _, setup, body = parts
-        text = (f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}{_narrow_matrices(body)}"
-                f"\\makeatother\n{setup}{body}")
+        text = (f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n"
+                f"{setup}{body}")
         if not text.endswith("\n"):
             text += "\n"
         text += f"\\makeatletter\\generator@end{{{part}}}\\makeatother\n"
@@ -401,50 +469,6 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
         lines.append(f"\\makeatletter{_BLANK}\\makeatother\n")
     lines.append(_END + "\n")
     return "".join(lines), spans
-
-
-# amsmath builds every matrix (bmatrix, pmatrix, ...) as an array of MaxMatrixCols (10) centred
-# columns, and with the array package loaded, making that column template is most of the cost of
-# a small matrix: a sixth of the pdflatex time of a dense key. Inside a batch, each part sets the
-# counter to the widest matrix its body has (a wider template only adds columns that stay empty:
-# the PDFs come out byte for byte the same); the copies' own .tex files are left as they are. A
-# body whose matrices cannot be measured simply (a matrix inside a matrix) keeps the default, and
-# a count that is too low (a row built by a macro) fails the batch, whose copies are then
-# compiled one by one: never a wrong page.
-_MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix)\}(.*?)\\end\{\1\}", re.DOTALL)
-_MATRIX_COLUMNS = 10  # amsmath's default MaxMatrixCols
-
-
-def _narrow_matrices(body: str) -> str:
-    """TeX that sets MaxMatrixCols for this body (the counter is reset at each part's start)."""
-    matrices = [match.group(2) for match in _MATRIX.finditer(body)]
-    if not matrices or any("\\begin" in content for content in matrices):
-        return ""  # nothing to narrow, or a matrix inside a matrix (not measured here)
-    widest = max(_columns(content) for content in matrices)
-    if widest >= _MATRIX_COLUMNS:
-        return ""
-    return f"\\@ifundefined{{c@MaxMatrixCols}}{{}}{{\\c@MaxMatrixCols={widest}\\relax}}"
-
-
-def _columns(content: str) -> int:
-    """The most cells in a row of a matrix body: & and \\\\ count outside braces only; \\& is text."""
-    widest = cells = 1
-    depth = 0
-    for token in _TOKENS.findall(content):  # (only what can matter: a loop over every character was most of batch_text)
-        if token == "{":
-            depth += 1
-        elif token == "}":
-            depth -= 1
-        elif depth:
-            continue
-        elif token == "&":
-            cells += 1
-        elif token == "\\\\":  # a row end; any other backslash pair is a command or an escaped character
-            widest, cells = max(widest, cells), 1
-    return max(widest, cells)
-
-
-_TOKENS = re.compile(r"\\.|[{}&]", re.DOTALL)
 
 
 def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:
