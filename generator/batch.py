@@ -68,6 +68,7 @@ from generator.cache import file_digest
 from generator.combine import combine_pdfs
 from generator.compile import (
     MAX_PASSES,
+    UnpackedFormat,
     allow_running,
     compile_pdf,
     error_line,
@@ -289,8 +290,9 @@ class Typesetter:
     """
 
     def __init__(self, folder: Path, *, two_sided: bool = True, workers: int = 1, salt: str = "",
-                 reuse: Callable[[str, list[str]], bool] | None = None):
+                 reuse: Callable[[str, list[str]], bool] | None = None, fmt: UnpackedFormat | None = None):
         self._folder, self._scratch = folder, folder / ".tex"
+        self._format = fmt  # pdflatex's format, unpacked (generator.compile.UnpackedFormat), if given
         self._two_sided, self._workers, self._salt, self._reuse = two_sided, max(1, workers), salt, reuse
         self._jobs: list[Job] = []
         self._results: dict[int, JobResult] = {}
@@ -379,7 +381,8 @@ class Typesetter:
         while (batch := self._work.get()[2]) is not None:
             n = batch.job_index
             try:
-                _compile_batch(self._scratch, batch, self._two_sided)
+                fmt = self._format.path() if self._format is not None else None
+                _compile_batch(self._scratch, batch, self._two_sided, fmt)
                 _cut(self._folder, batch)  # its copies' PDFs, here, off the main thread
                 with self._lock:
                     self._remaining[n] -= 1
@@ -471,11 +474,12 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
     return "".join(lines), spans
 
 
-def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:
-    """Compile one batch (in a worker thread); fill in its PDF and page ranges, or its copies alone."""
+def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, fmt: Path | None = None) -> None:
+    """Compile one batch (in a worker thread; `fmt`: the format file to load, else TeX's own);
+    fill in its PDF and page ranges, or its copies alone."""
     job = batch.job
     if batch.preamble is None:
-        batch.alone = {i: _compile_alone(scratch, job.copies[i]) for i in batch.members}
+        batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
         return
     work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
     work.mkdir(parents=True, exist_ok=True)
@@ -484,7 +488,7 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:
     source.write_text(text, encoding="utf-8")
     timeout = 120.0 + 2.0 * len(batch.members)
     for _ in range(MAX_PASSES):
-        returncode, log = run_pdflatex(source, timeout=timeout)
+        returncode, log = run_pdflatex(source, timeout=timeout, fmt=fmt)
         if returncode != 0:
             break
         if not needs_rerun(log):
@@ -502,12 +506,12 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool) -> None:
         part = next((k for k, (first, last) in enumerate(spans) if first <= line <= last), None) if line else None
         if part is None:
             part = max(started, 1) - 1
-        _compile_alone(scratch, job.copies[batch.members[part]])
+        _compile_alone(scratch, job.copies[batch.members[part]], fmt)
         reason = f"the batch failed at line {line} ({_first_error(log)})"
     else:
         reason = "not every copy came out of the batch"
     # Each copy compiles alone, yet the batch did not: compile them one by one.
-    batch.alone = {i: _compile_alone(scratch, job.copies[i]) for i in batch.members}
+    batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
     batch.note = f"{job.combined}: compiled the {len(batch.members)} copies one by one ({reason})"
 
 
@@ -537,13 +541,13 @@ def _read_pages(path: Path, parts: int) -> tuple[int, list[tuple[int, int]] | No
     return started, ranges
 
 
-def _compile_alone(scratch: Path, copy: Copy) -> Path:
+def _compile_alone(scratch: Path, copy: Copy, fmt: Path | None = None) -> Path:
     """Compile one copy as the standalone document it is; errors name it as in the output."""
     source = scratch / copy.tex
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text(copy.text, encoding="utf-8")
     try:
-        return compile_pdf(source)
+        return compile_pdf(source, fmt=fmt)
     except CompileError as e:
         # Name the document as it will appear in the output, not the vanishing scratch path.
         raise CompileError(str(e).replace(f"{scratch}/", ""), tex_line=e.tex_line) from e

@@ -36,7 +36,7 @@ from generator.cache import (
     tex_identity,
     write_index,
 )
-from generator.compile import INSTALL_HINT, tex_available
+from generator.compile import INSTALL_HINT, UnpackedFormat, format_file, tex_available
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
 
@@ -102,11 +102,14 @@ def build(options: BuildOptions) -> BuildResult:
     previous = load_previous(options.destination)
     if previous.unchanged(inputs):
         return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
-    with progress() as shown:
-        return _build(options, inputs, code, previous, tex, shown)
+    # TeX's format is unpacked in the background from here on, while this process imports the
+    # stages and loads the bank on one core (generator.compile.UnpackedFormat).
+    with progress() as shown, UnpackedFormat(format_file() if tex else None) as fmt:
+        return _build(options, inputs, code, previous, tex, shown, fmt)
 
 
-def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress) -> BuildResult:
+def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress,
+           fmt: UnpackedFormat) -> BuildResult:
     # The stages, imported only now that there is work to do (see the module docstring).
     from generator.assemble import assemble
     from generator.batch import Typesetter
@@ -129,7 +132,7 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     compiled = []
     with staging(options.destination) as temp, Typesetter(
         temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
-        reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp),
+        reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), fmt=fmt,
     ) as typesetter:
         # Each kind of each document goes to TeX as soon as its copies are rendered, the longest
         # first (its TeX runs longest: documents by length, then solutions, key, sheet); its .tex

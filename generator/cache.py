@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import __version__
+from generator.compile import format_file
 
 __all__ = [
     "INDEX", "SOLVED", "Previous", "environment", "file_digest", "fingerprint", "job_salt", "load_previous",
@@ -82,13 +82,8 @@ def tex_identity() -> str:
         return "no TeX"
     parts = [pdflatex]
     candidates = [Path(os.path.realpath(pdflatex))]
-    try:
-        found = subprocess.run(["kpsewhich", "-engine=pdftex", "pdflatex.fmt"], capture_output=True, text=True,
-                               timeout=30, check=False).stdout.strip()
-        if found:
-            candidates.append(Path(found))
-    except (OSError, subprocess.SubprocessError):
-        pass
+    if (found := format_file()) is not None:
+        candidates.append(found)
     for path in candidates:
         try:
             stat = path.stat()

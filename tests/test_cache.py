@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FIXTURES, ROOT, needs_tex
@@ -30,7 +31,7 @@ def tex_runs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     runs: list[Path] = []
     real = batch.run_pdflatex
 
-    def counting(tex_file: Path, **kwargs: float) -> tuple[int | None, str]:
+    def counting(tex_file: Path, **kwargs: Any) -> tuple[int | None, str]:
         runs.append(tex_file)
         return real(tex_file, **kwargs)
 
