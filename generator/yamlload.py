@@ -76,9 +76,26 @@ def load_yaml(path: str | Path) -> tuple[Any, Positions]:
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, Positions]:
     """Parse YAML text named `file` (used in messages)."""
+    if _LIBYAML is not None:
+        try:
+            return _load(_LIBYAML, text, file)
+        except Exception:  # noqa: BLE001 (any problem is reported as the pure-Python parser words it, below)
+            pass
+    return _load(yaml.SafeLoader, text, file)
+
+
+# libyaml's parser (PyYAML's C extension) with the same safe constructor: loading the bank took a
+# tenth of a second before the first question could be solved, two thirds of it in the pure-Python
+# parser. It gives the same values, positions and styles (tests/test_yamlload.py reads every spec
+# of the project both ways), but words errors its own way, so a document it refuses is parsed
+# again by the pure-Python parser, whose messages the docs and tests show.
+_LIBYAML: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _load(loader_class: type[yaml.SafeLoader], text: str, file: str) -> tuple[Any, Positions]:
     positions = Positions(file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = loader_class(text)
     except yaml.reader.ReaderError as e:  # control characters: raised before any parsing
         raise SpecError(f"{_reader_location(text, e, file)}: YAML syntax: {_reader_problem(e)}") from None
     budget = [MAX_NODES]
@@ -145,7 +162,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, positions:
             problem=f"the document expands to more than {MAX_NODES} values (anchors and aliases?)",
             problem_mark=node.start_mark,
         )
-    style = getattr(node, "style", None)
+    style = getattr(node, "style", None) or None  # (libyaml says "" for a plain scalar, PyYAML None)
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1, style)
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
