@@ -156,8 +156,12 @@ _MATRICES = r"""\def\generator@envmatrix{\hskip -\arraycolsep
 """
 # The macros every batch defines. \cl@@ckpt lists every LaTeX counter (it is what \include uses
 # to save and restore them); their values at \begin{document} are kept and put back per part.
+# fancyhdr's check that the header fits \headheight only warns (in the log nobody reads of a
+# batch; a copy's own .tex still warns) and was 1.5% of a sheet's pdflatex instructions: off in
+# batches, the same pages either way.
+_QUIET_FANCYHDR = r"\ifdefined\f@nch@checkfalse\f@nch@checkfalse\fi" + "\n"
 _MACROS = r"""\makeatletter
-\newwrite\generator@pages
+""" + _QUIET_FANCYHDR + r"""\newwrite\generator@pages
 \immediate\openout\generator@pages=\jobname.pages\relax
 \AtBeginDocument{\begingroup
   \def\@elt#1{\expandafter\xdef\csname generator@c@#1\endcsname{\the\csname c@#1\endcsname}}%

@@ -15,6 +15,7 @@ check: SymPy, Jinja and pypdf take longer to import than a build with unchanged 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import multiprocessing
@@ -295,6 +296,11 @@ def _quiet_worker() -> None:
     """In a child: Ctrl-C and kill are the parent's to handle (it ends the pool), no tracebacks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # What the child inherited (SymPy's modules and caches, the bank: most of its objects) stays
+    # for its whole life; frozen, the collector no longer walks it at every full collection, and
+    # leaves the pages shared with the parent alone. About 1.5% fewer instructions in a worker
+    # (valgrind); not done in the parent, which may run many builds (tests) and would keep garbage.
+    gc.freeze()
 
 
 def _run_task(task: tuple[int, int, int]) -> _Outcome:

@@ -172,13 +172,15 @@ def test_copies_with_different_preambles_go_to_separate_batches(tmp_path: Path) 
 
 
 MATRIX_PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{array}"
+# A header taller than \headheight: fancyhdr's check (off in batches) would warn on every page.
+TALL_HEADER = "\\usepackage{fancyhdr}\n\\pagestyle{fancy}\n\\fancyhead[L]{\\Large Tall\\\\header}"
 
 
 @needs_tex
-def test_matrix_templates_made_once_per_batch_give_the_same_pdfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches keep each matrix width's column template (batch._MATRICES). Copies that widen the
-    counter, use arrays, build a row by a macro or stretch rows come out byte for byte as from
-    batches that make every template anew."""
+def test_what_batches_do_for_speed_gives_the_same_pdfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches keep each matrix width's column template (batch._MATRICES) and skip fancyhdr's
+    header height check. Copies that widen the counter, use arrays, build a row by a macro or
+    stretch rows, under a header too tall, come out byte for byte as from batches without either."""
     bodies = {
         "A": "$\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}$ and $\\begin{pmatrix}1 & 2 & 3\\end{pmatrix}$",
         "B": "\\setcounter{MaxMatrixCols}{12}$\\begin{bmatrix}" + " & ".join("123456789012") + "\\end{bmatrix}$",
@@ -187,11 +189,14 @@ def test_matrix_templates_made_once_per_batch_give_the_same_pdfs(tmp_path: Path,
         "D": "\\renewcommand{\\arraystretch}{1.7}$\\begin{vmatrix}1 & 2 \\\\ 3 & 4\\end{vmatrix}$ "
              "$\\begin{bmatrix}1 & 2\\end{bmatrix}$",
     }
-    job = Job("w/combined-sheet.pdf", tuple(Copy(f"w/{v}/sheet.tex", document(body, v).replace("\\documentclass{article}", MATRIX_PREAMBLE), v)
+    preamble = f"{MATRIX_PREAMBLE}\n{TALL_HEADER}"
+    job = Job("w/combined-sheet.pdf", tuple(Copy(f"w/{v}/sheet.tex", document(body, v).replace("\\documentclass{article}", preamble), v)
                                             for v, body in bodies.items()))
     for folder in ("kept", "anew"):
         if folder == "anew":
-            monkeypatch.setattr(batch, "_MACROS", batch._MACROS.replace(batch._MATRICES, ""))
+            plain = batch._MACROS.replace(batch._MATRICES, "").replace(batch._QUIET_FANCYHDR, "")
+            assert plain != batch._MACROS.replace(batch._MATRICES, "")
+            monkeypatch.setattr(batch, "_MACROS", plain)
         (tmp_path / folder).mkdir()
         [result] = compile_jobs(tmp_path / folder, [job], two_sided=False)
         assert result.compiled and not result.notes
@@ -201,22 +206,27 @@ def test_matrix_templates_made_once_per_batch_give_the_same_pdfs(tmp_path: Path,
 
 
 @needs_tex
-def test_matrix_templates_are_kept_with_the_installed_amsmath_and_array(tmp_path: Path) -> None:
+def test_batch_macros_take_effect_with_the_installed_packages(tmp_path: Path) -> None:
     """_MATRICES takes over only where amsmath and array.sty define their macros as it expects:
     with this machine's TeX it must (or the batches lose a fifth of their speed unnoticed), and
-    without array.sty it must leave matrices alone."""
+    without array.sty it must leave matrices alone. fancyhdr's header check is off in a batch
+    (a copy compiled on its own still warns)."""
     probe = ("\\makeatletter\\typeout{kept widths:\\ifcsname generator@matrix@10\\endcsname\\space 10\\fi"
              "\\ifcsname generator@matrix@3\\endcsname\\space 3\\fi}\\makeatother")
-    for name, preamble in (("with", MATRIX_PREAMBLE), ("without", "\\documentclass{article}\n\\usepackage{amsmath}")):
-        body = f"$\\begin{{bmatrix}}1 & 2\\end{{bmatrix}}$ $\\begin{{bmatrix}}1\\end{{bmatrix}}${probe}"
-        text, _ = batch_text(Job("x.pdf", (Copy("x/A/sheet.tex", document(body).replace("\\documentclass{article}", preamble), "A"),)),
-                             [0], preamble + "\n", two_sided=False)
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "batch.tex").write_text(text)
-        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "batch.tex"], cwd=tmp_path / name,
-                       capture_output=True, check=True)
-        kept = re.search(r"kept widths:(.*)", (tmp_path / name / "batch.log").read_text()).group(1).split()
+    body = f"$\\begin{{bmatrix}}1 & 2\\end{{bmatrix}}$ $\\begin{{bmatrix}}1\\end{{bmatrix}}${probe}"
+    for name, preamble in (("with", f"{MATRIX_PREAMBLE}\n{TALL_HEADER}"), ("without", "\\documentclass{article}\n\\usepackage{amsmath}")):
+        copy = document(body).replace("\\documentclass{article}", preamble)
+        text, _ = batch_text(Job("x.pdf", (Copy("x/A/sheet.tex", copy, "A"),)), [0], preamble + "\n", two_sided=False)
+        for source, tex in (("batch", text), ("alone", copy)):
+            (tmp_path / name / source).mkdir(parents=True)
+            (tmp_path / name / source / "doc.tex").write_text(tex)
+            subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path / name / source,
+                           capture_output=True, check=True)
+        logs = {source: (tmp_path / name / source / "doc.log").read_text(encoding="latin-1") for source in ("batch", "alone")}
+        kept = re.search(r"kept widths:(.*)", logs["batch"]).group(1).split()
         assert kept == (["10"] if name == "with" else []), name
+        if name == "with":
+            assert "headheight is too small" in logs["alone"] and "headheight is too small" not in logs["batch"]
 
 
 @needs_tex
