@@ -89,9 +89,10 @@ _END = "\\end{document}"
 
 # amsmath makes every matrix through array.sty's \array{*N c}, and array.sty builds that column
 # template anew each time (\@mkpream expanding `*N c` token by token): about a fifth of the
-# pdflatex instructions of a dense key. The template depends on N only, so a batch makes it once
-# per N and keeps it; the rest is array.sty's \@array as it stands (a bmatrix is [c]-aligned), and
-# the PDFs come out byte for byte the same. Only where amsmath and array.sty define these macros
+# pdflatex instructions of a dense key. The template depends on N and on the column types
+# defined (\NC@list: a copy may \newcolumntype even `c`), so a batch makes it once per both and
+# keeps it; the rest is array.sty's \@array as it stands (a bmatrix is [c]-aligned), and the PDFs
+# come out byte for byte the same. Only where amsmath and array.sty define these macros
 # exactly as below (TeX Live 2022: amsmath 2.17n, array 2.5g): with any other definition, say a
 # newer release or a preamble without the array package, matrices are made as they were.
 _MATRICES = r"""\def\generator@envmatrix{\hskip -\arraycolsep
@@ -132,17 +133,17 @@ _MATRICES = r"""\def\generator@envmatrix{\hskip -\arraycolsep
                \@height \arraystretch \@tempdima
                \@depth \arraystretch \dp \strutbox
                \@width \z@}%
-    \expandafter\ifx\csname generator@matrix@\the\c@MaxMatrixCols\endcsname\relax
+    \expandafter\ifx\csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname\relax
       \begingroup
       \@mkpream{*\c@MaxMatrixCols c}%
       \xdef\@preamble{\noexpand \ialign \@halignto
                       \bgroup \@arstrut \@preamble
                               \tabskip \z@ \cr}%
       \endgroup
-      \expandafter\global\expandafter\let\csname generator@matrix@\the\c@MaxMatrixCols\endcsname\@preamble
+      \expandafter\global\expandafter\let\csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname\@preamble
     \else
       \expandafter\global\expandafter\let\expandafter\@preamble
-        \csname generator@matrix@\the\c@MaxMatrixCols\endcsname
+        \csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname
     \fi
     \@arrayleft
     \vcenter

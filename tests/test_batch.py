@@ -188,6 +188,8 @@ def test_what_batches_do_for_speed_gives_the_same_pdfs(tmp_path: Path, monkeypat
              "$\\begin{array}{c|r}x & y\\end{array}$",
         "D": "\\renewcommand{\\arraystretch}{1.7}$\\begin{vmatrix}1 & 2 \\\\ 3 & 4\\end{vmatrix}$ "
              "$\\begin{bmatrix}1 & 2\\end{bmatrix}$",
+        "E": "\\newcolumntype{c}{>{\\scriptstyle}r}$\\begin{bmatrix}1 & 22 \\\\ 333 & 4\\end{bmatrix}$",
+        "F": "$\\begin{bmatrix}1 & 22 \\\\ 333 & 4\\end{bmatrix}$",
     }
     preamble = f"{MATRIX_PREAMBLE}\n{TALL_HEADER}"
     job = Job("w/combined-sheet.pdf", tuple(Copy(f"w/{v}/sheet.tex", document(body, v).replace("\\documentclass{article}", preamble), v)
@@ -211,8 +213,8 @@ def test_batch_macros_take_effect_with_the_installed_packages(tmp_path: Path) ->
     with this machine's TeX it must (or the batches lose a fifth of their speed unnoticed), and
     without array.sty it must leave matrices alone. fancyhdr's header check is off in a batch
     (a copy compiled on its own still warns)."""
-    probe = ("\\makeatletter\\typeout{kept widths:\\ifcsname generator@matrix@10\\endcsname\\space 10\\fi"
-             "\\ifcsname generator@matrix@3\\endcsname\\space 3\\fi}\\makeatother")
+    kept = "".join(f"\\ifcsname generator@matrix@{n}\\detokenize\\expandafter{{\\the\\NC@list}}\\endcsname\\space {n}\\fi" for n in (10, 3))
+    probe = f"\\makeatletter\\typeout{{kept widths:\\ifdefined\\NC@list{kept}\\fi}}\\makeatother"
     body = f"$\\begin{{bmatrix}}1 & 2\\end{{bmatrix}}$ $\\begin{{bmatrix}}1\\end{{bmatrix}}${probe}"
     for name, preamble in (("with", f"{MATRIX_PREAMBLE}\n{TALL_HEADER}"), ("without", "\\documentclass{article}\n\\usepackage{amsmath}")):
         copy = document(body).replace("\\documentclass{article}", preamble)
