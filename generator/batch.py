@@ -24,8 +24,11 @@ started first thing, one after another beside the imports, from the main process
 the build was no faster (0.1-0.15 s less TeX, 0.05-0.15 s more before it). Neither do a
 lower PDF compression level (`\\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
 1.45 s against 1.51 s, for PDFs 17% larger; level 0: 12%, for PDFs 4 times larger, which the
-split then copies; level 6: 3% fewer instructions on a key, 1.3% on a sheet, PDFs 1.6% larger) or a cheaper `\\dfrac` (no change): the same batch written as DVI takes
-nearly as long, so the time is in typesetting the pages. What did pay is making each matrix's
+split then copies; level 6: 3% fewer instructions on a key, 1.3% on a sheet, PDFs 1.6% larger),
+fancyhdr's headers and footers built without the boxes of their empty slots (the same PDF
+bytes, 2.5% fewer instructions on a sheet: not worth overriding fancyhdr's internals for) or
+a cheaper `\\dfrac` (no change): the same batch written as DVI takes nearly as long, so the
+time is in typesetting the pages. What did pay is making each matrix's
 column template once per batch (`_MATRICES`): a fifth of a dense key's pdflatex instructions
 (counted with valgrind, as wall times on this machine vary by 10-25% from run to run). It
 replaced setting MaxMatrixCols per copy to its widest matrix, which now saves under 1% more.

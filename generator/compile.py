@@ -27,8 +27,20 @@ if TYPE_CHECKING:
     from generator.sourcemap import TemplateLine
 
 __all__ = [
-    "tex_available", "compile_pdf", "run_pdflatex", "needs_rerun", "stop_running", "allow_running", "explain_failure", "error_line",
-    "format_file", "UnpackedFormat", "INSTALL_COMMAND", "INSTALL_HINT", "SOURCE_DATE_EPOCH"]
+    "INSTALL_COMMAND",
+    "INSTALL_HINT",
+    "SOURCE_DATE_EPOCH",
+    "UnpackedFormat",
+    "allow_running",
+    "compile_pdf",
+    "error_line",
+    "explain_failure",
+    "format_file",
+    "needs_rerun",
+    "run_pdflatex",
+    "stop_running",
+    "tex_available",
+]
 
 INSTALL_COMMAND = (
     "apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra "

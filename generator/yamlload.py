@@ -8,6 +8,7 @@ its file:line:col, and validation errors found much later can still point at the
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,8 @@ def load_yaml(path: str | Path) -> tuple[Any, Positions]:
 def load_yaml_text(text: str, file: str) -> tuple[Any, Positions]:
     """Parse YAML text named `file` (used in messages)."""
     if _LIBYAML is not None:
-        try:
+        with contextlib.suppress(Exception):  # any problem is reported as the pure-Python parser words it, below
             return _load(_LIBYAML, text, file)
-        except Exception:  # noqa: BLE001 (any problem is reported as the pure-Python parser words it, below)
-            pass
     return _load(yaml.SafeLoader, text, file)
 
 
