@@ -98,66 +98,53 @@ _END = "\\end{document}"
 # come out byte for byte the same. Only where amsmath and array.sty define these macros
 # exactly as below (TeX Live 2022: amsmath 2.17n, array 2.5g): with any other definition, say a
 # newer release or a preamble without the array package, matrices are made as they were.
-_MATRICES = r"""\def\generator@envmatrix{\hskip -\arraycolsep
+# array.sty's \@array in three pieces, so that the copy the guard compares with and the
+# replacement below are the same text where they are the same macro.
+_ARRAY_STRUT = r"""  \@tempdima \ht \strutbox
+  \advance \@tempdima by\extrarowheight
+  \setbox \@arstrutbox \hbox{\vrule
+             \@height \arraystretch \@tempdima
+             \@depth \arraystretch \dp \strutbox
+             \@width \z@}%
+"""
+_ARRAY_TEMPLATE = r"""  \begingroup
+  \@mkpream{SPEC}%
+  \xdef\@preamble{\noexpand \ialign \@halignto
+                  \bgroup \@arstrut \@preamble
+                          \tabskip \z@ \cr}%
+  \endgroup
+"""
+_ARRAY_BODY = r"""  \bgroup
+  \let \@sharp ##\let \protect \relax
+  \lineskip \z@
+  \baselineskip \z@
+  \m@th
+  \let\\\@arraycr \let\tabularnewline\\\let\par\@empty \@preamble}
+"""
+_KEPT = r"\csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname"
+_MATRICES = (r"""\def\generator@envmatrix{\hskip -\arraycolsep
   \let\@ifnextchar\new@ifnextchar
   \array{*\c@MaxMatrixCols c}}
 \def\generator@array{\col@sep\arraycolsep
   \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
   \@tabarray}
 \def\generator@atarray[#1]#2{%
-  \@tempdima \ht \strutbox
-  \advance \@tempdima by\extrarowheight
-  \setbox \@arstrutbox \hbox{\vrule
-             \@height \arraystretch \@tempdima
-             \@depth \arraystretch \dp \strutbox
-             \@width \z@}%
-  \begingroup
-  \@mkpream{#2}%
-  \xdef\@preamble{\noexpand \ialign \@halignto
-                  \bgroup \@arstrut \@preamble
-                          \tabskip \z@ \cr}%
-  \endgroup
-  \@arrayleft
+""" + _ARRAY_STRUT + _ARRAY_TEMPLATE.replace("SPEC", "#2") + r"""  \@arrayleft
   \if #1t\vtop \else \if#1b\vbox \else \vcenter \fi \fi
-  \bgroup
-  \let \@sharp ##\let \protect \relax
-  \lineskip \z@
-  \baselineskip \z@
-  \m@th
-  \let\\\@arraycr \let\tabularnewline\\\let\par\@empty \@preamble}
-\ifx\env@matrix\generator@envmatrix\ifx\array\generator@array\ifx\@array\generator@atarray
-  \def\env@matrix{\hskip -\arraycolsep
-    \let\@ifnextchar\new@ifnextchar
-    \col@sep\arraycolsep
-    \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
-    \@tempdima \ht \strutbox
-    \advance \@tempdima by\extrarowheight
-    \setbox \@arstrutbox \hbox{\vrule
-               \@height \arraystretch \@tempdima
-               \@depth \arraystretch \dp \strutbox
-               \@width \z@}%
-    \expandafter\ifx\csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname\relax
-      \begingroup
-      \@mkpream{*\c@MaxMatrixCols c}%
-      \xdef\@preamble{\noexpand \ialign \@halignto
-                      \bgroup \@arstrut \@preamble
-                              \tabskip \z@ \cr}%
-      \endgroup
-      \expandafter\global\expandafter\let\csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname\@preamble
-    \else
-      \expandafter\global\expandafter\let\expandafter\@preamble
-        \csname generator@matrix@\the\c@MaxMatrixCols\detokenize\expandafter{\the\NC@list}\endcsname
-    \fi
-    \@arrayleft
-    \vcenter
-    \bgroup
-    \let \@sharp ##\let \protect \relax
-    \lineskip \z@
-    \baselineskip \z@
-    \m@th
-    \let\\\@arraycr \let\tabularnewline\\\let\par\@empty \@preamble}
-\fi\fi\fi
-"""
+""" + _ARRAY_BODY + r"""\ifx\env@matrix\generator@envmatrix\ifx\array\generator@array\ifx\@array\generator@atarray
+\def\env@matrix{\hskip -\arraycolsep
+  \let\@ifnextchar\new@ifnextchar
+  \col@sep\arraycolsep
+  \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
+""" + _ARRAY_STRUT + r"""  \expandafter\ifx""" + _KEPT + r"""\relax
+""" + _ARRAY_TEMPLATE.replace("SPEC", r"*\c@MaxMatrixCols c") + r"""  \expandafter\global\expandafter\let""" + _KEPT + r"""\@preamble
+  \else
+  \expandafter\global\expandafter\let\expandafter\@preamble""" + _KEPT + r"""
+  \fi
+  \@arrayleft
+  \vcenter
+""" + _ARRAY_BODY + r"""\fi\fi\fi
+""")
 # The macros every batch defines. \cl@@ckpt lists every LaTeX counter (it is what \include uses
 # to save and restore them); their values at \begin{document} are kept and put back per part.
 # fancyhdr's check that the header fits \headheight only warns (in the log nobody reads of a
