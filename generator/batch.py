@@ -16,12 +16,17 @@ pdflatex), chunks of 400k-800k source characters added 0.1-0.6 s of pdflatex tim
 two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, three kinds, 150
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded (mylatexformat) saves about 0.045 s per batch but takes 0.3 s to make,
-before any batch can start: it does not pay for itself on a fresh build either. Nor does
-starting pdflatex early on the shared preamble and \\begin{document} (0.14 s of each batch) and
-handing it the parts through a named pipe once they are rendered, the same PDF bytes: started
-after the bank is loaded, these runs took the cores from the processes solving the questions;
-started first thing, one after another beside the imports, from the main process; either way
-the build was no faster (0.1-0.15 s less TeX, 0.05-0.15 s more before it). Neither do a
+before any batch can start: it does not pay for itself on a fresh build either. What does pay
+is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
+handing each batch the rest of its document through a named pipe (`generator.compile.Primer`;
+the same PDF bytes): the build starts two such runs per TeX worker, one at a time, while its
+main process imports its modules and loads the bank, on the core that would otherwise idle.
+At 50 variants the TeX stage is about 0.1 s shorter (six interleaved runs each: 3.20 s median
+against 3.31 s), for 40 MB more memory while the runs wait. Tried before and not kept: runs
+started after the bank was loaded took the cores from the processes solving the questions, and
+runs started beside the imports with TeX's compressed format (0.15 s each, and the format
+unpacked in a thread that waited for the interpreter lock) slowed the imports by as much as
+they saved. Neither do a
 lower PDF compression level (`\\pdfcompresslevel=1`: 4% less pdflatex time on the largest batch,
 1.45 s against 1.51 s, for PDFs 17% larger; level 0: 12%, for PDFs 4 times larger, which the
 split then copies; level 6: 3% fewer instructions on a key, 1.3% on a sheet, PDFs 1.6% larger),
@@ -71,6 +76,7 @@ from generator.cache import file_digest
 from generator.combine import combine_pdfs
 from generator.compile import (
     MAX_PASSES,
+    Primer,
     UnpackedFormat,
     allow_running,
     compile_pdf,
@@ -82,7 +88,7 @@ from generator.compile import (
 from generator.errors import CompileError
 from generator.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_text", "compile_jobs", "job_key", "split_copy"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_text", "compile_jobs", "job_key", "split_copy"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -289,9 +295,11 @@ class Typesetter:
     """
 
     def __init__(self, folder: Path, *, two_sided: bool = True, workers: int = 1, salt: str = "",
-                 reuse: Callable[[str, list[str]], bool] | None = None, fmt: UnpackedFormat | None = None):
+                 reuse: Callable[[str, list[str]], bool] | None = None, fmt: UnpackedFormat | None = None,
+                 primer: Primer | None = None):
         self._folder, self._scratch = folder, folder / ".tex"
         self._format = fmt  # pdflatex's format, unpacked (generator.compile.UnpackedFormat), if given
+        self._primer = primer  # pdflatex runs started on the batches' head (generator.compile.Primer), if given
         self._two_sided, self._workers, self._salt, self._reuse = two_sided, max(1, workers), salt, reuse
         self._jobs: list[Job] = []
         self._results: dict[int, JobResult] = {}
@@ -381,7 +389,7 @@ class Typesetter:
             n = batch.job_index
             try:
                 fmt = self._format.path() if self._format is not None else None
-                _compile_batch(self._scratch, batch, self._two_sided, fmt)
+                _compile_batch(self._scratch, batch, self._two_sided, fmt, self._primer)
                 _cut(self._folder, batch)  # its copies' PDFs, here, off the main thread
                 with self._lock:
                     self._remaining[n] -= 1
@@ -447,12 +455,17 @@ def _pdf_string(title: str) -> str:
     return "\\detokenize{" + "".join(f"\\{byte:03o}" for byte in data) + "}"
 
 
+def batch_head(preamble: str, *, two_sided: bool) -> str:
+    """What every batch document with this shared preamble starts with, up to \\begin{document}."""
+    # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
+    return "".join(["\\pdfobjcompresslevel=0\n", preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN])
+
+
 def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
     """The batch document for some copies of a job, and each part's first and last line in it."""
-    # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
-    lines = ["\\pdfobjcompresslevel=0\n", preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN]
+    lines = [batch_head(preamble, two_sided=two_sided)]
     spans = []
-    line = sum(piece.count("\n") for piece in lines) + 1
+    line = lines[0].count("\n") + 1
     for part, i in enumerate(members, start=1):
         copy = job.copies[i]
         parts = split_copy(copy.text)
@@ -473,25 +486,31 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
     return "".join(lines), spans
 
 
-def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, fmt: Path | None = None) -> None:
-    """Compile one batch (in a worker thread; `fmt`: the format file to load, else TeX's own);
-    fill in its PDF and page ranges, or its copies alone."""
+def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, fmt: Path | None = None,
+                   primer: Primer | None = None) -> None:
+    """Compile one batch (in a worker thread; `fmt`: the format file to load, else TeX's own;
+    `primer`: pdflatex runs already started on the batch's head, if any); fill in its PDF and
+    page ranges, or its copies alone."""
     job = batch.job
     if batch.preamble is None:
         batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
         return
-    work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
-    work.mkdir(parents=True, exist_ok=True)
     text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
-    source = work / "batch.tex"
-    source.write_text(text, encoding="utf-8")
     timeout = 120.0 + 2.0 * len(batch.members)
-    for _ in range(MAX_PASSES):
+    run = primer.take(text) if primer is not None else None
+    if run is not None:  # pdflatex has read the preamble already (generator.compile.Primer)
+        source = run.source
+        returncode, log = run.finish(text, timeout)
+    else:
+        work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
+        work.mkdir(parents=True, exist_ok=True)
+        source = work / "batch.tex"
+        source.write_text(text, encoding="utf-8")
         returncode, log = run_pdflatex(source, timeout=timeout, fmt=fmt)
-        if returncode != 0:
+    for _ in range(MAX_PASSES - 1):
+        if returncode != 0 or not needs_rerun(log):
             break
-        if not needs_rerun(log):
-            break
+        returncode, log = run_pdflatex(source, timeout=timeout, fmt=fmt)
     started, ranges = _read_pages(source.with_suffix(".pages"), len(batch.members))
     if returncode is None:
         culprit = batch.members[max(started, 1) - 1]

@@ -37,9 +37,16 @@ from generator.cache import (
     tex_identity,
     write_index,
 )
-from generator.compile import INSTALL_HINT, UnpackedFormat, format_file, tex_available
+from generator.compile import (
+    INSTALL_HINT,
+    Primer,
+    UnpackedFormat,
+    format_file,
+    tex_available,
+)
 from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
+from generator.templating import PROJECT_TEMPLATES, project_preamble
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -98,19 +105,29 @@ def build(options: BuildOptions) -> BuildResult:
     """Run the whole pipeline; on any error the previous output is left untouched."""
     compile_pdfs = options.pdf and tex_available()
     tex = tex_identity() if compile_pdfs else ""
-    code = environment((_PROJECT_TEMPLATES, options.templates))
+    code = environment((PROJECT_TEMPLATES, options.templates))
     inputs = _fingerprint(options, code, tex)
     previous = load_previous(options.destination)
     if previous.unchanged(inputs):
         return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
-    # TeX's format is unpacked in the background from here on, while this process imports the
-    # stages and loads the bank on one core (generator.compile.UnpackedFormat).
-    with progress() as shown, UnpackedFormat(format_file() if tex else None) as fmt:
-        return _build(options, inputs, code, previous, tex, shown, fmt)
+    # TeX's format is unpacked in the background from here on, and pdflatex runs are started on
+    # the batches' preamble, while this process imports the stages and loads the bank on one core
+    # (generator.compile.UnpackedFormat, Primer).
+    with progress() as shown, UnpackedFormat(format_file() if tex else None) as fmt, \
+            Primer(_batch_head(options) if tex else None, fmt, limit=2 * _workers(options)) as primer:
+        return _build(options, inputs, code, previous, tex, shown, fmt, primer)
+
+
+def _batch_head(options: BuildOptions) -> str | None:
+    """How the batches of documents without CJK names will start, if it can be told already."""
+    from generator.batch import batch_head
+
+    preamble = project_preamble(options.templates)
+    return batch_head(preamble, two_sided=options.two_sided) if preamble is not None else None
 
 
 def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress,
-           fmt: UnpackedFormat) -> BuildResult:
+           fmt: UnpackedFormat, primer: Primer) -> BuildResult:
     # The stages, imported only now that there is work to do (see the module docstring).
     from generator.assemble import assemble
     from generator.batch import Typesetter
@@ -125,6 +142,7 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     roster = load_roster(options.roster) if options.roster is not None else None
     plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
                     worksheets=options.worksheets, exams=options.exams)
+    primer.limit(len(plan.documents) * len(options.kinds))  # at most one batch each with that head
     solved, sampling_notes, kept, keep_fresh = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
     rendered = {key: s.rendered for key, s in solved.items()}
@@ -133,7 +151,7 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     compiled = []
     with staging(options.destination) as temp, Typesetter(
         temp, two_sided=options.two_sided, workers=_workers(options), salt=job_salt(tex),
-        reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), fmt=fmt,
+        reuse=lambda key, outputs: previous.reuse_job(key, outputs, temp), fmt=fmt, primer=primer,
     ) as typesetter:
         # Each kind of each document goes to TeX as soon as its copies are rendered, the longest
         # first (its TeX runs longest: documents by length, then solutions, key, sheet); its .tex
@@ -178,9 +196,6 @@ def _fingerprint(options: BuildOptions, code: str, tex: str) -> str:
     settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
     settings["pdf"] = bool(tex)
     return fingerprint(settings, bank=options.bank, environment=code, roster=options.roster, tex=tex)
-
-
-_PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 @dataclass(frozen=True, slots=True)

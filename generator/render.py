@@ -1,7 +1,7 @@
 """Stage 5, render: Jinja LaTeX for each solved question, then the sheet and key documents.
 
-Delimiters are `<< var >>`, `<% block %>` and `<# comment #>`, because `{{`, `{%` and `{#` occur in
-ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every template
+Delimiters are `<< var >>`, `<% block %>` and `<# comment #>` (`generator.templating`), because `{{`,
+`{%` and `{#` occur in ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every template
 runs in Jinja's sandbox: question text comes from files a colleague may have shared, and the
 sandbox refuses attribute tricks such as `''.__class__.__mro__`. Document templates are looked up
 in the user's folder first, then in the project's `templates/`.
@@ -37,6 +37,7 @@ from generator.roster import Student
 from generator.sandbox import SpecSandbox
 from generator.solve import PartAnswer, Solution, tidy_array
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
+from generator.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
 
 __all__ = [
     "DOCUMENT_KINDS",
@@ -49,7 +50,6 @@ __all__ = [
     "with_points",
 ]
 
-PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # sheet: questions and answer space; key: the answers only (for graders); solutions: the answers
 # with index forms, vectorized forms and each question's worked solution (for students, after).
 DOCUMENT_KINDS = ("sheet", "key", "solutions")
@@ -127,21 +127,11 @@ def _number(value: Any) -> str:
 
 def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvironment:
     """The sandboxed Jinja environment with LaTeX-friendly delimiters and our filters."""
-    paths = [str(user_templates)] if user_templates else []
-    paths.append(str(PROJECT_TEMPLATES))
     env = SpecSandbox(
-        loader=jinja2.FileSystemLoader(paths),
-        block_start_string="<%",
-        block_end_string="%>",
-        variable_start_string="<<",
-        variable_end_string=">>",
-        comment_start_string="<#",
-        comment_end_string="#>",
+        loader=jinja2.FileSystemLoader(template_paths(user_templates)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        **SYNTAX,
     )
     env.filters.update(
         latex=latex_value,

@@ -27,15 +27,17 @@ def digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def tex_runs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every pdflatex run of the build stage, recorded (and still run)."""
+    """Every batch the build stage ran TeX for (in a primed run or not), recorded as the path of
+    its .tex in the scratch folder (document/combined-<kind>-<batch>/batch.tex)."""
     runs: list[Path] = []
-    real = batch.run_pdflatex
+    real = batch._compile_batch
 
-    def counting(tex_file: Path, **kwargs: Any) -> tuple[int | None, str]:
-        runs.append(tex_file)
-        return real(tex_file, **kwargs)
+    def counting(scratch: Path, job_batch: Any, *args: Any) -> None:
+        combined = Path(job_batch.job.combined)
+        runs.append(combined.parent / f"{combined.stem}-{job_batch.index}" / "batch.tex")
+        return real(scratch, job_batch, *args)
 
-    monkeypatch.setattr(batch, "run_pdflatex", counting)
+    monkeypatch.setattr(batch, "_compile_batch", counting)
     return runs
 
 

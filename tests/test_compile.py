@@ -1,17 +1,26 @@
-"""pdflatex runs (generator.compile): the format file unpacked once per build."""
+"""pdflatex runs (generator.compile): the format file unpacked once per build, runs primed on a head."""
 
 from __future__ import annotations
 
 import gzip
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FIXTURES, needs_tex
 
-from generator import batch
+from generator import batch, compile
 from generator.build import BuildOptions, build
-from generator.compile import UnpackedFormat, compile_pdf, format_file
+from generator.compile import (
+    PrimedRun,
+    Primer,
+    UnpackedFormat,
+    compile_pdf,
+    format_file,
+    run_pdflatex,
+)
 
 DOCUMENT = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\pdftrailerid{}\n\\pdfinfoomitdate=1\n"
             "\\begin{document}\n$x = \\dfrac{1}{2}$, $\\begin{bmatrix}1 & 2\\end{bmatrix}$\n\\end{document}\n")
@@ -61,8 +70,111 @@ def test_a_build_compiles_every_batch_with_the_unpacked_format(tmp_path: Path, m
         formats.append(kwargs.get("fmt"))
         return real(tex_file, **kwargs)
 
+    def primed(self: PrimedRun, folder: Path, head: str, fmt: Path | None, *args: Any) -> None:
+        formats.append(fmt)
+        real_primed(self, folder, head, fmt, *args)
+
+    real_primed = PrimedRun.__init__
     monkeypatch.setattr(batch, "run_pdflatex", recording)
+    monkeypatch.setattr(PrimedRun, "__init__", primed)
     build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "out", variants=2))
-    assert formats
+    assert len(formats) >= 6  # (runs primed and not taken count too)
     assert all(f is not None and f.name == "pdflatex.fmt" for f in formats), formats
     assert not any(f.exists() for f in formats if f is not None)  # the build's copy is gone
+
+
+HEAD, _, BODY = DOCUMENT.partition("\\begin{document}\n")
+HEAD += "\\begin{document}\n"
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tells a waiting run by /proc")
+
+
+def primed_run(folder: Path, head: str = HEAD) -> PrimedRun:
+    run = PrimedRun(folder, head, None)
+    compile._wait_until_waiting(run)
+    return run
+
+
+@needs_tex
+@LINUX
+def test_a_primed_run_gives_the_pdf_and_log_of_a_run_on_the_file(tmp_path: Path) -> None:
+    run = primed_run(tmp_path / "primed")
+    assert run.waiting() is True and run.process.poll() is None  # read the head, waits for the body
+    assert not (tmp_path / "primed" / "batch.pdf").exists()
+    code, log = run.finish(DOCUMENT, 60)
+    assert code == 0 and "Output written on batch.pdf (1 page" in log
+    assert run.source.is_file() and run.source.read_text() == DOCUMENT  # for another pass
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "batch.tex").write_text(DOCUMENT)
+    assert run_pdflatex(tmp_path / "file" / "batch.tex") == (0, (tmp_path / "file" / "batch.log").read_text(encoding="latin-1"))
+    assert (tmp_path / "primed" / "batch.pdf").read_bytes() == (tmp_path / "file" / "batch.pdf").read_bytes()
+    with pytest.raises(ValueError):
+        primed_run(tmp_path / "other").finish("\\documentclass{book}\n" + DOCUMENT, 60)
+
+
+@needs_tex
+@LINUX
+def test_a_primed_run_reports_errors_and_timeouts_as_a_run_on_the_file_does(tmp_path: Path) -> None:
+    broken = HEAD + "line one\n\\undefinedmacro\n\\end{document}\n"
+    line = broken.splitlines().index("\\undefinedmacro") + 1
+    run = primed_run(tmp_path / "broken")
+    code, log = run.finish(broken, 60)
+    assert code == 1 and f"./batch.tex:{line}: Undefined control sequence." in log
+    assert compile.error_line(run.source, log) == line
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "batch.tex").write_text(broken)
+    code, log = run_pdflatex(tmp_path / "file" / "batch.tex")
+    assert code == 1 and f"./batch.tex:{line}: Undefined control sequence." in log
+    # A body that never ends: the run is killed when its time is up, even while the body is sent.
+    endless = HEAD + "\\def\\x{\\x}\\x\n" + "filler line\n" * 20000 + "\\end{document}\n"
+    run = primed_run(tmp_path / "endless")
+    start = time.monotonic()
+    assert run.finish(endless, 3) == (None, "")
+    assert time.monotonic() - start < 20 and run.process.poll() is not None
+
+
+@needs_tex
+@LINUX
+def test_a_primer_hands_out_runs_for_documents_with_its_head_up_to_its_limit(tmp_path: Path) -> None:
+    with UnpackedFormat(None) as fmt:
+        with Primer(HEAD, fmt, limit=3) as primer:
+            primer.limit(5)  # only ever lowered
+            primer._thread.join()
+            assert primer.take("\\documentclass{book}\n" + BODY) is None  # another head
+            taken = primer.take(DOCUMENT)
+            assert taken is not None and taken.waiting() is True
+            assert taken.finish(DOCUMENT, 60)[0] == 0
+            left = [primer.take(DOCUMENT), primer.take(DOCUMENT)]
+            assert all(run is not None for run in left) and primer.take(DOCUMENT) is None
+            primer._runs.extend(left)  # (not taken after all)
+            folder = taken.source.parent.parent
+        assert all(run.process.poll() is not None for run in left)  # ended by close()
+        assert not folder.exists()
+        with Primer(HEAD, fmt, limit=3) as lowered:
+            lowered.limit(1)
+            lowered._thread.join()
+            assert lowered.take(DOCUMENT) is not None and lowered.take(DOCUMENT) is None
+        assert Primer(None, fmt, limit=3).take(DOCUMENT) is None  # no head: nothing started
+
+
+@needs_tex
+def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import generator.build
+
+    fed: list[str] = []
+    real = PrimedRun.finish
+
+    def feeding(self: PrimedRun, text: str, timeout: float) -> tuple[int | None, str]:
+        fed.append(text)
+        return real(self, text, timeout)
+
+    monkeypatch.setattr(PrimedRun, "finish", feeding)
+    options = BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "primed", variants=2, jobs=2)
+    primed = build(options)
+    if sys.platform.startswith("linux"):
+        assert 1 <= len(fed) <= 4  # two runs per TeX worker, for the batches that start first
+    monkeypatch.setattr(generator.build, "_batch_head", lambda options: None)
+    fed.clear()
+    cold = build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "cold", variants=2, jobs=2))
+    assert fed == [] and primed.files == cold.files and primed.compiled == cold.compiled == 6
+    for name in primed.files:
+        assert (tmp_path / "primed" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes(), name

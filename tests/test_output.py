@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def leftovers(parent: Path) -> list[str]:
     """Temporary folders `staging` left beside its destinations."""
     return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+
+
+def tex_folders() -> set[Path]:
+    """The folders a build makes in the system's temporary folder (the unpacked format, primed TeX runs)."""
+    return set(Path(tempfile.gettempdir()).glob("generator-*"))
 
 
 @pytest.fixture
@@ -159,10 +165,11 @@ def _start_build(bank: Path, out: Path, seed: int, path: str | None = None, new_
 
 
 def _wait_for_compile(out: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Wait until the build is running TeX (its temporary folder has the `.tex` scratch folder)."""
+    """Wait until the build is running TeX: its temporary folder has a `.tex` file (a document is
+    written once it has gone to TeX; a batch that has no primed run writes its own there too)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any((p / ".tex").is_dir() for p in out.parent.glob(f".{out.name}.tmp-*")):
+        if any(next(p.rglob("*.tex"), None) for p in out.parent.glob(f".{out.name}.tmp-*")):
             return
         if proc.poll() is not None:
             raise AssertionError(f"build ended before it compiled: {proc.communicate()}")
@@ -183,6 +190,7 @@ def test_build_interrupted_in_a_subprocess_keeps_the_previous_build(tmp_path: Pa
     before = snapshot(out)
     fake = write(tmp_path / "bin" / "pdflatex", "#!/bin/sh\nexec sleep 60\n")
     fake.chmod(0o755)
+    temporary = tex_folders()
     proc = _start_build(bank, out, 2, path=f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     _wait_for_compile(out, proc)
     proc.send_signal(signum)
@@ -190,7 +198,7 @@ def test_build_interrupted_in_a_subprocess_keeps_the_previous_build(tmp_path: Pa
     assert proc.returncode == 130
     assert err.decode() == "interrupted; previous output left as it was\n"
     assert snapshot(out) == before
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == [] and tex_folders() == temporary
 
 
 @needs_tex
@@ -201,6 +209,7 @@ def test_ctrl_c_with_real_tex_keeps_the_previous_build(tmp_path: Path) -> None:
     first = _start_build(bank, out, 1)
     assert first.wait(timeout=120) == 0, first.communicate()
     before = snapshot(out)
+    temporary = tex_folders()
     proc = _start_build(bank, out, 2, new_session=True)
     _wait_for_compile(out, proc)
     os.killpg(proc.pid, signal.SIGINT)
@@ -208,4 +217,4 @@ def test_ctrl_c_with_real_tex_keeps_the_previous_build(tmp_path: Path) -> None:
     assert proc.returncode in (1, 130), err  # 1 if pdflatex's death is seen first (a TeX failure)
     assert "Traceback" not in err.decode()
     assert snapshot(out) == before
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == [] and tex_folders() == temporary
