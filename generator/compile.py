@@ -82,7 +82,20 @@ def format_file() -> Path | None:
     return Path(found) if found else None
 
 
-class UnpackedFormat:
+class _Closing:
+    """Used as a context manager, closed on leaving it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class UnpackedFormat(_Closing):
     """pdflatex's format file stored uncompressed, in a folder of its own, unpacked in the background
     (by a child process, which a thread waits for).
 
@@ -125,12 +138,6 @@ class UnpackedFormat:
         self._thread.join()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class PrimedRun:
@@ -235,7 +242,7 @@ def _open_writer(fifo: Path, process: subprocess.Popen[bytes], give_up: threadin
     return pipe
 
 
-class Primer:
+class Primer(_Closing):
     """`PrimedRun`s on one head, started one after another in a thread, up to a limit.
 
     One at a time, each once the one before waits for its body: they use the core that is idle
@@ -299,12 +306,6 @@ class Primer:
         self._runs = []
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _wait_until_waiting(run: PrimedRun, give_up: threading.Event | None = None) -> None:
