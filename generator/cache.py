@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
@@ -103,19 +104,53 @@ def job_salt(tex: str) -> str:
 
 def environment(templates: Iterable[Path | None]) -> str:
     """The hash of what the code side of a build is: the tool's source, Python, libraries, templates."""
-    from importlib.metadata import PackageNotFoundError, version
-
     digest = hashlib.sha256()
     digest.update(f"generator {__version__} cache {_FORMAT} python {sys.version}\0".encode())
     _add_tree(digest, "tool", _PACKAGE)
+    versions = installed_versions(_LIBRARIES)
     for package in _LIBRARIES:
-        try:
-            digest.update(f"{package} {version(package)}\0".encode())
-        except PackageNotFoundError:
-            digest.update(f"{package} missing\0".encode())
+        digest.update(f"{package} {versions.get(package, 'missing')}\0".encode())
     for n, folder in enumerate(templates):
         _add_tree(digest, f"templates {n}", folder)
     return digest.hexdigest()
+
+
+def installed_versions(packages: Iterable[str]) -> dict[str, str]:
+    """The installed version of each package found, as importlib.metadata.version gives it.
+
+    Read from the names of the distributions' metadata folders on sys.path
+    (`sympy-1.14.0.dist-info`), the first on the path winning, as for imports: importlib.metadata
+    reads the same folders, but importing it and asking takes about 25 ms, which every build pays
+    (a no-op rebuild takes 0.2 s). Packages not found that way are asked the usual way."""
+    wanted = {_normalized(p): p for p in packages}
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, dot, kind = name.rpartition(".")
+            if not dot or kind not in ("dist-info", "egg-info"):
+                continue
+            project, _, rest = stem.partition("-")
+            package = wanted.get(_normalized(project))
+            if package is not None and package not in found and rest:
+                found[package] = rest.split("-")[0]
+    missing = [p for p in packages if p not in found]
+    if missing:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for package in missing:
+            try:
+                found[package] = version(package)
+            except PackageNotFoundError:
+                pass
+    return found
+
+
+def _normalized(project: str) -> str:
+    return re.sub(r"[-_.]+", "_", project).lower()
 
 
 def fingerprint(options: Mapping[str, Any], *, bank: Path, environment: str, roster: Path | None, tex: str) -> str:

@@ -215,3 +215,19 @@ def test_a_corrupted_kept_result_is_solved_again(bank: Path, tmp_path: Path, sol
     build(options(bank, out, pdf=False, jobs=1))
     assert len(set(solves)) == 1 and len(solves) == 2
     assert digests(out) == before
+
+
+def test_installed_versions_are_what_importlib_metadata_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    from generator.cache import _LIBRARIES, installed_versions
+
+    assert installed_versions(_LIBRARIES) == {package: version(package) for package in _LIBRARIES}
+    assert installed_versions(["no-such-package-here"]) == {}
+    # From the folders' names, the first on the path winning (as imports do), any spelling of the name.
+    for folder, names in {"first": ["PyYAML-9.1.dist-info"], "second": ["pyyaml-1.0.dist-info", "other-2.0.egg-info"],
+                          "third": ["Other_Thing-3.0-py3.11.egg-info"]}.items():
+        for name in names:
+            (tmp_path / folder / name).mkdir(parents=True)
+    monkeypatch.setattr("sys.path", [str(tmp_path / f) for f in ("missing", "first", "second", "third")])
+    assert installed_versions(["pyyaml", "other", "other-thing"]) == {"pyyaml": "9.1", "other": "2.0", "other-thing": "3.0"}
