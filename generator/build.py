@@ -21,7 +21,8 @@ import math
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -128,20 +129,21 @@ def _batch_head(options: BuildOptions) -> str | None:
 
 def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress,
            fmt: UnpackedFormat, primer: Primer) -> BuildResult:
-    # The stages, imported only now that there is work to do (see the module docstring).
-    from generator.assemble import assemble
-    from generator.batch import Typesetter
-    from generator.keytable import make_key_table
-    from generator.manifest import class_set_entries, dump_manifest, make_manifest
-    from generator.output import staging
-    from generator.render import make_environment
-    from generator.roster import load_roster
-    from generator.spec import load_bank
+    with _collector_paused():
+        # The stages, imported only now that there is work to do (see the module docstring).
+        from generator.assemble import assemble
+        from generator.batch import Typesetter
+        from generator.keytable import make_key_table
+        from generator.manifest import class_set_entries, dump_manifest, make_manifest
+        from generator.output import staging
+        from generator.render import make_environment
+        from generator.roster import load_roster
+        from generator.spec import load_bank
 
-    bank = load_bank(options.bank)
-    roster = load_roster(options.roster) if options.roster is not None else None
-    plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
-                    worksheets=options.worksheets, exams=options.exams)
+        bank = load_bank(options.bank)
+        roster = load_roster(options.roster) if options.roster is not None else None
+        plan = assemble(bank, seed=options.seed, variants=options.variants, roster=roster,
+                        worksheets=options.worksheets, exams=options.exams)
     primer.limit(len(plan.documents) * len(options.kinds))  # at most one batch each with that head
     solved, sampling_notes, kept, keep_fresh = _solve_questions(bank, plan, options, code, previous, shown)
     env = make_environment(options.templates)
@@ -189,6 +191,21 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
     ran = sum(job.compiled for job in compiled)
     return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
                        compiled=ran, cached=len(compiled) - ran)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a while: importing SymPy makes several hundred
+    thousand objects, none of them garbage, and the collector walked them again and again (about
+    a sixth of the imports' time, on the one core everything else waits for). Turned back on
+    afterwards, not frozen: a process may run many builds (the tests), and frozen objects stay."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _fingerprint(options: BuildOptions, code: str, tex: str) -> str:

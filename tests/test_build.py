@@ -164,3 +164,22 @@ def test_the_build_knows_the_document_kinds_the_renderer_makes():
     import generator.render
 
     assert generator.build.DOCUMENT_KINDS == generator.render.DOCUMENT_KINDS
+
+
+def test_the_collector_is_paused_for_the_imports_and_restored_after() -> None:
+    import gc
+
+    from generator.build import _collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(KeyError), _collector_paused():
+        assert not gc.isenabled()
+        raise KeyError("a failing stage")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # (was off: stays off)
+    finally:
+        gc.enable()
