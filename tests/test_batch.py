@@ -335,3 +335,30 @@ def test_a_roster_mixing_scripts_is_one_print_file_in_roster_order(tmp_path: Pat
     combine_pdfs([(c / "sheet.pdf", "x") for c in copies], reference, two_sided=True)  # pypdf, as before
     assert len(reader.pages) == len(PdfReader(reference).pages)
     assert pdftotext(combined) == pdftotext(reference)
+
+
+@needs_tex
+def test_a_batch_in_a_primed_run_gets_its_second_pass_from_the_file(tmp_path: Path) -> None:
+    """A reference needs a second pass: the first reads the batch through the primed run's pipe,
+    the second the file it then becomes; the PDFs are those of a batch compiled without one."""
+    import sys
+
+    from generator.batch import Typesetter, batch_head
+    from generator.compile import Primer, UnpackedFormat
+
+    copies = tuple(Copy(f"w/{v}/sheet.tex", document(f"\\section{{Start}}\\label{{s}}See section~\\ref{{s}} in {v}.", v), v)
+                   for v in "AB")
+    job = Job("w/combined-sheet.pdf", copies)
+    head = batch_head(split_copy(copies[0].text)[0], two_sided=False)  # type: ignore[index]
+    with UnpackedFormat(None) as fmt, Primer(head, fmt, limit=1) as primer:
+        primer._thread.join()
+        for folder, given in (("primed", primer), ("plain", None)):
+            (tmp_path / folder).mkdir()
+            with Typesetter(tmp_path / folder, two_sided=False, primer=given) as typesetter:
+                typesetter.submit([job])
+                [result] = typesetter.finish()
+            assert result.compiled and not result.notes
+        if sys.platform.startswith("linux"):
+            assert primer._runs == []  # the batch took the run
+    assert "See section 1 in B." in pdftotext(tmp_path / "primed" / "w" / "B" / "sheet.pdf")
+    assert digests(tmp_path / "primed") == digests(tmp_path / "plain")
