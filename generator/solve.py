@@ -415,7 +415,18 @@ def _canonical(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> tupl
     if numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
         sign, numerator = -1, tuple(dup_neg(list(numerator), ZZ))
     (top, top_factors), (bottom, bottom_factors) = _square_free(list(numerator)), _square_free(list(denominator))
-    return sign * (top / bottom), FactoredForm(sign, top_factors, bottom_factors)
+    canonical, form = sign * (top / bottom), FactoredForm(sign, top_factors, bottom_factors)
+    if len(_FACTORS) >= _FACTORS_KEPT:
+        _FACTORS.clear()
+    _FACTORS[canonical] = form
+    return canonical, form
+
+
+# The factors of each closed form `_canonical` made, by the expression: the key's printer and
+# answers.csv ask `factored_form` for them, which otherwise walks the expression back into
+# coefficient lists and reduces them again (a gcd), as `_canonical`'s caller has just done.
+_FACTORS: dict[sympy.Expr, FactoredForm] = {}
+_FACTORS_KEPT = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +442,14 @@ class FactoredForm:
 def factored_form(value: Any) -> FactoredForm | None:
     """The factors of a closed form in the canonical shape of a rational function of e; None for
     anything else (a number, e/2 + 1/2, a logarithm, or an expression not in canonical shape)."""
+    known = _FACTORS.get(value) if isinstance(value, sympy.Basic) else None
+    if known is not None:
+        return known
+    return _factors_of(value)
+
+
+def _factors_of(value: Any) -> FactoredForm | None:
+    """`factored_form` worked out from the expression itself."""
     pair = _as_fraction(value) if isinstance(value, sympy.Basic) else None
     if pair is None:
         return None
