@@ -93,6 +93,12 @@ class _Deriver:
         self.ranges: dict[sympy.Symbol, sympy.Expr] = {index_symbol(n): size_symbol(s) for n, s in question.index_ranges}
         self.hints: dict[sympy.Dummy, str] = {}
         self.through: list[str] = []
+        # A question's parts go through the same definitions (mlp2's four parts all differentiate
+        # E by z, z by h, h by a): the instances, the summation indices the chain rule sums over
+        # and the derivatives by them are made once per question, not once per part.
+        self._instances: dict[tuple[str, tuple[sympy.Symbol, ...]], sympy.Expr] = {}
+        self._summed: dict[tuple[sympy.Expr, str], tuple[sympy.Dummy, ...]] = {}
+        self._derivatives: dict[tuple[sympy.Expr, sympy.Expr], sympy.Expr] = {}
 
     def dummy(self, like: sympy.Symbol) -> sympy.Dummy:
         """A fresh summation index over the same range as `like` (renamed nicely at the end)."""
@@ -113,20 +119,31 @@ class _Deriver:
 
     def instance(self, name: str, indices: tuple[sympy.Symbol, ...]) -> sympy.Expr:
         """The definition of `name` at the given indices, with fresh summation indices."""
-        symbols, body = self.definitions[name]
-        return self.fresh_bound(body).xreplace(dict(zip(symbols, indices)))
+        key = (name, indices)
+        if key not in self._instances:
+            symbols, body = self.definitions[name]
+            self._instances[key] = self.fresh_bound(body).xreplace(dict(zip(symbols, indices)))
+        return self._instances[key]
+
+    def derivative(self, expr: sympy.Expr, by: sympy.Expr) -> sympy.Expr:
+        """d expr / d by, sums over deltas done (`settle`), without the chain rule."""
+        key = (expr, by)
+        if key not in self._derivatives:
+            self._derivatives[key] = self.settle(sympy.diff(expr, by))
+        return self._derivatives[key]
 
     def total(self, expr: sympy.Expr, wrt: sympy.Expr) -> sympy.Expr:
         """d expr / d wrt, through every definition expr uses (the multivariate chain rule)."""
-        result = self.settle(sympy.diff(expr, wrt))
+        result = self.derivative(expr, wrt)
         for name in self.used(expr):
             if name not in self.through:
                 self.through.append(name)
-            symbols, _ = self.definitions[name]
-            through = tuple(self.dummy(s) for s in symbols)
+            if (expr, name) not in self._summed:
+                self._summed[(expr, name)] = tuple(self.dummy(s) for s in self.definitions[name][0])
+            through = self._summed[(expr, name)]
             entry = entry_symbol(name, len(through))
             target = entry[through] if through else entry
-            outer = self.settle(sympy.diff(expr, target))
+            outer = self.derivative(expr, target)
             if outer == 0:
                 continue
             inner = self.total(self.instance(name, through), wrt)
@@ -256,6 +273,11 @@ def _simplest(expr: sympy.Expr) -> sympy.Expr:
     return min(candidates, key=lambda e: (sympy.count_ops(e), len(str(e))))
 
 
+@lru_cache(maxsize=256)
+def _deriver(question: QuestionSpec) -> _Deriver:
+    return _Deriver(question)
+
+
 @lru_cache(maxsize=512)
 def derive_index_form(question: QuestionSpec, part_id: str) -> IndexForm | None:
     """The index form of a part (None if the part asks for none), derived once per question.
@@ -267,7 +289,8 @@ def derive_index_form(question: QuestionSpec, part_id: str) -> IndexForm | None:
     spec = part.index_form
     if spec is None:
         return None
-    deriver = _Deriver(question)
+    deriver = _deriver(question)
+    deriver.through = []
     root = deriver.instance(spec.of.name, tuple(index_symbol(i) for i in spec.of.indices))
     derived = deriver.total(root, spec.wrt.symbol())
     derived = _simplest(deriver.fold(_nice_names(derived, deriver.hints)))
