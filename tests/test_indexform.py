@@ -239,3 +239,32 @@ def test_index_form_indices_of_output_and_input_differ(bank: Path) -> None:
     assert [p.split(": ", 1)[1] for p in info.value.problems] == [
         "parts[0].index_form: u[j] and W[j, l] share the index j; use different letters",
     ]
+
+
+@pytest.mark.parametrize("order", ["as listed", "reversed"])
+def test_parts_sharing_a_deriver_get_the_forms_each_would_get_alone(order):
+    """A question's parts share its deriver's instances and derivatives (`_deriver`); whatever
+    order they are derived in, each part's form is the one a deriver of its own gives."""
+    from generator import indexform
+
+    questions = load_bank(BANK).questions.values()
+    alone = {}
+    for question in questions:
+        for part in question.parts:
+            indexform._deriver.cache_clear()
+            derive_index_form.cache_clear()
+            alone[(question.id, part.id)] = derive_index_form(question, part.id)
+    indexform._deriver.cache_clear()
+    derive_index_form.cache_clear()
+    shared = 0
+    for question in questions:
+        parts = list(question.parts) if order == "as listed" else list(reversed(question.parts))
+        for part in parts:
+            form = derive_index_form(question, part.id)
+            want = alone[(question.id, part.id)]
+            assert (form is None) == (want is None)
+            if form is not None:
+                assert sympy.srepr(form.derived) == sympy.srepr(want.derived), (question.id, part.id)
+                assert latex_index_form(form) == latex_index_form(want)
+        shared += len(indexform._deriver(question)._derivatives) > 0
+    assert shared >= 8
