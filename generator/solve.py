@@ -175,13 +175,28 @@ def _gradients(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: st
     _, env = _symbolic(question, dims)
     out = np.asarray(env[of], dtype=object)
     gradients = np.empty(out.shape, dtype=object)
+    live: dict[sympy.Basic, bool] = {}  # shared: the entries have most of their subexpressions in common
     for a in np.ndindex(out.shape):
-        gradients[a] = reverse_gradient(sympy.sympify(out[a]))
+        gradients[a] = reverse_gradient(sympy.sympify(out[a]), live)
     return gradients
 
 
-def reverse_gradient(expr: sympy.Expr) -> dict[sympy.Symbol, sympy.Expr]:
-    """{symbol: d expr / d symbol} for every symbol in `expr`, by reverse accumulation."""
+def _live(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> bool:
+    """Whether `node` holds a symbol: `bool(node.free_symbols)` for the nodes `generator.expr`
+    makes, remembered per node (SymPy works `free_symbols` out anew, through the whole subtree,
+    at every call, which was a third of the Jacobians' time). A node that binds symbols (a Sum)
+    may count as live here; `_local_derivatives` refuses it, and `sympy.diff` takes over."""
+    known = memo.get(node)
+    if known is None:
+        known = memo[node] = node.is_Symbol or any(_live(arg, memo) for arg in node.args)
+    return known
+
+
+def reverse_gradient(expr: sympy.Expr, live: dict[sympy.Basic, bool] | None = None) -> dict[sympy.Symbol, sympy.Expr]:
+    """{symbol: d expr / d symbol} for every symbol in `expr`, by reverse accumulation.
+
+    `live` remembers which subexpressions hold symbols (`_live`); pass one dict for many calls."""
+    live = {} if live is None else live
     order: list[sympy.Basic] = []  # every distinct subexpression, children before parents
     seen: set[sympy.Basic] = set()
     stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
@@ -194,7 +209,7 @@ def reverse_gradient(expr: sympy.Expr) -> dict[sympy.Symbol, sympy.Expr]:
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((arg, False) for arg in node.args if arg.free_symbols)
+        stack.extend((arg, False) for arg in node.args if _live(arg, live))
     adjoint: dict[sympy.Basic, sympy.Expr] = {expr: sympy.Integer(1)}
     gradient: dict[sympy.Symbol, sympy.Expr] = {}
     for node in reversed(order):  # a node's parents all come before it
@@ -204,15 +219,15 @@ def reverse_gradient(expr: sympy.Expr) -> dict[sympy.Symbol, sympy.Expr]:
         if node.is_Symbol:
             gradient[node] = bar
             continue
-        for child, local in _local_derivatives(node):
+        for child, local in _local_derivatives(node, live):
             adjoint[child] = adjoint[child] + bar * local if child in adjoint else bar * local
     return gradient
 
 
-def _local_derivatives(node: sympy.Basic) -> list[tuple[sympy.Basic, sympy.Expr]]:
+def _local_derivatives(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> list[tuple[sympy.Basic, sympy.Expr]]:
     """(argument, d node / d argument) for each argument of `node` that holds a symbol."""
     args = node.args
-    live = [i for i, arg in enumerate(args) if arg.free_symbols]
+    live = [i for i, arg in enumerate(args) if _live(arg, memo)]
     if node.is_Add:
         return [(args[i], sympy.Integer(1)) for i in live]
     if node.is_Mul:
@@ -220,9 +235,9 @@ def _local_derivatives(node: sympy.Basic) -> list[tuple[sympy.Basic, sympy.Expr]
     if node.is_Pow:
         base, exponent = args
         out = []
-        if base.free_symbols:
+        if 0 in live:
             out.append((base, exponent * base ** (exponent - 1)))
-        if exponent.free_symbols:
+        if 1 in live:
             out.append((exponent, node * sympy.log(base)))
         return out
     if isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):  # Max, Min are not Functions but have fdiff

@@ -239,6 +239,30 @@ def test_reverse_gradient_of_functions_at_their_kinks_and_powers():
             assert sympy.simplify(gradient.get(symbol, 0) - sympy.diff(expr, symbol)) == 0, (expr, symbol)
 
 
+def test_live_subexpressions_are_those_with_free_symbols_over_the_bank():
+    """`_live` (remembered per node) says what `bool(free_symbols)` says, for every subexpression
+    of every definition of the bank evaluated over symbols; and a gradient shares it across calls."""
+    from generator import solve as module
+
+    checked = 0
+    seen = set()
+    for question, _, dims, _, _ in _bank_jacobians(5, range(2)):
+        if (question.id, dims) in seen:
+            continue
+        seen.add((question.id, dims))
+        memo: dict = {}
+        for value in module._symbolic(question, dims)[1].values():
+            for entry in np.asarray(value, dtype=object).flat:
+                for node in sympy.preorder_traversal(sympy.sympify(entry)):
+                    assert module._live(node, memo) == bool(node.free_symbols), node
+                    checked += 1
+    assert checked > 1000
+    x, y = sympy.symbols("x y", real=True)
+    live: dict = {}
+    assert module.reverse_gradient(x * y + sympy.exp(x), live) == {x: y + sympy.exp(x), y: x}
+    assert live[sympy.exp(x)] is True and live[x * y] is True
+
+
 def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeypatch):
     q = question(
         tmp_path,
