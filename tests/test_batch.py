@@ -136,6 +136,26 @@ def test_split_pdfs_carry_no_date_or_random_id(tmp_path: Path) -> None:
 
 
 @needs_tex
+def test_batches_compress_their_streams_at_zlibs_default_level(tmp_path: Path) -> None:
+    """Every stream of a copy and of the print file (pages and fonts) is deflated at level 6:
+    zlib's header says which (0x78 0x9C; pdfTeX's own level 9 writes 0x78 0xDA)."""
+    import zlib
+
+    build(BuildOptions(bank=CLASSBANK, out=tmp_path / "out", variants=2, worksheets=("drill",), kinds=("sheet",)))
+    pdfs = sorted((tmp_path / "out" / "drill").rglob("*.pdf"))
+    assert len(pdfs) == 3
+    for pdf in pdfs:
+        data = pdf.read_bytes()
+        streams = [m.end() for m in re.finditer(rb"/FlateDecode.*?>>\s*stream\r?\n", data, re.DOTALL)]
+        assert len(streams) > 5, pdf
+        for start in streams:
+            assert data[start : start + 2] == b"x\x9c", (pdf, start)
+            inflate = zlib.decompressobj()
+            inflate.decompress(data[start:])  # a whole deflate stream: it stops at its end
+            assert inflate.eof, (pdf, start)
+
+
+@needs_tex
 def test_an_error_in_one_copy_names_that_copy(tmp_path: Path) -> None:
     text = question(**{"  Let $u = W x$ with": "  Let $u = W x$ <% if variant == 'C' %>\\badmacro<% endif %> with"})
     bank = make_bank(tmp_path / "bank", {"q": text})
