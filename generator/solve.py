@@ -429,7 +429,7 @@ def _canonical(numerator: tuple[int, ...], denominator: tuple[int, ...]) -> tupl
     sign = 1
     if numerator[0] < 0:  # -(e + 2)/(e + 1), not (-e - 2)/(e + 1)
         sign, numerator = -1, tuple(dup_neg(list(numerator), ZZ))
-    (top, top_factors), (bottom, bottom_factors) = _square_free(list(numerator)), _square_free(list(denominator))
+    (top, top_factors), (bottom, bottom_factors) = _square_free(numerator), _square_free(denominator)
     canonical, form = sign * (top / bottom), FactoredForm(sign, top_factors, bottom_factors)
     if len(_FACTORS) >= _FACTORS_KEPT:
         _FACTORS.clear()
@@ -475,12 +475,13 @@ def _factors_of(value: Any) -> FactoredForm | None:
     return form if canonical == value else None
 
 
-def _square_free(coefficients: list[int]) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
+@lru_cache(maxsize=1 << 16)  # a key's closed forms have few denominators: (e + 1)^2, e^2 + 1, ...
+def _square_free(coefficients: tuple[int, ...]) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
     """As `_sqf_in` for a polynomial in e given by its integer coefficients; and its factors."""
     if len(coefficients) <= 1:
         number = coefficients[0] if coefficients else 0
         return sympy.Integer(number), (number, ())
-    coefficient, factors = dup_sqf_list(coefficients, ZZ)
+    coefficient, factors = dup_sqf_list(list(coefficients), ZZ)
     joined = [(functools.reduce(functools.partial(dup_mul, K=ZZ), (f for f, k in factors if k == m)), m)
               for m in sorted({k for _, k in factors})]
     product = sympy.Mul(*[_polynomial_expr(f) ** m for f, m in joined])
