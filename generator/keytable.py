@@ -34,11 +34,11 @@ def _nested(array: np.ndarray, entry: Any) -> str:
 
 
 def _exact(value: Any) -> str:
-    return _exact_text(sympy.sympify(value))
+    return _exact_text(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
 
 
 def _decimal(value: Any) -> str:
-    return _decimal_text(sympy.sympify(value))
+    return _decimal_text(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
 
 
 # Cached: with a roster every student's rows repeat the entries of their variant.

@@ -137,7 +137,7 @@ def latex_scalar(value: Any) -> str:
     # A string must never reach sympify, which would eval it (templates can pass any text here).
     if isinstance(value, str):
         raise TypeError(f"expected a number, got text {value!r} (use the tex filter for text)")
-    return _latex_of(sympy.sympify(value, strict=True))
+    return _latex_of(value if isinstance(value, sympy.Basic) else sympy.sympify(value, strict=True))
 
 
 @lru_cache(maxsize=1 << 16)

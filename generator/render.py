@@ -109,7 +109,7 @@ def _answer_block(answer: PartAnswer, exact: str) -> str:
     `exact` is the part's `latex_answer`.
     """
     value, form = answer.value, answer.index_form
-    closed = any(not sympy.sympify(v).is_Rational for v in value.flat)
+    closed = any(not (v if isinstance(v, sympy.Basic) else sympy.sympify(v)).is_Rational for v in value.flat)
     if value.ndim == 0:
         return _inline_math(exact + (rf" \approx {latex_approx(value)}" if closed else ""))
     sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""

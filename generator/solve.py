@@ -272,7 +272,8 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
     memo = {} if memo is None else memo
     out = np.empty(array.shape, dtype=object)
     for index in np.ndindex(array.shape):
-        entry = sympy.sympify(array[index])
+        entry = array[index]
+        entry = entry if isinstance(entry, sympy.Basic) else sympy.sympify(entry)
         pair = _as_fraction(entry, values, memo)
         value = _settled(tuple(pair[0]), tuple(pair[1])) if pair is not None else None
         out[index] = value if value is not None else _tidy(entry.xreplace(values))
@@ -631,7 +632,8 @@ def to_plain(array: np.ndarray) -> Any:
     """Exact array -> nested lists of JSON numbers: ints where integer, floats otherwise."""
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
-        return plain_number(sympy.sympify(array[()]))
+        value = array[()]
+        return plain_number(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
     return [to_plain(sub) for sub in array]
 
 
