@@ -69,6 +69,10 @@ def test_manifest_lists_every_variant_and_maps_students_to_variants(tmp_path):
     assert quiz["spec_sha256"] == hashlib.sha256((CLASSBANK / "exams" / "quiz.yaml").read_bytes()).hexdigest()
     for name in ("sympy", "numpy", "jinja2"):
         assert manifest["libraries"][name]
+    from importlib.metadata import version
+
+    for name in ("pyyaml", "pypdf"):  # read from the metadata folders' names: what importlib.metadata says
+        assert manifest["libraries"][name] == version(name)
 
 
 def test_key_table_agrees_with_the_manifest(tmp_path):
