@@ -169,17 +169,41 @@ def test_the_build_knows_the_document_kinds_the_renderer_makes():
 def test_the_collector_is_paused_for_the_imports_and_restored_after() -> None:
     import gc
 
-    from generator.build import _collector_paused
+    from generator.build import _collector_paused, _collector_resumed
 
-    assert gc.isenabled()
-    with pytest.raises(KeyError), _collector_paused():
-        assert not gc.isenabled()
-        raise KeyError("a failing stage")
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(KeyError), _collector_resumed():
+        with _collector_paused():
+            assert not gc.isenabled()
+            made = [[] for _ in range(1000)]  # what the imports make: frozen once it is over
+            raise KeyError("a failing stage")
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # unfrozen when the build ends, error or not
+    with _collector_resumed():
+        with _collector_paused():
+            made = [[] for _ in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(made)
+        young = {id(x) for generation in range(3) for x in gc.get_objects(generation=generation)}
+        assert not any(id(x) in young for x in made)  # frozen: in no generation the collector walks
+    assert gc.get_freeze_count() == 0
     gc.disable()
     try:
         with _collector_paused():
             assert not gc.isenabled()
-        assert not gc.isenabled()  # (was off: stays off)
+        assert not gc.isenabled() and gc.get_freeze_count() == 0  # (was off: stays off, nothing frozen)
     finally:
         gc.enable()
+    gc.freeze()  # someone else's frozen objects are left frozen
+    try:
+        before = gc.get_freeze_count()
+        with _collector_resumed(), _collector_paused():
+            pass
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()
+
+
+def test_a_build_leaves_nothing_frozen(tmp_path: Path) -> None:
+    import gc
+
+    build(BuildOptions(bank=BANK, out=tmp_path, pdf=False, variants=2))
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
