@@ -30,7 +30,7 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import reduce
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -464,33 +464,7 @@ class _GridEvaluator:
         return self.memo[key]
 
     def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, Any], depth: int) -> Any:
-        if e.is_Number or e is sympy.E or e is sympy.pi:  # singletons: `in` would compare (and sympify) each
-            return np.float64(float(e))
-        if isinstance(e, sympy.Symbol):
-            if e in at:
-                return at[e]
-            if e in self.sizes:
-                return np.float64(self.sizes[e])
-            return self.entry(e.name, [])
-        if isinstance(e, sympy.Indexed):
-            # The label's name, not str(label): printing a symbol costs more than the whole lookup.
-            return self.entry(e.base.label.name, [self.eval(i, at, depth) for i in e.indices])
-        if isinstance(e, sympy.Add):
-            return reduce(np.add, (self.eval(a, at, depth) for a in e.args))
-        if isinstance(e, sympy.Mul):
-            return reduce(np.multiply, (self.eval(a, at, depth) for a in e.args))
-        if isinstance(e, sympy.Pow):
-            return np.power(self.eval(e.base, at, depth), self.eval(e.exp, at, depth))
-        if isinstance(e, sympy.KroneckerDelta):
-            return np.where(self.eval(e.args[0], at, depth) == self.eval(e.args[1], at, depth), 1.0, 0.0)
-        if isinstance(e, sympy.Sum):
-            return self._sum(e.function, list(e.limits), at, depth)
-        if type(e) in _ELEMENTWISE:
-            return _ELEMENTWISE[type(e)](self.eval(e.args[0], at, depth))
-        if isinstance(e, (sympy.Max, sympy.Min)):
-            pick = np.maximum if isinstance(e, sympy.Max) else np.minimum
-            return reduce(pick, (self.eval(a, at, depth) for a in e.args))
-        raise ValueError(f"cannot evaluate {type(e).__name__} in an index form: {e}")
+        return _evaluator_of(e)(self, at, depth)
 
     def _sum(self, body: sympy.Expr, limits: list[tuple[Any, ...]], at: dict[sympy.Symbol, Any], depth: int) -> Any:
         inner = dict(at)
@@ -505,6 +479,61 @@ class _GridEvaluator:
         counts = tuple(inner[var].size for var, _, _ in reversed(limits))
         value = np.broadcast_to(value, counts + value.shape[len(limits):])
         return value.sum(axis=tuple(range(len(limits))))
+
+
+# A form is evaluated for every variant (and its definitions at every set of indices): its SymPy
+# tree is turned once into nested functions, one per node, instead of a walk that asks each node
+# which class it is (SymPy's isinstance checks were half of the index-form checks' time). Each
+# does what the walk did, in the same order, so the values are the same floats.
+_Node = Callable[[_GridEvaluator, dict[sympy.Symbol, Any], int], Any]
+
+
+@lru_cache(maxsize=4096)
+def _evaluator_of(e: sympy.Expr) -> _Node:
+    if e.is_Number or e is sympy.E or e is sympy.pi:  # singletons: `in` would compare (and sympify) each
+        constant = np.float64(float(e))
+        return lambda ev, at, depth: constant
+    if isinstance(e, sympy.Symbol):
+        name = e.name
+
+        def symbol(ev: _GridEvaluator, at: dict[sympy.Symbol, Any], depth: int) -> Any:
+            if e in at:
+                return at[e]
+            if e in ev.sizes:
+                return np.float64(ev.sizes[e])
+            return ev.entry(name, [])
+        return symbol
+    if isinstance(e, sympy.Indexed):
+        # The label's name, not str(label): printing a symbol costs more than the whole lookup.
+        label, indices = e.base.label.name, [_evaluator_of(i) for i in e.indices]
+        return lambda ev, at, depth: ev.entry(label, [index(ev, at, depth) for index in indices])
+    if isinstance(e, (sympy.Add, sympy.Mul, sympy.Max, sympy.Min)):
+        combine = (np.add if isinstance(e, sympy.Add) else np.multiply if isinstance(e, sympy.Mul)
+                   else np.maximum if isinstance(e, sympy.Max) else np.minimum)
+        first, *rest = [_evaluator_of(a) for a in e.args]
+
+        def combined(ev: _GridEvaluator, at: dict[sympy.Symbol, Any], depth: int) -> Any:
+            value = first(ev, at, depth)
+            for term in rest:
+                value = combine(value, term(ev, at, depth))
+            return value
+        return combined
+    if isinstance(e, sympy.Pow):
+        base, exponent = _evaluator_of(e.base), _evaluator_of(e.exp)
+        return lambda ev, at, depth: np.power(base(ev, at, depth), exponent(ev, at, depth))
+    if isinstance(e, sympy.KroneckerDelta):
+        left, right = _evaluator_of(e.args[0]), _evaluator_of(e.args[1])
+        return lambda ev, at, depth: np.where(left(ev, at, depth) == right(ev, at, depth), 1.0, 0.0)
+    if isinstance(e, sympy.Sum):
+        body, limits = e.function, list(e.limits)
+        return lambda ev, at, depth: ev._sum(body, limits, at, depth)
+    if type(e) in _ELEMENTWISE:
+        function, argument = _ELEMENTWISE[type(e)], _evaluator_of(e.args[0])
+        return lambda ev, at, depth: function(argument(ev, at, depth))
+
+    def unknown(ev: _GridEvaluator, at: dict[sympy.Symbol, Any], depth: int) -> Any:
+        raise ValueError(f"cannot evaluate {type(e).__name__} in an index form: {e}")
+    return unknown
 
 
 # --- LaTeX ------------------------------------------------------------------------------------
