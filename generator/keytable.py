@@ -30,7 +30,11 @@ def _nested(array: np.ndarray, entry: Any) -> str:
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
         return str(entry(array[()]))
-    return "[" + ", ".join(_nested(sub, entry) for sub in array) + "]"
+    return _nested_list(array.tolist(), entry)  # (nested lists: cheaper to walk than numpy's views)
+
+
+def _nested_list(items: list[Any], entry: Any) -> str:
+    return "[" + ", ".join(_nested_list(item, entry) if isinstance(item, list) else str(entry(item)) for item in items) + "]"
 
 
 def _exact(value: Any) -> str:

@@ -632,9 +632,16 @@ def to_plain(array: np.ndarray) -> Any:
     """Exact array -> nested lists of JSON numbers: ints where integer, floats otherwise."""
     array = np.asarray(array, dtype=object)
     if array.ndim == 0:
-        value = array[()]
-        return plain_number(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
-    return [to_plain(sub) for sub in array]
+        return _plain(array[()])
+    return _plain_list(array.tolist())  # (nested lists: cheaper to walk than numpy's views)
+
+
+def _plain_list(items: list[Any]) -> list[Any]:
+    return [_plain_list(item) if isinstance(item, list) else _plain(item) for item in items]
+
+
+def _plain(value: Any) -> int | float:
+    return plain_number(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
 
 
 @lru_cache(maxsize=1 << 16)
