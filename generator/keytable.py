@@ -19,7 +19,13 @@ import sympy
 
 from generator.assemble import Plan
 from generator.latex import latex_answer, polynomial_in_e
-from generator.solve import FactoredForm, Solution, factored_form, plain_number
+from generator.solve import (
+    FactoredForm,
+    Solution,
+    factored_form,
+    plain_number,
+    sympified,
+)
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 
@@ -38,11 +44,11 @@ def _nested_list(items: list[Any], entry: Any) -> str:
 
 
 def _exact(value: Any) -> str:
-    return _exact_text(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
+    return _exact_text(sympified(value))
 
 
 def _decimal(value: Any) -> str:
-    return _decimal_text(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
+    return _decimal_text(sympified(value))
 
 
 # Cached: with a roster every student's rows repeat the entries of their variant.

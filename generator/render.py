@@ -19,7 +19,6 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
-import sympy
 from jinja2.sandbox import SandboxedEnvironment
 
 from generator.errors import RenderError
@@ -35,7 +34,7 @@ from generator.latex import (
 )
 from generator.roster import Student
 from generator.sandbox import SpecSandbox
-from generator.solve import PartAnswer, Solution, tidy_array
+from generator.solve import PartAnswer, Solution, sympified, tidy_array
 from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 from generator.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
 
@@ -109,7 +108,7 @@ def _answer_block(answer: PartAnswer, exact: str) -> str:
     `exact` is the part's `latex_answer`.
     """
     value, form = answer.value, answer.index_form
-    closed = any(not (v if isinstance(v, sympy.Basic) else sympy.sympify(v)).is_Rational for v in value.flat)
+    closed = any(not sympified(v).is_Rational for v in value.flat)
     if value.ndim == 0:
         return _inline_math(exact + (rf" \approx {latex_approx(value)}" if closed else ""))
     sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""

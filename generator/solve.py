@@ -42,7 +42,10 @@ from generator.indexform import IndexForm, derive_index_form
 from generator.sampling import Definitions, Instance
 from generator.spec import PartSpec, QuestionSpec
 
-__all__ = ["FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "tidy_array", "to_plain"]
+__all__ = [
+    "FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "sympified", "tidy_array",
+    "to_plain",
+]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
 
@@ -260,6 +263,12 @@ def _jacobian_by_diff(out: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return jac
 
 
+def sympified(value: Any) -> sympy.Basic:
+    """A SymPy value as it is (`sympify` would check and return it, at a cost a class set pays
+    tens of thousands of times), anything else (a plain int) through `sympify`."""
+    return value if isinstance(value, sympy.Basic) else sympy.sympify(value)
+
+
 def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[Any, Any] | None = None) -> np.ndarray:
     """Put the numbers in and give every entry its canonical shape.
 
@@ -272,8 +281,7 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
     memo = {} if memo is None else memo
     out = np.empty(array.shape, dtype=object)
     for index in np.ndindex(array.shape):
-        entry = array[index]
-        entry = entry if isinstance(entry, sympy.Basic) else sympy.sympify(entry)
+        entry = sympified(array[index])
         pair = _as_fraction(entry, values, memo)
         value = _settled(tuple(pair[0]), tuple(pair[1])) if pair is not None else None
         out[index] = value if value is not None else _tidy(entry.xreplace(values))
@@ -641,7 +649,7 @@ def _plain_list(items: list[Any]) -> list[Any]:
 
 
 def _plain(value: Any) -> int | float:
-    return plain_number(value if isinstance(value, sympy.Basic) else sympy.sympify(value))
+    return plain_number(sympified(value))
 
 
 @lru_cache(maxsize=1 << 16)
