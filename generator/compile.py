@@ -7,7 +7,7 @@ pass runs only when the log asks for one (labels or references changed), as late
 On failure the error shows the relevant log lines and, through the `%% generator: question ...`
 markers the render stage writes, which question's text produced them.
 
-For builds: pdflatex's format unpacked once (`UnpackedFormat`), and runs started early on the
+For builds: pdflatex's format unpacked once per machine (`UnpackedFormat`), and runs started early on the
 preamble every batch shares, fed the rest of their document later (`Primer`, `PrimedRun`).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import itertools
 import os
 import re
@@ -41,6 +42,7 @@ __all__ = [
     "Primer",
     "UnpackedFormat",
     "allow_running",
+    "cache_folder",
     "compile_pdf",
     "error_line",
     "explain_failure",
@@ -96,20 +98,27 @@ class _Closing:
 
 
 class UnpackedFormat(_Closing):
-    """pdflatex's format file stored uncompressed, in a folder of its own, unpacked in the background
-    (by a child process, which a thread waits for).
+    """pdflatex's format file stored uncompressed, kept in the user's cache folder (`cache_folder`)
+    once a build has unpacked it; unpacked in the background (by a child process, which a thread
+    waits for) when it is not there yet.
 
-    Why: TeX Live keeps formats gzip-compressed, and inflating pdflatex.fmt (6 MB to 18 MB) is
-    three quarters of the instructions of loading it, about 60 ms of every pdflatex run here
-    (t0 itself is mostly this). TeX reads its formats through zlib, which reads an uncompressed
-    file as it is, so `-fmt=` the unpacked copy gives the same PDFs, byte for byte. Unpacking
-    takes about as long as one load saves; a build starts it first thing, on the core that is
-    idle while the main process imports its modules, and every batch then loads the copy.
-    `path()` is None (and TeX uses its own format) when there is nothing to unpack or it fails.
+    Why unpacked: TeX Live keeps formats gzip-compressed, and inflating pdflatex.fmt (6 MB to
+    18 MB) is three quarters of the instructions of loading it, about 60 ms of every pdflatex run
+    here (t0 itself is mostly this). TeX reads its formats through zlib, which reads an
+    uncompressed file as it is, so `-fmt=` the unpacked copy gives the same PDFs, byte for byte.
+    Why kept: unpacking took 0.08 s of CPU and wrote (and removed) 18 MB in every build, on the
+    core that starts the first pdflatex runs (`Primer`) while the main process imports its
+    modules. The copy is named by the format's path, size and time, so a new TeX gets a new copy
+    (the old one is removed once it is an hour old: a build may still be loading it); it is
+    written under a temporary name and renamed, so builds running at once never see half of it.
+    When the cache folder cannot be written the copy goes to a temporary folder, removed when
+    the build ends. `path()` is None (and TeX uses its own format) when there is nothing to unpack
+    or it fails.
     """
 
-    def __init__(self, source: Path | None) -> None:
-        self._folder: Path | None = None
+    def __init__(self, source: Path | None, cache: Path | None = None) -> None:
+        self._cache = cache if cache is not None else cache_folder()
+        self._folder: Path | None = None  # a temporary folder of this build's own, if it needed one
         self._path: Path | None = None
         self._thread = threading.Thread(target=self._unpack, args=(source,), daemon=True)
         self._thread.start()
@@ -118,16 +127,27 @@ class UnpackedFormat(_Closing):
         if source is None:
             return
         try:
-            self._folder = Path(tempfile.mkdtemp(prefix="generator-format-"))
-            target = self._folder / source.name
-            # In a child process: here it would wait for the interpreter lock, which the imports
-            # beside it hold (0.16 s instead of 0.06 s).
-            done = subprocess.run([sys.executable, "-I", "-S", "-c", _INFLATE, str(source), str(target)],
-                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
-            if done.returncode == 0:
-                self._path = target
-        except (OSError, subprocess.SubprocessError):
-            pass  # not compressed, or unreadable: TeX loads its own
+            name = _kept_name(source)
+        except OSError:
+            return  # no format there: TeX looks for its own
+        if self._cache is not None and (self._cache / name).is_file():
+            self._path = self._cache / name
+            return
+        for folder in (self._cache, None):
+            try:
+                if folder is None:
+                    folder = self._folder = Path(tempfile.mkdtemp(prefix="generator-format-"))
+                else:
+                    folder.mkdir(parents=True, exist_ok=True)
+                if _inflate(source, folder, name):
+                    self._path = folder / name
+                    if folder == self._cache:
+                        _forget_stale(folder, source, name)
+                return  # unpacked, or not compressed (TeX loads its own)
+            except OSError:
+                continue  # the cache folder cannot be written: a temporary one
+            except subprocess.SubprocessError:
+                return  # (it took two minutes): TeX loads its own
 
     def path(self) -> Path | None:
         """The unpacked format (waits for it), or None."""
@@ -138,6 +158,58 @@ class UnpackedFormat(_Closing):
         self._thread.join()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def cache_folder() -> Path | None:
+    """Where a build keeps what it makes once per machine (pdflatex's unpacked format):
+    `$XDG_CACHE_HOME/generator`, else `~/.cache/generator`; None when there is no home folder."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
+    return Path(base) / "generator"
+
+
+def _kept_name(source: Path) -> str:
+    """`pdflatex-<hash of the format's path, size and time>.fmt`."""
+    stat = source.stat()
+    identity = f"{os.path.realpath(source)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    return f"{source.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}{source.suffix}"
+
+
+def _inflate(source: Path, folder: Path, name: str) -> bool:
+    """Unpack `source` into folder/name (written under a temporary name, then renamed); False if
+    it is not compressed or not whole. Raises OSError if the folder cannot be written."""
+    temp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        temp.touch()  # (OSError here if the folder cannot be written: the caller tries another)
+        # In a child process: here it would wait for the interpreter lock, which the imports
+        # beside it hold (0.16 s instead of 0.06 s).
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _INFLATE, str(source), str(temp)],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
+        if done.returncode != 0:
+            return False
+        os.replace(temp, folder / name)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+_STALE = 3600.0  # seconds: another TeX's unpacked format older than this is removed
+
+
+def _forget_stale(folder: Path, source: Path, name: str) -> None:
+    """Remove the copies of other formats of this name (an older TeX), and unpacking leftovers
+    (a killed build), once they are an hour old."""
+    now = time.time()
+    for path in [*folder.glob(f"{source.stem}-*{source.suffix}"), *folder.glob(f".{source.stem}-*.tmp")]:
+        try:
+            if path.name != name and now - path.stat().st_mtime > _STALE:
+                path.unlink()
+        except OSError:
+            pass
 
 
 class PrimedRun:

@@ -1,8 +1,9 @@
-"""pdflatex runs (generator.compile): the format file unpacked once per build, runs primed on a head."""
+"""pdflatex runs (generator.compile): the format file unpacked once per machine, runs primed on a head."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from generator.compile import (
     PrimedRun,
     Primer,
     UnpackedFormat,
+    cache_folder,
     compile_pdf,
     format_file,
     run_pdflatex,
@@ -31,9 +33,9 @@ def test_the_unpacked_format_is_what_tex_loads_and_gives_the_same_pdf(tmp_path: 
     source = format_file()
     assert source is not None
     pdfs = {}
-    with UnpackedFormat(source) as fmt:
+    with UnpackedFormat(source, tmp_path / "cache") as fmt:
         unpacked = fmt.path()
-        assert unpacked is not None
+        assert unpacked is not None and unpacked.parent == tmp_path / "cache"
         assert unpacked.read_bytes() == gzip.decompress(source.read_bytes())
         for name, loaded in (("own", None), ("unpacked", unpacked)):
             (tmp_path / name).mkdir()
@@ -42,23 +44,76 @@ def test_the_unpacked_format_is_what_tex_loads_and_gives_the_same_pdf(tmp_path: 
             pdfs[name] = compile_pdf(tex, fmt=loaded).read_bytes()
         assert f"preloaded format={unpacked})" in (tmp_path / "unpacked" / "doc.terminal").read_text()  # (the log names the format by its ident)
     assert pdfs["own"] == pdfs["unpacked"]
-    assert not unpacked.parent.exists()  # removed when done
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [unpacked.name]  # kept, nothing else
 
 
 def test_without_a_compressed_format_tex_keeps_its_own(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
     plain = tmp_path / "plain.fmt"
     plain.write_bytes(b"not compressed " * 100)
     cut = tmp_path / "cut.fmt"
     cut.write_bytes(gzip.compress(b"format " * 10000)[:-30])
     for source in (None, tmp_path / "missing.fmt", plain, cut):
-        with UnpackedFormat(source) as fmt:
+        with UnpackedFormat(source, cache) as fmt:
             assert fmt.path() is None, source
+    assert not cache.exists() or list(cache.iterdir()) == []  # no half-unpacked copy kept
     whole = tmp_path / "whole.fmt"
     whole.write_bytes(gzip.compress(b"format " * 10000))
-    with UnpackedFormat(whole) as fmt:
+    with UnpackedFormat(whole, cache) as fmt:
         unpacked = fmt.path()
         assert unpacked is not None and unpacked.read_bytes() == b"format " * 10000
-    assert not unpacked.exists()
+    assert unpacked.exists()  # kept for the next build
+
+
+def test_the_unpacked_format_is_kept_until_the_format_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    source = tmp_path / "pdflatex.fmt"
+    source.write_bytes(gzip.compress(b"old " * 10000))
+    with UnpackedFormat(source, cache) as fmt:
+        old = fmt.path()
+    assert old is not None and old.parent == cache and old.name.startswith("pdflatex-") and old.suffix == ".fmt"
+    runs: list[Any] = []
+    real = compile.subprocess.run
+    monkeypatch.setattr(compile.subprocess, "run", lambda *a, **k: runs.append(a) or real(*a, **k))
+    with UnpackedFormat(source, cache) as fmt:
+        assert fmt.path() == old  # taken as it is
+    assert runs == []
+    # A new TeX (its format rewritten): unpacked again under a new name; the old copy goes once
+    # it is an hour old (a build started before may still be loading it), and so do leftovers.
+    source.write_bytes(gzip.compress(b"new " * 10000))
+    leftover = cache / f".{old.name}.123.456.tmp"
+    leftover.write_bytes(b"half")
+    with UnpackedFormat(source, cache) as fmt:
+        new = fmt.path()
+    assert new is not None and new != old and new.read_bytes() == b"new " * 10000 and len(runs) == 1
+    assert old.exists() and leftover.exists()
+    hours_ago = time.time() - 7200
+    for path in (old, leftover):
+        os.utime(path, (hours_ago, hours_ago))
+    source.write_bytes(gzip.compress(b"newer " * 10000))
+    with UnpackedFormat(source, cache) as fmt:
+        newest = fmt.path()
+    assert newest is not None and sorted(p.name for p in cache.iterdir()) == sorted([new.name, newest.name])
+
+
+def test_without_a_writable_cache_the_format_is_unpacked_for_the_build_alone(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    source = tmp_path / "pdflatex.fmt"
+    source.write_bytes(gzip.compress(b"format " * 10000))
+    with UnpackedFormat(source, blocked / "cache") as fmt:
+        unpacked = fmt.path()
+        assert unpacked is not None and unpacked.read_bytes() == b"format " * 10000
+        assert unpacked.parent.name.startswith("generator-format-")
+    assert not unpacked.parent.exists()  # removed when the build ends
+
+
+def test_the_cache_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder() == tmp_path / "xdg" / "generator"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_folder() == tmp_path / "home" / ".cache" / "generator"
 
 
 @needs_tex
@@ -79,8 +134,10 @@ def test_a_build_compiles_every_batch_with_the_unpacked_format(tmp_path: Path, m
     monkeypatch.setattr(PrimedRun, "__init__", primed)
     build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "out", variants=2))
     assert len(formats) >= 6  # (runs primed and not taken count too)
-    assert all(f is not None and f.name == "pdflatex.fmt" for f in formats), formats
-    assert not any(f.exists() for f in formats if f is not None)  # the build's copy is gone
+    kept = cache_folder()
+    assert kept is not None
+    assert all(f is not None and f.parent == kept and f.name.startswith("pdflatex-") for f in formats), formats
+    assert len(set(formats)) == 1 and formats[0].exists()  # one copy, kept for the next build
 
 
 HEAD, _, BODY = DOCUMENT.partition("\\begin{document}\n")
