@@ -231,3 +231,18 @@ def test_installed_versions_are_what_importlib_metadata_says(tmp_path: Path, mon
             (tmp_path / folder / name).mkdir(parents=True)
     monkeypatch.setattr("sys.path", [str(tmp_path / f) for f in ("missing", "first", "second", "third")])
     assert installed_versions(["pyyaml", "other", "other-thing"]) == {"pyyaml": "9.1", "other": "2.0", "other-thing": "3.0"}
+
+
+def test_a_kept_result_is_the_json_of_its_fields_and_restores_as_it_was() -> None:
+    from dataclasses import asdict
+
+    from generator.build import Solved, _dump, _restore
+    from generator.render import RenderedPart, RenderedQuestion
+
+    parts = (RenderedPart("a", 2.0, "$x$", "$1$", r"\delta_{ij}", ""), RenderedPart("b", None, "p", "a", "", "W"))
+    solved = Solved(RenderedQuestion("q", "Title", 3.0, "questions/q.yaml", "B", "stem", parts, "sol"),
+                    {"question": "q", "parts": [{"id": "a", "answer": [[1, 2]]}]}, (("B", "q", "a", "1"),))
+    dumped = _dump(solved)
+    expected = {"rendered": asdict(solved.rendered), "manifest": solved.manifest, "answers": [list(a) for a in solved.answers]}
+    assert json.dumps(dumped) == json.dumps(expected)  # the same text, key order and all
+    assert _restore(json.loads(json.dumps({"note": None, "variants": {"1": dumped}})), "q", [1]) == {(1, "q"): solved}
