@@ -22,7 +22,7 @@ import numpy as np
 from generator.errors import VerifyError
 from generator.expr import NUMERIC, Expr, evaluate, inputs_of
 from generator.floats import float_array
-from generator.indexform import check_index_form
+from generator.indexform import check_index_form, variant_grid
 from generator.solve import Solution
 from generator.spec import QuestionSpec
 
@@ -86,6 +86,7 @@ def verify(solution: Solution) -> None:
     """Raise `VerifyError` if any part of `solution` disagrees with its numeric check."""
     base = _numeric_env(solution)
     question = solution.instance.question
+    grid = None  # the index forms' evaluator for this variant, shared by its parts
     for answer in solution.parts:
         part = answer.spec
         exact = float_array(answer.value)
@@ -126,4 +127,6 @@ def verify(solution: Solution) -> None:
         if answer.index_form is not None:
             instance = solution.instance
             label = f"variant {instance.variant} (seed {instance.seed})"
-            check_index_form(question, answer.index_form, instance.dims, instance.params, exact, label)
+            if grid is None:
+                grid = variant_grid(question, instance.dims, instance.params)
+            check_index_form(question, answer.index_form, instance.dims, instance.params, exact, label, grid)
