@@ -411,12 +411,12 @@ def _fraction_of(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, m
         numerator, denominator = parts[0]  # type: ignore[misc]
         for top, bottom in parts[1:]:  # type: ignore[misc]
             if value.is_Mul:
-                numerator, denominator = dup_mul(numerator, top, ZZ), dup_mul(denominator, bottom, ZZ)
+                numerator, denominator = _mul(numerator, top), _mul(denominator, bottom)
             elif bottom == denominator:  # the common case in a sum: no need to multiply out
                 numerator = dup_add(numerator, top, ZZ)
             else:
-                numerator = dup_add(dup_mul(numerator, bottom, ZZ), dup_mul(top, denominator, ZZ), ZZ)
-                denominator = dup_mul(denominator, bottom, ZZ)
+                numerator = dup_add(_mul(numerator, bottom), _mul(top, denominator), ZZ)
+                denominator = _mul(denominator, bottom)
         return numerator, denominator
     if value.is_Pow and value.exp.is_Integer and abs(value.exp) <= MAX_POWER:
         part = _as_fraction(value.base, values, memo)
@@ -426,6 +426,18 @@ def _fraction_of(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, m
         n = abs(int(value.exp))
         return dup_pow(top, n, ZZ), dup_pow(bottom, n, ZZ)
     return None
+
+
+def _mul(f: list[int], g: list[int]) -> list[int]:
+    """dup_mul(f, g, ZZ), with a number times a polynomial done in one pass: four products in five
+    have a number on one side (a coefficient, 1/(e + 1) by 2, ...), and dup_mul's general loop
+    cost several times as much. A non-empty list starts with a nonzero coefficient, so the
+    result needs no stripping."""
+    if len(f) == 1:
+        return [f[0] * c for c in g]
+    if len(g) == 1:
+        return [c * g[0] for c in f]
+    return dup_mul(f, g, ZZ)
 
 
 MAX_POWER = 64  # larger integer powers are left to SymPy (no key has them; keeps lists small)

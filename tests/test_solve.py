@@ -352,3 +352,23 @@ def test_a_derived_value_that_cannot_be_taken_over_symbols_is_shown_from_its_exa
         x = variant["questions"][0]["params"]["x"]
         sheet = (tmp_path / "out" / "sheet" / variant["id"] / "sheet.tex").read_text()
         assert f"(largest entry of x: ${max(x)}$)" in sheet
+
+
+def test_polynomial_products_are_dup_muls() -> None:
+    # generator.solve._mul short-cuts a number times a polynomial; it must be dup_mul, list for list.
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from sympy import ZZ
+    from sympy.polys.densearith import dup_mul
+
+    from generator.solve import _mul
+
+    polynomial = st.lists(st.integers(-10**6, 10**6), max_size=6).map(lambda c: c if not c or c[0] else [1, *c])
+
+    @settings(max_examples=300, deadline=None)
+    @given(polynomial, polynomial)
+    def same(f: list[int], g: list[int]) -> None:
+        assert _mul(f, g) == dup_mul(f, g, ZZ)
+
+    same()
+    assert _mul([3], [2, 0, -1]) == [6, 0, -3] and _mul([1, 1], [-2]) == [-2, -2] and _mul([5], []) == []
