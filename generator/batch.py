@@ -15,9 +15,9 @@ three kinds. Measured at 50 variants of the two worksheets (sheet and key, about
 pdflatex), chunks of 400k-800k source characters added 0.1-0.6 s of pdflatex time and made the
 two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, three kinds, 150
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
-the preamble preloaded (mylatexformat) saves about 0.045 s per batch but takes 0.3 s to make,
-before any batch can start: it does not pay for itself on a fresh build either. What does pay
-is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
+the preamble preloaded saves about 0.045 s per batch and takes 0.3 s to make: made for each
+build it did not pay; made once and kept (`generator.compile.UnpackedFormat`, the same PDF
+bytes) it does, 0.45 s less CPU for a full 50-variant build. What also pays is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
 handing each batch the rest of its document through a named pipe (`generator.compile.Primer`;
 the same PDF bytes): the build starts two such runs per TeX worker, one at a time, while its
 main process imports its modules and loads the bank, on the core that would otherwise idle.
@@ -88,7 +88,7 @@ from generator.compile import (
 from generator.errors import CompileError
 from generator.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_text", "compile_jobs", "job_key", "split_copy"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_prefix", "batch_text", "compile_jobs", "job_key", "split_copy"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -388,8 +388,7 @@ class Typesetter:
         while (batch := self._work.get()[2]) is not None:
             n = batch.job_index
             try:
-                fmt = self._format.path() if self._format is not None else None
-                _compile_batch(self._scratch, batch, self._two_sided, fmt, self._primer)
+                _compile_batch(self._scratch, batch, self._two_sided, self._format, self._primer)
                 _cut(self._folder, batch)  # its copies' PDFs, here, off the main thread
                 with self._lock:
                     self._remaining[n] -= 1
@@ -455,12 +454,18 @@ def _pdf_string(title: str) -> str:
     return "\\detokenize{" + "".join(f"\\{byte:03o}" for byte in data) + "}"
 
 
-def batch_head(preamble: str, *, two_sided: bool) -> str:
-    """What every batch document with this shared preamble starts with, up to \\begin{document}."""
+def batch_prefix(preamble: str) -> str:
+    """What every batch document with this shared preamble starts with, up to the end of the
+    preamble: what a format can hold preloaded (generator.compile.UnpackedFormat)."""
     # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
     # Streams at zlib's default level, not pdfTeX's 9: 3% fewer pdflatex instructions on a key,
     # 1% on a sheet, for PDFs 1.6% larger (level 9 searches harder for matches it rarely finds).
-    return "".join(["\\pdfobjcompresslevel=0\n\\pdfcompresslevel=6\n", preamble, _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN])
+    return "\\pdfobjcompresslevel=0\n\\pdfcompresslevel=6\n" + preamble
+
+
+def batch_head(preamble: str, *, two_sided: bool) -> str:
+    """What every batch document with this shared preamble starts with, up to \\begin{document}."""
+    return "".join([batch_prefix(preamble), _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN])
 
 
 def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
@@ -488,31 +493,34 @@ def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bo
     return "".join(lines), spans
 
 
-def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, fmt: Path | None = None,
+def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: UnpackedFormat | None = None,
                    primer: Primer | None = None) -> None:
-    """Compile one batch (in a worker thread; `fmt`: the format file to load, else TeX's own;
-    `primer`: pdflatex runs already started on the batch's head, if any); fill in its PDF and
-    page ranges, or its copies alone."""
+    """Compile one batch (in a worker thread; `formats`: the format files to load, else TeX's
+    own; `primer`: pdflatex runs already started on the batch's head, if any); fill in its PDF
+    and page ranges, or its copies alone."""
     job = batch.job
+    fmt = formats.path() if formats is not None else None  # (for copies compiled alone)
     if batch.preamble is None:
         batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
         return
     text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
+    # With the preamble preloaded (generator.compile.UnpackedFormat): its lines blank, the same lines.
+    read, loaded = formats.reading(text) if formats is not None else (text, None)
     timeout = 120.0 + 2.0 * len(batch.members)
-    run = primer.take(text) if primer is not None else None
+    run = primer.take(read) if primer is not None else None
     if run is not None:  # pdflatex has read the preamble already (generator.compile.Primer)
         source = run.source
-        returncode, log = run.finish(text, timeout)
+        returncode, log = run.finish(read, timeout)
     else:
         work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
         work.mkdir(parents=True, exist_ok=True)
         source = work / "batch.tex"
-        source.write_text(text, encoding="utf-8")
-        returncode, log = run_pdflatex(source, timeout=timeout, fmt=fmt)
+        source.write_text(read, encoding="utf-8")
+        returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded)
     for _ in range(MAX_PASSES - 1):
         if returncode != 0 or not needs_rerun(log):
             break
-        returncode, log = run_pdflatex(source, timeout=timeout, fmt=fmt)
+        returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded)
     started, ranges = _read_pages(source.with_suffix(".pages"), len(batch.members))
     if returncode is None:
         culprit = batch.members[max(started, 1) - 1]

@@ -114,17 +114,21 @@ def build(options: BuildOptions) -> BuildResult:
     # TeX's format is unpacked in the background from here on, and pdflatex runs are started on
     # the batches' preamble, while this process imports the stages and loads the bank on one core
     # (generator.compile.UnpackedFormat, Primer).
-    with _collector_resumed(), progress() as shown, UnpackedFormat(format_file() if tex else None) as fmt, \
-            Primer(_batch_head(options) if tex else None, fmt, limit=2 * _workers(options)) as primer:
+    prefix, head = _batch_start(options) if tex else (None, None)
+    with _collector_resumed(), progress() as shown, UnpackedFormat(format_file() if tex else None, preamble=prefix) as fmt, \
+            Primer(head, fmt, limit=2 * _workers(options)) as primer:
         return _build(options, inputs, code, previous, tex, shown, fmt, primer)
 
 
-def _batch_head(options: BuildOptions) -> str | None:
-    """How the batches of documents without CJK names will start, if it can be told already."""
-    from generator.batch import batch_head
+def _batch_start(options: BuildOptions) -> tuple[str | None, str | None]:
+    """How the batches of documents without CJK names will start, if it can be told already:
+    up to the end of their preamble (what a format can hold preloaded), and up to \\begin{document}."""
+    from generator.batch import batch_head, batch_prefix
 
     preamble = project_preamble(options.templates)
-    return batch_head(preamble, two_sided=options.two_sided) if preamble is not None else None
+    if preamble is None:
+        return None, None
+    return batch_prefix(preamble), batch_head(preamble, two_sided=options.two_sided)
 
 
 def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, tex: str, shown: Progress,

@@ -7,7 +7,8 @@ pass runs only when the log asks for one (labels or references changed), as late
 On failure the error shows the relevant log lines and, through the `%% generator: question ...`
 markers the render stage writes, which question's text produced them.
 
-For builds: pdflatex's format unpacked once per machine (`UnpackedFormat`), and runs started early on the
+For builds: pdflatex's format unpacked once per machine, and one with the batches' preamble
+preloaded (`UnpackedFormat`), and runs started early on the
 preamble every batch shares, fed the rest of their document later (`Primer`, `PrimedRun`).
 """
 
@@ -17,6 +18,7 @@ import errno
 import functools
 import hashlib
 import itertools
+import json
 import os
 import re
 import select
@@ -27,7 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from generator.errors import CompileError
 
@@ -114,14 +116,24 @@ class UnpackedFormat(_Closing):
     When the cache folder cannot be written the copy goes to a temporary folder, removed when
     the build ends. `path()` is None (and TeX uses its own format) when there is nothing to unpack
     or it fails.
+
+    Given the preamble every batch starts with, it also keeps a format with that preamble read
+    (`_preloaded`), and `reading` says what TeX is to read with it.
     """
 
-    def __init__(self, source: Path | None, cache: Path | None = None) -> None:
+    def __init__(self, source: Path | None, cache: Path | None = None, preamble: str | None = None) -> None:
         self._cache = cache if cache is not None else cache_folder()
         self._folder: Path | None = None  # a temporary folder of this build's own, if it needed one
         self._path: Path | None = None
-        self._thread = threading.Thread(target=self._unpack, args=(source,), daemon=True)
+        self._preamble = preamble
+        self._preloaded: Path | None = None
+        self._thread = threading.Thread(target=self._prepare, args=(source,), daemon=True)
         self._thread.start()
+
+    def _prepare(self, source: Path | None) -> None:
+        self._unpack(source)
+        if self._preamble is not None and self._path is not None:
+            self._preloaded = _preloaded(self._path, self._preamble)
 
     def _unpack(self, source: Path | None) -> None:
         if source is None:
@@ -141,8 +153,8 @@ class UnpackedFormat(_Closing):
                     folder.mkdir(parents=True, exist_ok=True)
                 if _inflate(source, folder, name):
                     self._path = folder / name
-                    if folder == self._cache:
-                        _forget_stale(folder, source, name)
+                    if folder == self._cache:  # another TeX's copies (and what was made from them), leftovers
+                        _forget_stale(folder, (f"{source.stem}-*", f".{source.stem}-*.tmp"), {name})
                 return  # unpacked, or not compressed (TeX loads its own)
             except OSError:
                 continue  # the cache folder cannot be written: a temporary one
@@ -153,6 +165,19 @@ class UnpackedFormat(_Closing):
         """The unpacked format (waits for it), or None."""
         self._thread.join()
         return self._path
+
+    def reading(self, text: str) -> tuple[str, Path | None]:
+        """What pdflatex is to read for the document `text`, and the format it is to load (waits
+        for them): for a document that starts with the preamble given, the format with that
+        preamble preloaded, and the text with the preamble's lines left blank (so that TeX's
+        line numbers are the document's), the settings a format forgets restated on the first;
+        for any other document, the text as it is and the unpacked format (or None)."""
+        self._thread.join()
+        preamble = self._preamble
+        if self._preloaded is None or preamble is None or not text.startswith(preamble):
+            return text, self._path
+        restated = "".join(setting for setting in _FORGOTTEN if setting in preamble)
+        return restated + "\n" * preamble.count("\n") + text[len(preamble):], self._preloaded
 
     def close(self) -> None:
         self._thread.join()
@@ -197,16 +222,96 @@ def _inflate(source: Path, folder: Path, name: str) -> bool:
         temp.unlink(missing_ok=True)
 
 
-_STALE = 3600.0  # seconds: another TeX's unpacked format older than this is removed
+_STALE = 3600.0  # seconds: a kept format no longer wanted is removed once it is this old
 
 
-def _forget_stale(folder: Path, source: Path, name: str) -> None:
-    """Remove the copies of other formats of this name (an older TeX), and unpacking leftovers
-    (a killed build), once they are an hour old."""
+# Settings a format does not keep, restated for a document read with its preamble preloaded
+# (pdfTeX keeps its integer parameters, \\pdfcompresslevel and the like, but not the trailer ID).
+_FORGOTTEN = ("\\pdftrailerid{}",)
+_PRELOADED = "preloaded-1"  # part of a preloaded format's name: how it is made
+
+
+def _preloaded(base: Path, preamble: str) -> Path | None:
+    """pdflatex's format with `preamble` read (and `\\dump`ed), beside `base` (the unpacked
+    format it starts from); made when it is not there or what it read has changed, else None.
+
+    Why: every batch starts with the same preamble, and reading it (packages, fonts) is about
+    45 ms of every pdflatex run. A format made once (0.25 s) and kept loads it with the kernel.
+    Kept with it is the list of files TeX read for it (`-recorder`), with where kpathsea found
+    each and its size and time: a package updated, or another one put before it on TeX's search
+    path, and the format is made again. The PDFs are those of a run that reads the preamble,
+    byte for byte (tests/test_compile.py).
+    """
+    digest = hashlib.sha256(f"{_PRELOADED}\0{base.name}\0{preamble}".encode()).hexdigest()[:16]
+    name = f"{base.stem}-preamble-{digest}{base.suffix}"
+    kept, inputs = base.parent / name, base.parent / f"{name}.inputs"
+    try:
+        if kept.is_file() and _unchanged(json.loads(inputs.read_text(encoding="utf-8"))):
+            return kept
+        with tempfile.TemporaryDirectory(prefix="generator-preload-") as work:
+            (Path(work) / "preamble.tex").write_text(preamble + "\\dump\n", encoding="utf-8")
+            done = subprocess.run(
+                ["pdflatex", "-ini", "-interaction=batchmode", "-halt-on-error", "-no-shell-escape", "-recorder",
+                 "-jobname=preamble", f"&{base.stem}", "preamble.tex"],
+                cwd=work, env={**_environment(), "TEXFORMATS": str(base.parent)}, stdin=subprocess.DEVNULL,
+                capture_output=True, timeout=120, check=False,
+            )
+            made = Path(work) / "preamble.fmt"
+            if done.returncode != 0 or not made.is_file():
+                return None  # (the preamble does not dump): batches read it
+            record = _recorded(Path(work) / "preamble.fls", base)
+            if not _inflate(made, base.parent, name):
+                return None
+        temp = inputs.with_name(f".{inputs.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(temp, inputs)
+        _forget_stale(base.parent, (f"{base.stem}-preamble-*",), {name, inputs.name})  # other preambles'
+        return kept
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _recorded(fls: Path, base: Path) -> dict[str, list[list[Any]]]:
+    """The files a TeX run read (its `-recorder` list), but its own input and its format: those
+    found on TeX's search path by name, with where, and the others by path; each with its size
+    and time."""
+    searched: list[list[Any]] = []
+    fixed: list[list[Any]] = []
+    seen = set()
+    for line in fls.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
+        kind, _, path = line.partition(" ")
+        if kind != "INPUT" or path in seen or not os.path.isabs(path) or Path(path) == base:
+            continue
+        seen.add(path)
+        stat = os.stat(path)
+        if path.endswith(".cnf"):
+            fixed.append([path, stat.st_size, stat.st_mtime_ns])
+        else:
+            searched.append([os.path.basename(path), path, stat.st_size, stat.st_mtime_ns])
+    return {"searched": searched, "fixed": fixed}
+
+
+def _unchanged(record: dict[str, list[list[Any]]]) -> bool:
+    """Whether kpathsea still finds each searched file where it was, and every file is as it was."""
+    searched, fixed = record["searched"], record["fixed"]
+    found = subprocess.run(["kpsewhich", *(name for name, *_ in searched)], env=_environment(), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30, check=False).stdout.splitlines()
+    if found != [path for _, path, _, _ in searched]:
+        return False
+    for path, size, mtime in [*((path, size, mtime) for _, path, size, mtime in searched), *fixed]:
+        stat = os.stat(path)
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            return False
+    return True
+
+
+def _forget_stale(folder: Path, patterns: tuple[str, ...], keep: set[str]) -> None:
+    """Remove the files of `folder` matching `patterns` but those in `keep`, once they are an
+    hour old (a build started before may still be loading one)."""
     now = time.time()
-    for path in [*folder.glob(f"{source.stem}-*{source.suffix}"), *folder.glob(f".{source.stem}-*.tmp")]:
+    for path in {path for pattern in patterns for path in folder.glob(pattern)}:
         try:
-            if path.name != name and now - path.stat().st_mtime > _STALE:
+            if path.name not in keep and now - path.stat().st_mtime > _STALE:
                 path.unlink()
         except OSError:
             pass
@@ -321,7 +426,8 @@ class Primer(_Closing):
     while the main process imports and loads the bank, and do not take it from the main process.
     The build asks for two per TeX worker (the first batches to compile; later ones start TeX
     themselves), and fewer once it knows it has fewer batches. `take` hands a run to a document
-    that starts with the head (a batch), or None; `close` ends the runs nobody took.
+    (as TeX is to read it: `UnpackedFormat.reading`) that starts with the head (a batch), or
+    None; `close` ends the runs nobody took.
     """
 
     def __init__(self, head: str | None, fmt: UnpackedFormat, limit: int) -> None:
@@ -341,14 +447,15 @@ class Primer(_Closing):
             self._limit = min(self._limit, count)
 
     def take(self, text: str) -> PrimedRun | None:
-        """A started run for a document `text`, if it starts with the head and one is there."""
-        if self._head is None or not text.startswith(self._head):
-            return None
+        """A started run for a document `text` (as TeX is to read it: `UnpackedFormat.reading`),
+        if it starts with the head the runs have read and one is there."""
         with self._lock:
-            return self._runs.pop(0) if self._runs else None
+            if not self._runs or not text.startswith(self._runs[0].head):
+                return None
+            return self._runs.pop(0)
 
     def _prime(self, fmt: UnpackedFormat) -> None:
-        path = fmt.path()  # the unpacked format, once it is there
+        head, path = fmt.reading(self._head)  # type: ignore[arg-type]  # (once the formats are there)
         try:
             with self._lock:
                 if self._closed.is_set():
@@ -358,7 +465,7 @@ class Primer(_Closing):
                 with self._lock:
                     if self._closed.is_set() or n >= self._limit:
                         return
-                run = PrimedRun(self._folder / str(n), self._head, path, self._closed)  # type: ignore[arg-type]
+                run = PrimedRun(self._folder / str(n), head, path, self._closed)
                 with self._lock:
                     if self._closed.is_set():
                         run.discard()

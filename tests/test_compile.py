@@ -117,7 +117,10 @@ def test_the_cache_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 @needs_tex
-def test_a_build_compiles_every_batch_with_the_unpacked_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("preloaded", [True, False])
+def test_a_build_compiles_every_batch_with_its_preamble_preloaded_and_the_same_pdfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, preloaded: bool,
+) -> None:
     formats: list[Path | None] = []
     real = batch.run_pdflatex
 
@@ -132,12 +135,88 @@ def test_a_build_compiles_every_batch_with_the_unpacked_format(tmp_path: Path, m
     real_primed = PrimedRun.__init__
     monkeypatch.setattr(batch, "run_pdflatex", recording)
     monkeypatch.setattr(PrimedRun, "__init__", primed)
+    if not preloaded:  # the unpacked format only: every batch reads the preamble
+        monkeypatch.setattr(compile, "_preloaded", lambda base, preamble: None)
     build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "out", variants=2))
     assert len(formats) >= 6  # (runs primed and not taken count too)
     kept = cache_folder()
     assert kept is not None
     assert all(f is not None and f.parent == kept and f.name.startswith("pdflatex-") for f in formats), formats
-    assert len(set(formats)) == 1 and formats[0].exists()  # one copy, kept for the next build
+    assert len(set(formats)) == 1 and formats[0].exists()  # one format for all, kept for the next build
+    assert ("-preamble-" in formats[0].name) == preloaded
+    if not preloaded:  # PDFs, print files and all: the same bytes as with the preamble preloaded
+        monkeypatch.undo()
+        build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "preloaded", variants=2))
+        made = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*") if p.is_file())
+        assert any(p.suffix == ".pdf" for p in made)
+        assert made == sorted(p.relative_to(tmp_path / "preloaded") for p in (tmp_path / "preloaded").rglob("*") if p.is_file())
+        for name in made:
+            if name.parts[0] != ".generator-cache.json":
+                assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "preloaded" / name).read_bytes(), name
+
+
+PREAMBLE = "\\pdfcompresslevel=6\n\\documentclass{article}\n\\usepackage{amsmath}\n\\pdftrailerid{}\n\\pdfinfoomitdate=1\n"
+
+
+@needs_tex
+def test_a_preloaded_preamble_is_read_as_blank_lines_and_gives_the_same_pdf(tmp_path: Path) -> None:
+    source = format_file()
+    assert source is not None
+    document = PREAMBLE + "\\begin{document}\n$x = \\dfrac{1}{2}$\n\\end{document}\n"
+    with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
+        read, loaded = fmt.reading(document)
+        assert loaded is not None and loaded.parent == tmp_path / "cache" and "-preamble-" in loaded.name
+        assert read == "\\pdftrailerid{}" + "\n" * 5 + "\\begin{document}\n$x = \\dfrac{1}{2}$\n\\end{document}\n"
+        assert fmt.reading("\\documentclass{book}\n") == ("\\documentclass{book}\n", fmt.path())  # another preamble
+        pdfs = []
+        for name, text, used in (("read", document, fmt.path()), ("preloaded", read, loaded)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "doc.tex").write_text(text)
+            pdfs.append(compile_pdf(tmp_path / name / "doc.tex", fmt=used).read_bytes())
+    assert pdfs[0] == pdfs[1]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+        [fmt.path().name, loaded.name, loaded.name + ".inputs"])  # type: ignore[union-attr]
+
+
+@needs_tex
+def test_a_preloaded_format_is_made_again_when_what_it_read_changes(tmp_path: Path) -> None:
+    import json
+
+    source = format_file()
+    assert source is not None
+    with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
+        loaded = fmt.reading(PREAMBLE)[1]
+    assert loaded is not None
+    inputs = loaded.with_name(loaded.name + ".inputs")
+    record = json.loads(inputs.read_text())
+    assert any(name == "amsmath.sty" for name, *_ in record["searched"])
+    made = loaded.stat().st_mtime_ns
+    with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
+        assert fmt.reading(PREAMBLE)[1] == loaded and loaded.stat().st_mtime_ns == made  # as it was: kept
+    for change in ("size", "path"):  # a package updated, or found elsewhere on TeX's search path
+        changed = json.loads(inputs.read_text())
+        entry = next(e for e in changed["searched"] if e[0] == "amsmath.sty")
+        if change == "size":
+            entry[2] += 1
+        else:
+            entry[1] = "/elsewhere/amsmath.sty"
+        inputs.write_text(json.dumps(changed))
+        time.sleep(0.01)
+        with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
+            assert fmt.reading(PREAMBLE)[1] == loaded
+        assert loaded.stat().st_mtime_ns != made and json.loads(inputs.read_text()) == record  # made again
+        made = loaded.stat().st_mtime_ns
+
+
+@needs_tex
+def test_a_preamble_that_cannot_be_preloaded_is_read_as_before(tmp_path: Path) -> None:
+    source = format_file()
+    assert source is not None
+    broken = "\\documentclass{article}\n\\undefinedcommand\n"
+    with UnpackedFormat(source, tmp_path / "cache", preamble=broken) as fmt:
+        assert fmt.reading(broken + "\\begin{document}x\\end{document}\n") == (
+            broken + "\\begin{document}x\\end{document}\n", fmt.path())
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [fmt.path().name]  # type: ignore[union-attr]
 
 
 HEAD, _, BODY = DOCUMENT.partition("\\begin{document}\n")
@@ -236,7 +315,7 @@ def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tm
     primed = build(options)
     if sys.platform.startswith("linux"):
         assert len(fed) == 4  # two runs per TeX worker, for the 4 of 6 batches that start first
-    monkeypatch.setattr(generator.build, "_batch_head", lambda options: None)
+    monkeypatch.setattr(generator.build, "_batch_start", lambda options: (None, None))
     fed.clear()
     cold = build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "cold", variants=2, jobs=2))
     assert fed == [] and primed.files == cold.files and primed.compiled == cold.compiled == 6
