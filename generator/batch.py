@@ -16,8 +16,8 @@ pdflatex), chunks of 400k-800k source characters added 0.1-0.6 s of pdflatex tim
 two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, three kinds, 150
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded saves about 0.045 s per batch and takes 0.3 s to make: made for each
-build it did not pay; made once and kept (`generator.compile.UnpackedFormat`, the same PDF
-bytes) it does, 0.45 s less CPU for a full 50-variant build. What also pays is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
+build it did not pay; made once per machine and kept (`generator.compile.UnpackedFormat`, the
+same PDF bytes) it does, for every batch and primed run. What also pays is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
 handing each batch the rest of its document through a named pipe (`generator.compile.Primer`;
 the same PDF bytes): the build starts two such runs per TeX worker, one at a time, while its
 main process imports its modules and loads the bank, on the core that would otherwise idle.

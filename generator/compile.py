@@ -245,9 +245,9 @@ def _preloaded(base: Path, preamble: str) -> Path | None:
     digest = hashlib.sha256(f"{_PRELOADED}\0{base.name}\0{preamble}".encode()).hexdigest()[:16]
     name = f"{base.stem}-preamble-{digest}{base.suffix}"
     kept, inputs = base.parent / name, base.parent / f"{name}.inputs"
+    if _unchanged(kept, inputs):
+        return kept
     try:
-        if kept.is_file() and _unchanged(json.loads(inputs.read_text(encoding="utf-8"))):
-            return kept
         with tempfile.TemporaryDirectory(prefix="generator-preload-") as work:
             (Path(work) / "preamble.tex").write_text(preamble + "\\dump\n", encoding="utf-8")
             done = subprocess.run(
@@ -291,18 +291,26 @@ def _recorded(fls: Path, base: Path) -> dict[str, list[list[Any]]]:
     return {"searched": searched, "fixed": fixed}
 
 
-def _unchanged(record: dict[str, list[list[Any]]]) -> bool:
-    """Whether kpathsea still finds each searched file where it was, and every file is as it was."""
-    searched, fixed = record["searched"], record["fixed"]
-    found = subprocess.run(["kpsewhich", *(name for name, *_ in searched)], env=_environment(), stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=30, check=False).stdout.splitlines()
-    if found != [path for _, path, _, _ in searched]:
-        return False
-    for path, size, mtime in [*((path, size, mtime) for _, path, size, mtime in searched), *fixed]:
-        stat = os.stat(path)
-        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+def _unchanged(kept: Path, inputs: Path) -> bool:
+    """Whether the format `kept` is there with its list of inputs, kpathsea still finds each
+    searched file where it was, and every file is as it was (a list missing or unreadable, a
+    file gone: no)."""
+    try:
+        if not kept.is_file():
             return False
-    return True
+        record = json.loads(inputs.read_text(encoding="utf-8"))
+        searched, fixed = record["searched"], record["fixed"]
+        found = subprocess.run(["kpsewhich", *(name for name, *_ in searched)], env=_environment(), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=30, check=False).stdout.splitlines()
+        if found != [path for _, path, _, _ in searched]:
+            return False
+        for path, size, mtime in [*((path, size, mtime) for _, path, size, mtime in searched), *fixed]:
+            stat = os.stat(path)
+            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+                return False
+        return True
+    except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
+        return False
 
 
 def _forget_stale(folder: Path, patterns: tuple[str, ...], keep: set[str]) -> None:

@@ -193,14 +193,19 @@ def test_a_preloaded_format_is_made_again_when_what_it_read_changes(tmp_path: Pa
     made = loaded.stat().st_mtime_ns
     with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
         assert fmt.reading(PREAMBLE)[1] == loaded and loaded.stat().st_mtime_ns == made  # as it was: kept
-    for change in ("size", "path"):  # a package updated, or found elsewhere on TeX's search path
+    # a package updated, found elsewhere on TeX's search path, or gone; the list itself lost
+    for change in ("size", "path", "gone", "list"):
         changed = json.loads(inputs.read_text())
         entry = next(e for e in changed["searched"] if e[0] == "amsmath.sty")
         if change == "size":
             entry[2] += 1
-        else:
+        elif change == "path":
             entry[1] = "/elsewhere/amsmath.sty"
+        elif change == "gone":
+            changed["fixed"].append([str(tmp_path / "removed.cnf"), 1, 1])
         inputs.write_text(json.dumps(changed))
+        if change == "list":
+            inputs.unlink()
         time.sleep(0.01)
         with UnpackedFormat(source, tmp_path / "cache", preamble=PREAMBLE) as fmt:
             assert fmt.reading(PREAMBLE)[1] == loaded
