@@ -17,9 +17,10 @@ two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, th
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded saves about 0.045 s per batch and takes 0.3 s to make: made for each
 build it did not pay; made once per machine and kept (`generator.compile.UnpackedFormat`, the
-same PDF bytes) it does, for every batch and primed run. What also pays is starting pdflatex on the shared preamble and \\begin{document} before the batches exist, and
-handing each batch the rest of its document through a named pipe (`generator.compile.Primer`;
-the same PDF bytes): the build starts two such runs per TeX worker, one at a time, while its
+same PDF bytes) it does, for every batch and primed run. What also pays is starting pdflatex
+on the shared preamble and \\begin{document} before the batches exist, and handing each batch
+the rest of its document through a named pipe (`generator.compile.Primer`; the same PDF
+bytes): the build starts two such runs per TeX worker, one at a time, while its
 main process imports its modules and loads the bank, on the core that would otherwise idle.
 At 50 variants the TeX stage is about 0.1 s shorter (six interleaved runs each: 3.20 s median
 against 3.31 s), for 40 MB more memory while the runs wait. Tried before and not kept: runs

@@ -111,8 +111,9 @@ def build(options: BuildOptions) -> BuildResult:
     previous = load_previous(options.destination)
     if previous.unchanged(inputs):
         return BuildResult(options.destination, tuple(sorted(previous.files)), tuple(previous.notes), reused=True)
-    # TeX's format is unpacked in the background from here on, and pdflatex runs are started on
-    # the batches' preamble, while this process imports the stages and loads the bank on one core
+    # TeX's formats are made ready in the background from here on (unpacked, the batches' preamble
+    # preloaded: kept from an earlier build, or made), and pdflatex runs are started on the
+    # batches' head, while this process imports the stages and loads the bank on one core
     # (generator.compile.UnpackedFormat, Primer).
     prefix, head = _batch_start(options) if tex else (None, None)
     with _collector_resumed(), progress() as shown, UnpackedFormat(format_file() if tex else None, preamble=prefix) as fmt, \
