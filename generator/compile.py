@@ -207,7 +207,7 @@ def _kept_name(source: Path) -> str:
 def _inflate(source: Path, folder: Path, name: str) -> bool:
     """Unpack `source` into folder/name (written under a temporary name, then renamed); False if
     it is not compressed or not whole. Raises OSError if the folder cannot be written."""
-    temp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    temp = _temporary(folder / name)
     try:
         temp.touch()  # (OSError here if the folder cannot be written: the caller tries another)
         # In a child process: here it would wait for the interpreter lock, which the imports
@@ -220,6 +220,13 @@ def _inflate(source: Path, folder: Path, name: str) -> bool:
         return True
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _temporary(target: Path) -> Path:
+    """The name `target` is written under before it is renamed into place, so that builds running
+    at once never see half of it (`.<name>.<process>.<thread>.tmp`; a killed build's leftovers
+    are found by that shape)."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 _STALE = 3600.0  # seconds: a kept format no longer wanted is removed once it is this old
@@ -262,9 +269,12 @@ def _preloaded(base: Path, preamble: str) -> Path | None:
             record = _recorded(Path(work) / "preamble.fls", base)
             if not _inflate(made, base.parent, name):
                 return None
-        temp = inputs.with_name(f".{inputs.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(temp, inputs)
+        temp = _temporary(inputs)
+        try:
+            temp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(temp, inputs)
+        finally:
+            temp.unlink(missing_ok=True)
         _forget_stale(base.parent, (f"{base.stem}-preamble-*",), {name, inputs.name})  # other preambles'
         return kept
     except (OSError, ValueError, subprocess.SubprocessError):
