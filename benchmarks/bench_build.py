@@ -65,7 +65,7 @@ Let $f(x) = \sum_{i=1}^{n} a_i x^i$. Then
 WRAPPER = r"""
 import json, resource, sys, time
 start = time.perf_counter()
-from generator.batch import Typesetter
+from generator.typeset.batch import Typesetter
 submit, finish = Typesetter.submit, Typesetter.finish
 marks = {}
 def submitted(self, *args, **kwargs):
@@ -342,7 +342,7 @@ def main() -> int:
 def worksheets(bank: Path) -> list[str]:
     """The ids of the bank's worksheets (the default worksheets the targets count)."""
     sys.path.insert(0, str(ROOT))
-    from generator.spec import load_bank
+    from generator.spec.model import load_bank
 
     return sorted(load_bank(bank).worksheets)
 

@@ -4,11 +4,11 @@ Each stage lives in the module of the same name; this file only wires them toget
 documents of a copy (sheet, key, solutions) come from one draw and one rendering of each
 question: they differ only in which parts of the rendered questions the document template shows.
 Solving finishes before a document is rendered, so the compile stage sees every copy of a document
-at once and compiles them in one TeX run (`generator.batch`), which also makes the combined print
+at once and compiles them in one TeX run (`generator.typeset.batch`), which also makes the combined print
 files; each kind of each document goes to TeX as soon as its copies are rendered, and the
-files, manifest, key table and cache are written while TeX works. Output layout: `generator.layout` and docs/output.md.
+files, manifest, key table and cache are written while TeX works. Output layout: `generator.outputs.layout` and docs/output.md.
 
-Before any of that, the build asks the cache (`generator.cache`) whether the output folder already
+Before any of that, the build asks the cache (`generator.outputs.cache`) whether the output folder already
 holds what these inputs make; if so it is done. The stage modules are imported only after that
 check: SymPy, Jinja and pypdf take longer to import than a build with unchanged inputs takes.
 """
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from generator.cache import (
+from generator.outputs.cache import (
     Previous,
     environment,
     fingerprint,
@@ -38,29 +38,28 @@ from generator.cache import (
     tex_identity,
     write_index,
 )
-from generator.compile import (
+from generator.outputs.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
+from generator.progress import Progress, progress
+from generator.render.templating import PROJECT_TEMPLATES, project_preamble
+from generator.typeset.compile import (
     INSTALL_HINT,
-    Primer,
-    UnpackedFormat,
     format_file,
     tex_available,
 )
-from generator.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
-from generator.progress import Progress, progress
-from generator.templating import PROJECT_TEMPLATES, project_preamble
+from generator.typeset.formats import Primer, UnpackedFormat
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from generator.assemble import DocumentPlan, Plan, Seat
-    from generator.batch import Job
-    from generator.render import RenderedQuestion
-    from generator.sampling import Instance
-    from generator.spec import Bank, QuestionSpec
+    from generator.answers.sampling import Instance
+    from generator.render.documents import RenderedQuestion
+    from generator.spec.assemble import DocumentPlan, Plan, Seat
+    from generator.spec.model import Bank, QuestionSpec
+    from generator.typeset.batch import Job
 
 __all__ = ["DOCUMENT_KINDS", "BuildOptions", "BuildResult", "build"]
 
-DOCUMENT_KINDS = ("sheet", "key", "solutions")  # as generator.render.DOCUMENT_KINDS (checked in tests)
+DOCUMENT_KINDS = ("sheet", "key", "solutions")  # as generator.render.documents.DOCUMENT_KINDS (checked in tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +113,7 @@ def build(options: BuildOptions) -> BuildResult:
     # TeX's formats are made ready in the background from here on (unpacked, the batches' preamble
     # preloaded: kept from an earlier build, or made), and pdflatex runs are started on the
     # batches' head, while this process imports the stages and loads the bank on one core
-    # (generator.compile.UnpackedFormat, Primer).
+    # (generator.typeset.formats.UnpackedFormat, Primer).
     prefix, head = _batch_start(options) if tex else (None, None)
     with _collector_resumed(), progress() as shown, UnpackedFormat(format_file() if tex else None, preamble=prefix) as fmt, \
             Primer(head, fmt, limit=2 * _workers(options)) as primer:
@@ -124,7 +123,7 @@ def build(options: BuildOptions) -> BuildResult:
 def _batch_start(options: BuildOptions) -> tuple[str | None, str | None]:
     """How the batches of documents without CJK names will start, if it can be told already:
     up to the end of their preamble (what a format can hold preloaded), and up to \\begin{document}."""
-    from generator.batch import batch_head, batch_prefix
+    from generator.typeset.batch import batch_head, batch_prefix
 
     preamble = project_preamble(options.templates)
     if preamble is None:
@@ -136,14 +135,18 @@ def _build(options: BuildOptions, inputs: str, code: str, previous: Previous, te
            fmt: UnpackedFormat, primer: Primer) -> BuildResult:
     with _collector_paused():
         # The stages, imported only now that there is work to do (see the module docstring).
-        from generator.assemble import assemble
-        from generator.batch import Typesetter
-        from generator.keytable import make_key_table
-        from generator.manifest import class_set_entries, dump_manifest, make_manifest
-        from generator.output import staging
-        from generator.render import make_environment
-        from generator.roster import load_roster
-        from generator.spec import load_bank
+        from generator.outputs.keytable import make_key_table
+        from generator.outputs.manifest import (
+            class_set_entries,
+            dump_manifest,
+            make_manifest,
+        )
+        from generator.outputs.output import staging
+        from generator.render.documents import make_environment
+        from generator.spec.assemble import assemble
+        from generator.spec.model import load_bank
+        from generator.spec.roster import load_roster
+        from generator.typeset.batch import Typesetter
 
         bank = load_bank(options.bank)
         roster = load_roster(options.roster) if options.roster is not None else None
@@ -234,7 +237,7 @@ def _collector_resumed() -> Iterator[None]:
 
 
 def _fingerprint(options: BuildOptions, code: str, tex: str) -> str:
-    """The cache key of a whole build: its options and every file it reads (generator.cache)."""
+    """The cache key of a whole build: its options and every file it reads (generator.outputs.cache)."""
     settings: dict[str, Any] = {k: v for k, v in asdict(options).items() if k not in ("out", "jobs")}
     settings["pdf"] = bool(tex)
     return fingerprint(settings, bank=options.bank, environment=code, roster=options.roster, tex=tex)
@@ -245,8 +248,8 @@ class Solved:
     """One (variant, question), solved, verified and rendered; plain data, so it crosses processes."""
 
     rendered: RenderedQuestion
-    manifest: dict[str, Any]  # generator.manifest.manifest_entry
-    answers: tuple[tuple[str, str, str, str], ...]  # generator.keytable.answer_rows
+    manifest: dict[str, Any]  # generator.outputs.manifest.manifest_entry
+    answers: tuple[tuple[str, str, str, str], ...]  # generator.outputs.keytable.answer_rows
 
 
 def solve_all(
@@ -344,7 +347,7 @@ def _weight(question: QuestionSpec) -> int:
 
 
 def _start_worker(templates: Path | None, questions: Sequence[tuple[QuestionSpec, Sequence[int]]], seed: int) -> None:
-    from generator.render import make_environment
+    from generator.render.documents import make_environment
 
     _worker_state.update(questions=questions, seed=seed, env=make_environment(templates))
 
@@ -362,8 +365,8 @@ def _quiet_worker() -> None:
 
 def _run_task(task: tuple[int, int, int]) -> _Outcome:
     """Draw a question's variants up to `end`, and solve, verify and render those from `first`."""
+    from generator.answers.sampling import sample_variants
     from generator.errors import SamplingError
-    from generator.sampling import sample_variants
 
     q, first, end = task
     spec, variants = _worker_state["questions"][q]
@@ -376,13 +379,13 @@ def _run_task(task: tuple[int, int, int]) -> _Outcome:
 
 def _solve_unit(instance: Instance) -> Solved | tuple[str, str]:
     """Solve, verify and render one (variant, question); an error comes back as (class name, message)."""
+    from generator.answers.solve import solve
+    from generator.answers.verify import verify
     from generator.errors import GeneratorError
-    from generator.keytable import answer_rows
-    from generator.latex import latex_answer
-    from generator.manifest import manifest_entry
-    from generator.render import render_question
-    from generator.solve import solve
-    from generator.verify import verify
+    from generator.outputs.keytable import answer_rows
+    from generator.outputs.manifest import manifest_entry
+    from generator.render.documents import render_question
+    from generator.render.latex import latex_answer
 
     try:
         solution = solve(instance)
@@ -405,7 +408,7 @@ def _solve_questions(
 ) -> tuple[dict[tuple[int, str], Solved], list[str], dict[str, Any], Callable[[], dict[str, Any]]]:
     """Every question for every variant that uses it: sampled (variants kept distinct), solved,
     verified and rendered; or, when the previous build recorded the same question for the same
-    seed and variants with the same code, taken from it (generator.cache).
+    seed and variants with the same code, taken from it (generator.outputs.cache).
 
     Returns the results by (variant index, question), the sampling notes in question order, what
     to keep for the next build (question key -> JSON-able results) of the questions taken from
@@ -459,7 +462,7 @@ def _fields(item: Any) -> dict[str, Any]:
 
 def _restore(data: Any, qid: str, variant_indices: list[int]) -> dict[tuple[int, str], Solved] | None:
     """Solved results from a kept JSON file, or None if it does not hold what is needed."""
-    from generator.render import RenderedPart, RenderedQuestion
+    from generator.render.documents import RenderedPart, RenderedQuestion
 
     try:
         out = {}
@@ -491,7 +494,7 @@ def _render_kind(
     seed: int, kind: str,
 ) -> dict[str, str]:
     """One kind of one document for every copy, as `.tex` text by output path."""
-    from generator.render import render_document, with_points
+    from generator.render.documents import render_document, with_points
 
     texts: dict[str, str] = {}
     template_prefix = "exam-" if document.type == "exam" else ""
@@ -517,7 +520,7 @@ def _write(folder: Path, texts: Mapping[str, str], digests: dict[str, str]) -> N
 
 def _jobs(plan: Plan, document: DocumentPlan, texts: Mapping[str, str], kinds: tuple[str, ...]) -> list[Job]:
     """One TeX job per kind of the document: every copy, in seat order, for one combined print file."""
-    from generator.batch import Copy, Job
+    from generator.typeset.batch import Copy, Job
 
     jobs = []
     for kind in kinds:

@@ -174,15 +174,15 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from generator.listing import list_bank
-    from generator.spec import load_bank
+    from generator.commands.listing import list_bank
+    from generator.spec.model import load_bank
 
     print(list_bank(load_bank(args.bank)), end="")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from generator.check import CheckOptions, check, summary
+    from generator.commands.check import CheckOptions, check, summary
 
     report = check(CheckOptions(
         paths=tuple(args.paths), bank=args.bank, seeds=args.seeds, compile=not args.no_tex, templates=args.templates,
@@ -196,7 +196,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from generator.preview import PreviewOptions, preview
+    from generator.commands.preview import PreviewOptions, preview
 
     result = preview(PreviewOptions(
         target=args.question, seed=args.seed, bank=args.bank, out=args.out, templates=args.templates, png=not args.no_png,

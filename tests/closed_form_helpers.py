@@ -9,7 +9,7 @@ from pathlib import Path
 import sympy
 from hypothesis import strategies as st
 
-from generator import solve
+from generator.answers import solve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @lru_cache(maxsize=1)
 def bank_entries() -> frozenset[sympy.Expr]:
     """Every entry of every answer of the bank's questions, seed 11, six variants each."""
-    from generator.sampling import sample_variants
-    from generator.spec import load_bank
+    from generator.answers.sampling import sample_variants
+    from generator.spec.model import load_bank
 
     bank = load_bank(ROOT / "question_bank")
     entries = set()

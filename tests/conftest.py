@@ -23,7 +23,7 @@ needs_tex = pytest.mark.skipif(
 @pytest.fixture(autouse=True, scope="session")
 def _cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Builds keep pdflatex's unpacked format in a cache folder of the session's own, not the
-    user's (generator.compile.cache_folder); subprocesses inherit it."""
+    user's (generator.typeset.formats.cache_folder); subprocesses inherit it."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 

@@ -7,10 +7,10 @@ import shutil
 import pytest
 from conftest import FIXTURES, write
 
-from generator.assemble import assemble
 from generator.errors import SpecError
-from generator.roster import Roster, Student
-from generator.spec import load_bank
+from generator.spec.assemble import assemble
+from generator.spec.model import load_bank
+from generator.spec.roster import Roster, Student
 
 CLASSBANK = FIXTURES / "classbank"
 

@@ -14,11 +14,11 @@ import pytest
 import sympy
 from conftest import write
 
+from generator.answers.solve import tidy_array
 from generator.errors import ExpressionError, Location, SpecError
-from generator.expr import EXACT, NUMERIC, evaluate, parse_expression
-from generator.latex import latex_approx, latex_matrix, latex_scalar
-from generator.solve import tidy_array
-from generator.spec import load_worksheet
+from generator.render.latex import latex_approx, latex_matrix, latex_scalar
+from generator.spec.expr import EXACT, NUMERIC, evaluate, parse_expression
+from generator.spec.model import load_worksheet
 
 E = sympy.E
 HERE = Location("q.yaml", 1, 1)

@@ -1,4 +1,4 @@
-"""Batched compilation: many copies per TeX run, split into per-copy PDFs (generator.batch)."""
+"""Batched compilation: many copies per TeX run, split into per-copy PDFs (generator.typeset.batch)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from authoring_helpers import QUESTION, make_bank, question
 from conftest import FIXTURES, needs_tex
 from test_build_classsets import AWKWARD, write_roster
 
-from generator import batch
-from generator.batch import (
+from generator.build import BuildOptions, build
+from generator.errors import CompileError
+from generator.typeset import batch
+from generator.typeset.batch import (
     PREAMBLE_END,
     Copy,
     Job,
@@ -22,8 +24,6 @@ from generator.batch import (
     compile_jobs,
     split_copy,
 )
-from generator.build import BuildOptions, build
-from generator.errors import CompileError
 
 CLASSBANK = FIXTURES / "classbank"
 
@@ -294,10 +294,10 @@ def test_question_helper_still_matches_its_template() -> None:
 
 @needs_tex
 def test_the_fast_splitter_and_pypdf_give_the_same_pages(tmp_path: Path) -> None:
-    """generator.split copies objects byte for byte; pypdf rebuilds them: a reader sees the same."""
+    """generator.typeset.split copies objects byte for byte; pypdf rebuilds them: a reader sees the same."""
     from pypdf import PdfReader, PdfWriter
 
-    from generator.split import split_pdf
+    from generator.typeset.split import split_pdf
 
     body = "\n".join(f"\\section*{{Copy {c}}} Text $x^{i}$.\\newpage More.\\newpage" for i, c in enumerate("ABC"))
     source = tmp_path / "batch.tex"
@@ -322,7 +322,7 @@ def test_the_fast_splitter_and_pypdf_give_the_same_pages(tmp_path: Path) -> None
 
 @needs_tex
 def test_a_pdf_with_object_streams_is_refused_by_the_fast_splitter(tmp_path: Path) -> None:
-    from generator.split import SplitError, split_pdf
+    from generator.typeset.split import SplitError, split_pdf
 
     source = tmp_path / "doc.tex"
     source.write_text(document("One.\\newpage Two."), encoding="utf-8")
@@ -341,7 +341,7 @@ def test_a_roster_mixing_scripts_is_one_print_file_in_roster_order(tmp_path: Pat
     """Copies that load the CJK package form a batch of their own; the print file interleaves them."""
     from pypdf import PdfReader
 
-    from generator.combine import combine_pdfs
+    from generator.typeset.combine import combine_pdfs
 
     rows = [AWKWARD[0], ("张伟", "7"), AWKWARD[1], ("山田 はなこ", "8_jp"), AWKWARD[2]]
     roster = write_roster(tmp_path / "roster.csv", rows)
@@ -363,8 +363,8 @@ def test_a_batch_in_a_primed_run_gets_its_second_pass_from_the_file(tmp_path: Pa
     the second the file it then becomes; the PDFs are those of a batch compiled without one."""
     import sys
 
-    from generator.batch import Typesetter, batch_head
-    from generator.compile import Primer, UnpackedFormat
+    from generator.typeset.batch import Typesetter, batch_head
+    from generator.typeset.formats import Primer, UnpackedFormat
 
     copies = tuple(Copy(f"w/{v}/sheet.tex", document(f"\\section{{Start}}\\label{{s}}See section~\\ref{{s}} in {v}.", v), v)
                    for v in "AB")

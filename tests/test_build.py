@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BANK, FIXTURES, needs_tex
 
-from conftest import BANK, FIXTURES, ROOT, needs_tex
 from generator.build import BuildOptions, build
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -122,7 +121,7 @@ def test_one_process_and_two_solve_alike(tmp_path):
     """The Python stages shared out among processes (questions cut into runs of variants, drawn in
     the workers) give the same results and notes as one process."""
     from generator import build as module
-    from generator.spec import load_bank
+    from generator.spec.model import load_bank
 
     bank = load_bank(BANK)
     asked = [(bank.questions[qid], list(range(12))) for qid in ("sigmoid", "affine-vector", "softmax")]
@@ -136,10 +135,10 @@ def test_one_process_and_two_solve_alike(tmp_path):
 
 def test_a_question_that_cannot_be_drawn_is_reported_before_errors_of_earlier_questions(tmp_path, monkeypatch):
     """As when every question was drawn before any was solved: the sampling error comes first."""
-    import generator.sampling as sampling
+    import generator.answers.sampling as sampling
     from generator import build as module
     from generator.errors import SamplingError
-    from generator.spec import load_bank
+    from generator.spec.model import load_bank
 
     bank = load_bank(BANK)
 
@@ -161,9 +160,9 @@ def test_a_question_that_cannot_be_drawn_is_reported_before_errors_of_earlier_qu
 def test_the_build_knows_the_document_kinds_the_renderer_makes():
     # build.py keeps its own copy so that a no-op build need not import the renderer (Jinja, SymPy).
     import generator.build
-    import generator.render
+    import generator.render.documents
 
-    assert generator.build.DOCUMENT_KINDS == generator.render.DOCUMENT_KINDS
+    assert generator.build.DOCUMENT_KINDS == generator.render.documents.DOCUMENT_KINDS
 
 
 def test_the_collector_is_paused_for_the_imports_and_restored_after() -> None:

@@ -1,4 +1,4 @@
-"""Incremental builds (generator.cache): unchanged inputs do nothing, a change recompiles only what contains it."""
+"""Incremental builds (generator.outputs.cache): unchanged inputs do nothing, a change recompiles only what contains it."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, ROOT, needs_tex
 
-from generator import batch
 from generator.build import BuildOptions, build
-from generator.cache import INDEX
 from generator.errors import CompileError
+from generator.outputs.cache import INDEX
+from generator.typeset import batch
 
 CLASSBANK = FIXTURES / "classbank"
 
@@ -57,9 +57,9 @@ def test_unchanged_inputs_rebuild_nothing(bank: Path, tmp_path: Path, tex_runs: 
     assert first.compiled == 6 and len(tex_runs) == 6  # drill and quiz, three kinds each
     before = digests(out)
     tex_runs.clear()
-    import generator.solve
+    import generator.answers.solve
 
-    monkeypatch.setattr(generator.solve, "solve", lambda *a: pytest.fail("solved again"))
+    monkeypatch.setattr(generator.answers.solve, "solve", lambda *a: pytest.fail("solved again"))
     again = build(options(bank, out, jobs=1))  # --jobs does not change what is built
     assert again.reused and tex_runs == []
     assert again.files == first.files and again.notes == first.notes
@@ -165,16 +165,16 @@ def test_a_noop_rebuild_imports_no_sympy_jinja_or_pypdf(bank: Path, tmp_path: Pa
 @pytest.fixture
 def solves(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The question id of every (variant, question) solved, recorded (builds run with jobs=1)."""
-    import generator.solve
+    import generator.answers.solve
 
     seen: list[str] = []
-    real = generator.solve.solve
+    real = generator.answers.solve.solve
 
     def counting(instance):  # type: ignore[no-untyped-def]
         seen.append(instance.question.id)
         return real(instance)
 
-    monkeypatch.setattr(generator.solve, "solve", counting)
+    monkeypatch.setattr(generator.answers.solve, "solve", counting)
     return seen
 
 
@@ -201,7 +201,7 @@ def test_another_seed_or_variant_count_solves_afresh(bank: Path, tmp_path: Path,
 
 
 def test_a_corrupted_kept_result_is_solved_again(bank: Path, tmp_path: Path, solves: list[str]) -> None:
-    from generator.cache import SOLVED
+    from generator.outputs.cache import SOLVED
 
     out = tmp_path / "out"
     build(options(bank, out, pdf=False, jobs=1))
@@ -220,7 +220,7 @@ def test_a_corrupted_kept_result_is_solved_again(bank: Path, tmp_path: Path, sol
 def test_installed_versions_are_what_importlib_metadata_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib.metadata import version
 
-    from generator.cache import _LIBRARIES, installed_versions
+    from generator.outputs.cache import _LIBRARIES, installed_versions
 
     assert installed_versions(_LIBRARIES) == {package: version(package) for package in _LIBRARIES}
     assert installed_versions(["no-such-package-here"]) == {}
@@ -237,7 +237,7 @@ def test_a_kept_result_is_the_json_of_its_fields_and_restores_as_it_was() -> Non
     from dataclasses import asdict
 
     from generator.build import Solved, _dump, _restore
-    from generator.render import RenderedPart, RenderedQuestion
+    from generator.render.documents import RenderedPart, RenderedQuestion
 
     parts = (RenderedPart("a", 2.0, "$x$", "$1$", r"\delta_{ij}", ""), RenderedPart("b", None, "p", "a", "", "W"))
     solved = Solved(RenderedQuestion("q", "Title", 3.0, "questions/q.yaml", "B", "stem", parts, "sol"),

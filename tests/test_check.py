@@ -9,8 +9,8 @@ import pytest
 from authoring_helpers import QUESTION, make_bank, question, write
 from conftest import BANK, needs_tex
 
-from generator.check import CheckOptions, check
 from generator.cli import main
+from generator.commands.check import CheckOptions, check
 
 
 def run(*paths: Path, seeds: int = 20) -> tuple[tuple[str, ...], tuple[str, ...]]:

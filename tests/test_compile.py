@@ -1,4 +1,4 @@
-"""pdflatex runs (generator.compile): the format file unpacked once per machine, runs primed on a head."""
+"""pdflatex runs (generator.typeset.compile): the format file unpacked once per machine, runs primed on a head."""
 
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, needs_tex
 
-from generator import batch, compile
 from generator.build import BuildOptions, build
-from generator.compile import (
-    PrimedRun,
-    Primer,
-    UnpackedFormat,
-    cache_folder,
-    compile_pdf,
-    format_file,
-    run_pdflatex,
-)
+from generator.typeset import batch, compile
+from generator.typeset import formats as formats_module
+from generator.typeset.compile import compile_pdf, format_file, run_pdflatex
+from generator.typeset.formats import PrimedRun, Primer, UnpackedFormat, cache_folder
 
 DOCUMENT = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\pdftrailerid{}\n\\pdfinfoomitdate=1\n"
             "\\begin{document}\n$x = \\dfrac{1}{2}$, $\\begin{bmatrix}1 & 2\\end{bmatrix}$\n\\end{document}\n")
@@ -73,8 +67,8 @@ def test_the_unpacked_format_is_kept_until_the_format_changes(tmp_path: Path, mo
         old = fmt.path()
     assert old is not None and old.parent == cache and old.name.startswith("pdflatex-") and old.suffix == ".fmt"
     runs: list[Any] = []
-    real = compile.subprocess.run
-    monkeypatch.setattr(compile.subprocess, "run", lambda *a, **k: runs.append(a) or real(*a, **k))
+    real = formats_module.subprocess.run
+    monkeypatch.setattr(formats_module.subprocess, "run", lambda *a, **k: runs.append(a) or real(*a, **k))
     with UnpackedFormat(source, cache) as fmt:
         assert fmt.path() == old  # taken as it is
     assert runs == []
@@ -136,7 +130,7 @@ def test_a_build_compiles_every_batch_with_its_preamble_preloaded_and_the_same_p
     monkeypatch.setattr(batch, "run_pdflatex", recording)
     monkeypatch.setattr(PrimedRun, "__init__", primed)
     if not preloaded:  # the unpacked format only: every batch reads the preamble
-        monkeypatch.setattr(compile, "_preloaded", lambda base, preamble: None)
+        monkeypatch.setattr(formats_module, "_preloaded", lambda base, preamble: None)
     build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "out", variants=2))
     assert len(formats) >= 6  # (runs primed and not taken count too)
     kept = cache_folder()
@@ -231,7 +225,7 @@ LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tells a
 
 def primed_run(folder: Path, head: str = HEAD) -> PrimedRun:
     run = PrimedRun(folder, head, None)
-    compile._wait_until_waiting(run)
+    formats_module._wait_until_waiting(run)
     return run
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from conftest import ROOT, write
-from generator.render import make_environment, render_question
-from generator.sampling import sample
-from generator.solve import solve
-from generator.spec import load_question
-from generator.verify import verify
+
+from generator.answers.sampling import sample
+from generator.answers.solve import solve
+from generator.answers.verify import verify
+from generator.render.documents import make_environment, render_question
+from generator.spec.model import load_question
 
 
 def test_spec_doc_example_is_valid_and_verifies(tmp_path):

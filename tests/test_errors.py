@@ -16,7 +16,7 @@ from conftest import needs_tex
 
 from generator.cli import main
 from generator.errors import SpecError
-from generator.spec import load_question
+from generator.spec.model import load_question
 
 PARTS = "parts:\n  - id: du_dx\n    of: u\n    wrt: x\n    prompt: |\n      $\\dfrac{\\partial u}{\\partial x}$\n"
 

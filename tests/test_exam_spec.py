@@ -8,7 +8,7 @@ import pytest
 from conftest import FIXTURES, write
 
 from generator.errors import SpecError
-from generator.spec import ExamEntry, load_bank, load_exam
+from generator.spec.model import ExamEntry, load_bank, load_exam
 
 CLASSBANK = FIXTURES / "classbank"
 EITHER = "give either 'id' (one question) or 'tag' (questions drawn from a tag), not both or neither"

@@ -7,7 +7,7 @@ import pytest
 import sympy
 
 from generator.errors import ExpressionError, Location
-from generator.expr import EXACT, NUMERIC, evaluate, parse_expression
+from generator.spec.expr import EXACT, NUMERIC, evaluate, parse_expression
 
 WHERE = Location("q.yaml", 3, 5)
 

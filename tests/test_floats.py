@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sympy import E, Rational, exp, log
 
-from generator.floats import TRUSTED, _bounded, exact_float, float_array, float_in_e
+from generator.answers.floats import (
+    TRUSTED,
+    _bounded,
+    exact_float,
+    float_array,
+    float_in_e,
+)
 
 VALUES = [
     sympy.Integer(0),
@@ -58,7 +64,7 @@ def test_closed_forms_in_e_are_the_floats_of_their_30_digit_values():
     """manifest.json's numbers: the fixed-point path gives what sympy.N at 30 digits gives."""
     from closed_form_helpers import bank_entries
 
-    from generator.solve import factored_form, plain_number
+    from generator.answers.solve import factored_form, plain_number
 
     fast = 0
     for value in bank_entries():
@@ -75,7 +81,7 @@ def test_closed_forms_in_e_are_the_floats_of_their_30_digit_values():
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(reduced_fractions(), st.sampled_from([1, -1]))
 def test_random_fractions_in_e_are_the_floats_of_their_30_digit_values(fraction, sign):
-    from generator.solve import _from_fraction, factored_form
+    from generator.answers.solve import _from_fraction, factored_form
 
     numerator, denominator = fraction
     value = _from_fraction(numerator, denominator)
@@ -104,6 +110,6 @@ def test_terms_that_cancel_below_the_error_bound_are_not_trusted():
     assert float_in_e(1, *form) == _thirty_digits(value)
     p, q = _convergent_of_e(30)  # 60 digits cancel: beyond what the bound vouches for
     assert float_in_e(1, (1, (((q, -p), 1),)), (1, (((1, 1), 1),))) is None
-    from generator.solve import plain_number
+    from generator.answers.solve import plain_number
 
     assert plain_number((q * E - p) / (E + 1)) == _thirty_digits((q * E - p) / (E + 1))  # sympy.N's answer

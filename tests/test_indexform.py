@@ -11,18 +11,18 @@ import sympy
 from conftest import BANK, write
 from sympy import IndexedBase, KroneckerDelta, Sum, exp
 
-from generator.build import BuildOptions, build
-from generator.errors import SpecError, VerifyError
-from generator.indexform import (
+from generator.answers.indexform import (
     check_index_form,
     derive_index_form,
     latex_index_form,
     layout_sentence,
 )
-from generator.indexnotation import index_symbol, sigmoid, size_symbol
-from generator.sampling import sample
-from generator.solve import solve
-from generator.spec import load_bank, load_question
+from generator.answers.sampling import sample
+from generator.answers.solve import solve
+from generator.build import BuildOptions, build
+from generator.errors import SpecError, VerifyError
+from generator.spec.indexnotation import index_symbol, sigmoid, size_symbol
+from generator.spec.model import load_bank, load_question
 
 i, j, k, l, m, n = (index_symbol(c) for c in "ijklmn")
 
@@ -245,7 +245,7 @@ def test_index_form_indices_of_output_and_input_differ(bank: Path) -> None:
 def test_parts_sharing_a_deriver_get_the_forms_each_would_get_alone(order):
     """A question's parts share its deriver's instances and derivatives (`_deriver`); whatever
     order they are derived in, each part's form is the one a deriver of its own gives."""
-    from generator import indexform
+    from generator.answers import indexform
 
     questions = load_bank(BANK).questions.values()
     alone = {}
@@ -272,9 +272,9 @@ def test_parts_sharing_a_deriver_get_the_forms_each_would_get_alone(order):
 
 def test_a_variants_parts_share_one_grid_and_still_catch_a_wrong_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     # mlp2's parts all run through the same layers: one evaluator per variant computes their
-    # entries once (generator.indexform.variant_grid), and verify makes one per variant.
-    from generator import verify as verify_module
-    from generator.indexform import variant_grid
+    # entries once (generator.answers.indexform.variant_grid), and verify makes one per variant.
+    from generator.answers import verify as verify_module
+    from generator.answers.indexform import variant_grid
 
     question = load_bank(BANK).questions["mlp2"]
     solution = solve(sample(question, 7, 0))

@@ -12,7 +12,7 @@ from conftest import BANK, write
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum
 
 from generator.errors import ExpressionError, Location, SpecError
-from generator.indexnotation import (
+from generator.spec.indexnotation import (
     IndexScope,
     evaluate_index_expression,
     index_grid_evaluator,
@@ -23,7 +23,7 @@ from generator.indexnotation import (
     sigmoid,
     size_symbol,
 )
-from generator.spec import load_bank, load_question
+from generator.spec.model import load_bank, load_question
 
 HERE = Location("q.yaml", 3, 5)
 SCOPE = IndexScope(
@@ -132,7 +132,7 @@ def test_spec_text_never_reaches_eval_or_a_string_parser(monkeypatch: pytest.Mon
     """
     import sympy.parsing.sympy_parser as parser
 
-    from generator.indexform import derive_index_form
+    from generator.answers.indexform import derive_index_form
 
     seen: list[str] = []
     real_eval, real_exec = builtins.eval, builtins.exec

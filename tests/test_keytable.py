@@ -1,4 +1,4 @@
-"""The exact column of answers.csv (generator.keytable): SymPy's plain text, read back to the same value."""
+"""The exact column of answers.csv (generator.outputs.keytable): SymPy's plain text, read back to the same value."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sympy
 from closed_form_helpers import ROOT, bank_entries, reduced_fractions
 from hypothesis import given, settings
 
-from generator import solve
-from generator.keytable import _exact_text, _factored_text
+from generator.answers import solve
+from generator.outputs.keytable import _exact_text, _factored_text
 
 
 def _same(text: str, value: sympy.Expr) -> bool:

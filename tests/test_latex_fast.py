@@ -1,4 +1,4 @@
-"""Closed forms printed from their factors (generator.latex) are SymPy's LaTeX, character for character."""
+"""Closed forms printed from their factors (generator.render.latex) are SymPy's LaTeX, character for character."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sympy
 from closed_form_helpers import bank_entries, reduced_fractions
 from hypothesis import given, settings
 
-from generator import solve
-from generator.latex import _latex_by_sympy, _latex_factored, latex_scalar
+from generator.answers import solve
+from generator.render.latex import _latex_by_sympy, _latex_factored, latex_scalar
 
 
 def _both(value: sympy.Expr) -> tuple[str | None, str]:

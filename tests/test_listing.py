@@ -5,9 +5,9 @@ from __future__ import annotations
 from conftest import FIXTURES
 
 from generator.cli import main
+from generator.commands.listing import list_bank
 from generator.errors import display_path
-from generator.listing import list_bank
-from generator.spec import load_bank
+from generator.spec.model import load_bank
 
 CLASSBANK = FIXTURES / "classbank"
 

@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.manifest import dump_manifest
+from generator.outputs.manifest import dump_manifest
 
 _leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
 _json = st.recursive(

@@ -16,7 +16,7 @@ from authoring_helpers import QUESTION, make_bank, question, write
 from conftest import ROOT, needs_tex
 
 from generator.errors import OutputError
-from generator.output import MARKER, staging
+from generator.outputs.output import MARKER, staging
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

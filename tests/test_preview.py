@@ -10,8 +10,8 @@ from authoring_helpers import QUESTION, make_bank, question, write
 from conftest import needs_tex
 
 from generator.cli import main
+from generator.commands.preview import PreviewOptions, find_question, preview
 from generator.errors import SpecError
-from generator.preview import PreviewOptions, find_question, preview
 
 
 def test_find_question_by_id_or_file(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.errors import Location, RenderError
-from generator.latex import escape_text, latex_value
-from generator.render import _plain, make_environment, render_text
-from generator.spec import TemplateText, load_bank
+from generator.render.documents import _plain, make_environment, render_text
+from generator.render.latex import escape_text, latex_value
+from generator.spec.model import TemplateText, load_bank
 
 
 def ints(values):
@@ -94,10 +94,14 @@ def test_only_values_the_templates_read_are_put_in_display_shape():
     tidy) is left out of the context, and the rendered question is the same as with every value."""
     from pathlib import Path
 
-    from generator.render import question_context, render_question, template_names
-    from generator.sampling import sample
-    from generator.solve import solve
-    from generator.spec import load_bank
+    from generator.answers.sampling import sample
+    from generator.answers.solve import solve
+    from generator.render.documents import (
+        question_context,
+        render_question,
+        template_names,
+    )
+    from generator.spec.model import load_bank
 
     bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
     env = make_environment()
@@ -113,8 +117,8 @@ def test_template_names_is_none_when_a_template_does_not_parse(tmp_path):
     from dataclasses import replace
     from pathlib import Path
 
-    from generator.render import template_names
-    from generator.spec import load_bank
+    from generator.render.documents import template_names
+    from generator.spec.model import load_bank
 
     bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
     question = bank.questions["tanh"]
@@ -144,7 +148,7 @@ def _through_jinja(source: str) -> str:
 
 
 def test_a_text_without_jinja_is_given_back_as_jinja_would_give_it():
-    # render_text skips Jinja for texts with no tag, comment or variable (generator.render._plain):
+    # render_text skips Jinja for texts with no tag, comment or variable (generator.render.documents._plain):
     # for every text of the bank, and for awkward ones, the result must be Jinja's, byte for byte.
     env = make_environment()
     texts = []

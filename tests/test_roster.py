@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import RosterError
-from generator.roster import Student, load_roster
+from generator.spec.roster import Student, load_roster
 
 
 def roster(tmp_path: Path, content: str | bytes) -> Path:

@@ -6,12 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, write
+
+from generator.answers.sampling import MAX_TRIES, question_rng, sample
+from generator.answers.solve import to_plain
 from generator.errors import SamplingError
-from generator.sampling import MAX_TRIES, question_rng, sample, variant_label
-from generator.spec import load_question
-from generator.solve import to_plain
+from generator.spec.assemble import variant_label
+from generator.spec.model import load_question
 
 AFFINE = FIXTURES / "bank" / "questions" / "affine.yaml"
 

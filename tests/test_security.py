@@ -15,10 +15,10 @@ from authoring_helpers import QUESTION, make_bank, question, write
 from conftest import needs_tex
 
 from generator.cli import main
-from generator.compile import compile_pdf
 from generator.errors import CompileError, SpecError
-from generator.spec import load_question
-from generator.yamlload import load_yaml_text
+from generator.spec.model import load_question
+from generator.spec.yamlload import load_yaml_text
+from generator.typeset.compile import compile_pdf
 
 # --- expressions ------------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ def test_attribute_decisions_are_kept_per_type_not_per_name() -> None:
     import numpy as np
     from jinja2.exceptions import SecurityError
 
-    from generator.render import make_environment
+    from generator.render.documents import make_environment
 
     for order in (("d", "x"), ("x", "d")):
         env = make_environment()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-
 from conftest import write
-from generator.sampling import Instance
-from generator.solve import solve, to_plain
-from generator.spec import load_question
+
+from generator.answers.sampling import Instance
+from generator.answers.solve import solve, to_plain
+from generator.spec.model import load_question
 
 E = sympy.E
 
@@ -99,7 +99,7 @@ def test_fractions_stay_exact(tmp_path):
 
 def _tidy_reference(value: sympy.Expr) -> sympy.Expr:
     """The canonical form as first written: sympy.cancel, then sympy.sqf of both sides."""
-    from generator import solve as module
+    from generator.answers import solve as module
 
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational or value.count_ops() >= 400:
@@ -118,13 +118,13 @@ def _tidy_reference(value: sympy.Expr) -> sympy.Expr:
 
 def _bank_jacobians(seed, variants):
     """(question, part, dims, substitution, memo) for every part with `wrt` of every bank question,
-    drawn for `seed` and `variants`; dims and substitution are what generator.solve uses, and memo
+    drawn for `seed` and `variants`; dims and substitution are what generator.answers.solve uses, and memo
     is one dict per variant (shared by its parts, as in solve)."""
     from pathlib import Path
 
-    from generator import solve as module
-    from generator.sampling import sample_variants
-    from generator.spec import load_bank
+    from generator.answers import solve as module
+    from generator.answers.sampling import sample_variants
+    from generator.spec.model import load_bank
 
     bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
     for question in bank.questions.values():
@@ -141,7 +141,7 @@ def _bank_jacobians(seed, variants):
 def test_fast_canonical_form_equals_the_reference_on_every_bank_answer():
     """Every entry of every bank answer, computed on coefficient lists (or tidied), is the very same
     expression (srepr) as substituting the numbers into the symbolic Jacobian, then sympy.cancel/sqf."""
-    from generator import solve as module
+    from generator.answers import solve as module
 
     closed = 0
     for question, part, dims, substitution, memo in _bank_jacobians(3, range(4)):
@@ -156,7 +156,7 @@ def test_fast_canonical_form_equals_the_reference_on_every_bank_answer():
 
 def test_substitution_on_lists_falls_back_to_sympy_where_it_must():
     """exp of a fraction, log, an integer denominator with e, a division by zero: SymPy's path."""
-    from generator.solve import _substitute
+    from generator.answers.solve import _substitute
 
     x, y = sympy.symbols("x y", real=True)
     cases = [sympy.exp(x / 2), sympy.log(1 + x), (sympy.E + x) / 2, 1 / (x - y), sympy.exp(-x) / (1 + sympy.exp(-x)) ** 2]
@@ -181,7 +181,7 @@ def test_substitution_on_lists_falls_back_to_sympy_where_it_must():
     (E + 1) / (2 * E + 6),
 ])
 def test_fast_canonical_form_table(value):
-    from generator.solve import _tidy
+    from generator.answers.solve import _tidy
 
     assert sympy.srepr(_tidy.__wrapped__(value)) == sympy.srepr(_tidy_reference(value))
 
@@ -191,7 +191,7 @@ def test_fast_canonical_form_on_random_closed_forms():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from generator.solve import _tidy
+    from generator.answers.solve import _tidy
 
     power = st.builds(lambda k, half: sympy.exp(sympy.Rational(k, 2 if half else 1)), st.integers(-3, 3), st.booleans())
     rational = st.builds(sympy.Rational, st.integers(-4, 4), st.integers(1, 3))
@@ -212,7 +212,7 @@ def test_fast_canonical_form_on_random_closed_forms():
 def test_reverse_accumulation_gives_sympy_diffs_answers_on_every_bank_part():
     """Every Jacobian of the bank, by reverse accumulation and by sympy.diff entry by entry, gives
     the same exact answer (same canonical expression) once this variant's numbers are put in."""
-    from generator import solve as module
+    from generator.answers import solve as module
 
     compared = 0
     for question, part, dims, substitution, _ in _bank_jacobians(5, range(3)):
@@ -229,7 +229,7 @@ def test_reverse_accumulation_gives_sympy_diffs_answers_on_every_bank_part():
 
 def test_reverse_gradient_of_functions_at_their_kinks_and_powers():
     """Local derivatives: products, powers (symbolic exponents too), relu's Max and abs, like sympy.diff."""
-    from generator.solve import reverse_gradient
+    from generator.answers.solve import reverse_gradient
 
     x, y = sympy.symbols("x y", real=True)
     for expr in [x * y**2 * sympy.exp(-x), (x + y) ** -3, x**y, sympy.Max(0, x * y), sympy.Abs(x - y),
@@ -242,7 +242,7 @@ def test_reverse_gradient_of_functions_at_their_kinks_and_powers():
 def test_live_subexpressions_are_those_with_free_symbols_over_the_bank():
     """`_live` (remembered per node) says what `bool(free_symbols)` says, for every subexpression
     of every definition of the bank evaluated over symbols; and a gradient shares it across calls."""
-    from generator import solve as module
+    from generator.answers import solve as module
 
     checked = 0
     seen = set()
@@ -270,7 +270,7 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
         "  u: w * x\n  v: u ** 2 + 1\n  r: 1 / (v - v)\n",
         "  - {id: dv_dw, of: v, wrt: w, prompt: p}\n",
     )
-    import generator.sampling as module  # (where definitions are evaluated)
+    import generator.answers.sampling as module  # (where definitions are evaluated)
 
     evaluated = []
     real = module.evaluate
@@ -299,9 +299,9 @@ def test_derived_values_shown_are_the_exact_values_in_canonical_shape_over_the_b
     lists); they are the very same expressions as the exact values put in canonical shape."""
     from pathlib import Path
 
-    from generator import solve as module
-    from generator.sampling import sample_variants
-    from generator.spec import load_bank
+    from generator.answers import solve as module
+    from generator.answers.sampling import sample_variants
+    from generator.spec.model import load_bank
 
     bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
     compared = 0
@@ -318,7 +318,7 @@ def test_derived_values_shown_are_the_exact_values_in_canonical_shape_over_the_b
 
 
 def test_derived_values_the_constraints_do_not_use_are_evaluated_when_read(tmp_path, monkeypatch):
-    import generator.sampling as module
+    import generator.answers.sampling as module
 
     q = load_question(write(tmp_path / "q.yaml", (
         "id: t\ntitle: T\nparameters:\n  x: {entries: [-3, 3]}\nderived:\n  a: x + 1\n  h: sigmoid(a)\n"
@@ -355,13 +355,13 @@ def test_a_derived_value_that_cannot_be_taken_over_symbols_is_shown_from_its_exa
 
 
 def test_polynomial_products_are_dup_muls() -> None:
-    # generator.solve._mul short-cuts a number times a polynomial; it must be dup_mul, list for list.
+    # generator.answers.solve._mul short-cuts a number times a polynomial; it must be dup_mul, list for list.
     from hypothesis import given, settings
     from hypothesis import strategies as st
     from sympy import ZZ
     from sympy.polys.densearith import dup_mul
 
-    from generator.solve import _mul
+    from generator.answers.solve import _mul
 
     polynomial = st.lists(st.integers(-10**6, 10**6), max_size=6).map(lambda c: c if not c or c[0] else [1, *c])
 

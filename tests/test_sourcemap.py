@@ -10,7 +10,7 @@ from conftest import needs_tex
 
 from generator.cli import main
 from generator.errors import Location
-from generator.sourcemap import TemplateLine, template_origin
+from generator.spec.sourcemap import TemplateLine, template_origin
 
 SPEC = """\
 id: q

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import FIXTURES, write
+
 from generator.errors import SpecError
-from generator.spec import load_bank, load_question
+from generator.spec.model import load_bank, load_question
 
 VALID = """
 id: demo

@@ -22,9 +22,9 @@ from conftest import BANK
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.check import CheckOptions, check
+from generator.commands.check import CheckOptions, check
 from generator.errors import GeneratorError, SpecError
-from generator.spec import QuestionSpec, load_question
+from generator.spec.model import QuestionSpec, load_question
 
 # FUZZ_EXAMPLES=2000 python -m pytest tests/test_spec_fuzz.py for a deeper search.
 SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import FIXTURES
 
-from generator.sampling import count_variants, sample_variants, variant_label
-from generator.spec import load_question
+from generator.answers.sampling import count_variants, sample_variants
+from generator.spec.assemble import variant_label
+from generator.spec.model import load_question
 
 QUESTIONS = FIXTURES / "classbank" / "questions"
 

@@ -7,13 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 import sympy
-
 from conftest import FIXTURES, write
+
+from generator.answers.sampling import sample
+from generator.answers.solve import solve
+from generator.answers.verify import verify
 from generator.errors import VerifyError
-from generator.sampling import sample
-from generator.solve import solve
-from generator.spec import load_question
-from generator.verify import verify
+from generator.spec.model import load_question
 
 AFFINE = FIXTURES / "bank" / "questions" / "affine.yaml"
 

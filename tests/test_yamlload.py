@@ -1,4 +1,4 @@
-"""YAML loading (generator.yamlload): libyaml's parser where it can, the same values, positions
+"""YAML loading (generator.spec.yamlload): libyaml's parser where it can, the same values, positions
 and error messages as PyYAML's pure-Python parser."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from generator import yamlload
 from generator.errors import SpecError
-from generator.yamlload import load_yaml_text
+from generator.spec import yamlload
+from generator.spec.yamlload import load_yaml_text
 
 EDGE_CASES = [
     'ké: "é€ x"\nb: [ä, {c: ö}]\n',

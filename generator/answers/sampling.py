@@ -28,8 +28,9 @@ import numpy as np
 import sympy
 
 from generator.errors import ExpressionError, SamplingError
-from generator.expr import EXACT, Expr, evaluate, inputs_of
-from generator.spec import ParameterSpec, QuestionSpec
+from generator.spec.assemble import variant_label
+from generator.spec.expr import EXACT, Expr, evaluate, inputs_of
+from generator.spec.model import ParameterSpec, QuestionSpec
 
 __all__ = [
     "ENUMERATE_LIMIT",
@@ -41,7 +42,6 @@ __all__ = [
     "question_rng",
     "sample",
     "sample_variants",
-    "variant_label",
 ]
 
 MAX_TRIES = 1000
@@ -80,7 +80,7 @@ class Definitions(Mapping[str, np.ndarray]):
 
     Exact values cost SymPy time (a sigmoid of every hidden unit, a loss that is a sum of squared
     fractions in e), and many are never read: a key shows derivatives, which come from the
-    symbolic Jacobian, and the derived values it shows are made the same way (generator.solve).
+    symbolic Jacobian, and the derived values it shows are made the same way (generator.answers.solve).
     `failed` turns an evaluation error into the error to raise (it says which variant).
     """
 
@@ -115,16 +115,6 @@ class Definitions(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._names)
-
-
-def variant_label(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA, 27 -> AB, ... (spreadsheet column names)."""
-    label = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        label = chr(ord("A") + rest) + label
-    return label
 
 
 def question_rng(seed: int, variant_index: int, question_id: str, redraw: int = 0) -> np.random.Generator:

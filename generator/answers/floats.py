@@ -111,7 +111,7 @@ def float_in_e(sign: int, numerator: Any, denominator: Any) -> float | None:
     """The correctly rounded float of sign * N(e) / D(e), or None when it cannot vouch for it.
 
     N and D are (integer coefficient, ((coefficients in e, highest power first), multiplicity),
-    ...), as `generator.solve.FactoredForm` holds them. Each polynomial is evaluated on integers
+    ...), as `generator.answers.solve.FactoredForm` holds them. Each polynomial is evaluated on integers
     in fixed point (e to 256 bits, an error bound carried along; a polynomial whose terms cancel
     so far that the bound exceeds 2**-120 of its value is not trusted), the products are taken
     exactly and one integer division rounds the quotient (Python's int / int is correctly

@@ -3,7 +3,7 @@
 Why: a pdflatex run spends about 0.1 s starting (format, packages, fonts) and a few ms per page;
 compiling each copy on its own spends most of the time starting. So every copy of one
 (document, kind) - the 50 sheets of a worksheet, say - becomes one part of a *batch* document,
-compiled once, and the batch PDF is cut into the per-copy PDFs (`generator.split`, pypdf as a
+compiled once, and the batch PDF is cut into the per-copy PDFs (`generator.typeset.split`, pypdf as a
 fallback). The batch PDF, with a bookmark per copy and (two-sided) a blank page after each copy
 with an odd number of pages, is the combined print file as it stands. Independent batches run in
 parallel (`workers`), each in a thread that waits for its pdflatex process, largest first.
@@ -16,10 +16,10 @@ pdflatex), chunks of 400k-800k source characters added 0.1-0.6 s of pdflatex tim
 two-core schedule no shorter: 1.78-1.97 s against 1.72-1.88 s (one worksheet, three kinds, 150
 variants: 5.8 s as one batch per kind, 6.0-6.5 s in chunks of 1.5M-2M characters). A format with
 the preamble preloaded saves about 0.045 s per batch and takes 0.3 s to make: made for each
-build it did not pay; made once per machine and kept (`generator.compile.UnpackedFormat`, the
+build it did not pay; made once per machine and kept (`generator.typeset.formats.UnpackedFormat`, the
 same PDF bytes) it does, for every batch and primed run. What also pays is starting pdflatex
 on the shared preamble and \\begin{document} before the batches exist, and handing each batch
-the rest of its document through a named pipe (`generator.compile.Primer`; the same PDF
+the rest of its document through a named pipe (`generator.typeset.formats.Primer`; the same PDF
 bytes): the build starts two such runs per TeX worker, one at a time, while its
 main process imports its modules and loads the bank, on the core that would otherwise idle.
 At 50 variants the TeX stage is about 0.1 s shorter (six interleaved runs each: 3.20 s median
@@ -73,12 +73,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from generator.cache import file_digest
-from generator.combine import combine_pdfs
-from generator.compile import (
+from generator.errors import CompileError
+from generator.typeset.combine import combine_pdfs
+from generator.typeset.compile import (
     MAX_PASSES,
-    Primer,
-    UnpackedFormat,
     allow_running,
     compile_pdf,
     error_line,
@@ -86,10 +84,11 @@ from generator.compile import (
     run_pdflatex,
     stop_running,
 )
-from generator.errors import CompileError
-from generator.split import SplitError, join_pdfs, split_pdf
+from generator.typeset.formats import Primer, UnpackedFormat
+from generator.typeset.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_prefix", "batch_text", "compile_jobs", "job_key", "split_copy"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_prefix", "batch_text", "compile_jobs",
+           "file_digest", "job_key", "split_copy"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -176,6 +175,12 @@ _MACROS = r"""\makeatletter
 """ + _MATRICES + "\\makeatother\n"
 # Two-sided printing: a copy that ended on an odd page gets a blank back page in the print file.
 _BLANK = r"\ifodd\ReadonlyShipoutCounter\null\thispagestyle{empty}\clearpage\fi"
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, as the index records it."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +304,8 @@ class Typesetter:
                  reuse: Callable[[str, list[str]], bool] | None = None, fmt: UnpackedFormat | None = None,
                  primer: Primer | None = None):
         self._folder, self._scratch = folder, folder / ".tex"
-        self._format = fmt  # pdflatex's format, unpacked (generator.compile.UnpackedFormat), if given
-        self._primer = primer  # pdflatex runs started on the batches' head (generator.compile.Primer), if given
+        self._format = fmt  # pdflatex's format, unpacked (generator.typeset.formats.UnpackedFormat), if given
+        self._primer = primer  # pdflatex runs started on the batches' head (generator.typeset.formats.Primer), if given
         self._two_sided, self._workers, self._salt, self._reuse = two_sided, max(1, workers), salt, reuse
         self._jobs: list[Job] = []
         self._results: dict[int, JobResult] = {}
@@ -457,8 +462,8 @@ def _pdf_string(title: str) -> str:
 
 def batch_prefix(preamble: str) -> str:
     """What every batch document with this shared preamble starts with, up to the end of the
-    preamble: what a format can hold preloaded (generator.compile.UnpackedFormat)."""
-    # Plain objects and a classic xref table: what generator.split copies from, byte for byte.
+    preamble: what a format can hold preloaded (generator.typeset.formats.UnpackedFormat)."""
+    # Plain objects and a classic xref table: what generator.typeset.split copies from, byte for byte.
     # Streams at zlib's default level, not pdfTeX's 9: 3% fewer pdflatex instructions on a key,
     # 1% on a sheet, for PDFs 1.6% larger (level 9 searches harder for matches it rarely finds).
     return "\\pdfobjcompresslevel=0\n\\pdfcompresslevel=6\n" + preamble
@@ -505,11 +510,11 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: Unpac
         batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
         return
     text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
-    # With the preamble preloaded (generator.compile.UnpackedFormat): its lines blank, the same lines.
+    # With the preamble preloaded (generator.typeset.formats.UnpackedFormat): its lines blank, the same lines.
     read, loaded = formats.reading(text) if formats is not None else (text, None)
     timeout = 120.0 + 2.0 * len(batch.members)
     run = primer.take(read) if primer is not None else None
-    if run is not None:  # pdflatex has read the preamble already (generator.compile.Primer)
+    if run is not None:  # pdflatex has read the preamble already (generator.typeset.formats.Primer)
         source = run.source
         returncode, log = run.finish(read, timeout)
     else:

@@ -1,6 +1,6 @@
 """Index notation in specs, e.g. `u[j]: sum(W[j, k] * x[k], k) + b[j]`, parsed safely into SymPy.
 
-Why a parser of our own (the same rationale as `generator.expr`): `sympify` and `parse_expr`
+Why a parser of our own (the same rationale as `generator.spec.expr`): `sympify` and `parse_expr`
 call `eval`, so a shared bank could run code through them. Spec text here only ever reaches
 `ast.parse`, which runs nothing; every node, name and function is checked against the whitelist
 below, and the SymPy objects (`IndexedBase`, `KroneckerDelta`, `Sum`, ...) are built node by node

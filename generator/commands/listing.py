@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from generator.spec import Bank, ExamEntry, QuestionSpec
+from generator.spec.model import Bank, ExamEntry, QuestionSpec
 
 __all__ = ["list_bank"]
 

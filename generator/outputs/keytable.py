@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import sympy
 
-from generator.assemble import Plan
-from generator.latex import latex_answer, polynomial_in_e
-from generator.solve import (
+from generator.answers.solve import (
     FactoredForm,
     Solution,
     factored_form,
     plain_number,
     sympified,
 )
+from generator.render.latex import latex_answer, polynomial_in_e
+from generator.spec.assemble import Plan
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 

@@ -35,19 +35,19 @@ from sympy.polys.densearith import dup_add, dup_mul, dup_neg, dup_pow
 from sympy.polys.euclidtools import dup_cancel
 from sympy.polys.sqfreetools import dup_sqf_list
 
+from generator.answers.floats import float_in_e
+from generator.answers.indexform import IndexForm, derive_index_form
+from generator.answers.sampling import Definitions, Instance
 from generator.errors import ExpressionError, SolveError
-from generator.expr import EXACT, evaluate
-from generator.floats import float_in_e
-from generator.indexform import IndexForm, derive_index_form
-from generator.sampling import Definitions, Instance
-from generator.spec import PartSpec, QuestionSpec
+from generator.spec.expr import EXACT, evaluate
+from generator.spec.model import PartSpec, QuestionSpec
 
 __all__ = [
     "FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "sympified", "tidy_array",
     "to_plain",
 ]
 
-MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.latex)
+MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.render.latex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ def _gradients(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: st
 
 
 def _live(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> bool:
-    """Whether `node` holds a symbol: `bool(node.free_symbols)` for the nodes `generator.expr`
+    """Whether `node` holds a symbol: `bool(node.free_symbols)` for the nodes `generator.spec.expr`
     makes, remembered per node (SymPy works `free_symbols` out anew, through the whole subtree,
     at every call, which was a third of the Jacobians' time). A node that binds symbols (a Sum)
     may count as live here; `_local_derivatives` refuses it, and `sympy.diff` takes over."""
@@ -245,7 +245,7 @@ def _local_derivatives(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> list
         return out
     if isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):  # Max, Min are not Functions but have fdiff
         return [(args[i], node.fdiff(i + 1)) for i in live]
-    # Anything else (none is made by generator.expr today): let SymPy differentiate it.
+    # Anything else (none is made by generator.spec.expr today): let SymPy differentiate it.
     raise _NotReversible(type(node).__name__)
 
 

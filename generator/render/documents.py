@@ -1,6 +1,6 @@
 """Stage 5, render: Jinja LaTeX for each solved question, then the sheet and key documents.
 
-Delimiters are `<< var >>`, `<% block %>` and `<# comment #>` (`generator.templating`), because `{{`,
+Delimiters are `<< var >>`, `<% block %>` and `<# comment #>` (`generator.render.templating`), because `{{`,
 `{%` and `{#` occur in ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every template
 runs in Jinja's sandbox: question text comes from files a colleague may have shared, and the
 sandbox refuses attribute tricks such as `''.__class__.__mro__`. Document templates are looked up
@@ -21,9 +21,10 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from generator.answers.indexform import latex_index_form, layout_sentence
+from generator.answers.solve import PartAnswer, Solution, sympified, tidy_array
 from generator.errors import RenderError
-from generator.indexform import latex_index_form, layout_sentence
-from generator.latex import (
+from generator.render.latex import (
     DEFAULT_INDEX_NAMES,
     escape_text,
     latex_answer,
@@ -32,11 +33,10 @@ from generator.latex import (
     latex_scalar,
     latex_value,
 )
-from generator.roster import Student
-from generator.sandbox import SpecSandbox
-from generator.solve import PartAnswer, Solution, sympified, tidy_array
-from generator.spec import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
-from generator.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
+from generator.render.sandbox import SpecSandbox
+from generator.render.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
+from generator.spec.model import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
+from generator.spec.roster import Student
 
 __all__ = [
     "DOCUMENT_KINDS",

@@ -31,9 +31,9 @@ import numpy as np
 import sympy
 from sympy.core.relational import Relational
 
+from generator.answers.floats import float_array
 from generator.errors import SolveError, VerifyError
-from generator.floats import float_array
-from generator.indexnotation import (
+from generator.spec.indexnotation import (
     IndexRef,
     entry_symbol,
     index_grid_evaluator,
@@ -41,7 +41,7 @@ from generator.indexnotation import (
     latex_index,
     size_symbol,
 )
-from generator.spec import QuestionSpec
+from generator.spec.model import QuestionSpec
 
 __all__ = [
     "CHECK_SEEDS",
@@ -338,7 +338,7 @@ def _first_mismatch(a: np.ndarray, b: np.ndarray) -> int | None:
 @lru_cache(maxsize=256)
 def _check_instances(question: QuestionSpec) -> list[tuple[int, dict[str, int], dict[str, Any]]]:
     """(seed, dimensions, float parameters) of the instances the stated forms are checked on."""
-    from generator.sampling import (
+    from generator.answers.sampling import (
         sample,  # a stage further down the pipeline; imported where used
     )
 

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from generator import __version__
-from generator.assemble import Plan
-from generator.cache import installed_versions
-from generator.latex import latex_answer
-from generator.layout import combined_file, copy_file
-from generator.roster import Roster
-from generator.solve import Solution, to_plain
+from generator.answers.solve import Solution, to_plain
+from generator.outputs.cache import installed_versions
+from generator.outputs.layout import combined_file, copy_file
+from generator.render.latex import latex_answer
+from generator.spec.assemble import Plan
+from generator.spec.roster import Roster
 
 __all__ = ["class_set_entries", "dump_manifest", "make_manifest", "manifest_entry"]
 

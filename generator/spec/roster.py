@@ -4,7 +4,7 @@ The file is UTF-8 (a byte-order mark, as Excel writes it, is allowed) with a hea
 the columns `name` and `id` (any case; other columns are ignored). Rows are numbered as a
 spreadsheet shows them: the header is row 1, the first student row 2. Names and ids keep every
 character as written (only surrounding spaces go); they are printed literally through
-`latex.escape_text`. Every bad row is reported, each with its row number, before the build stops.
+`printable.escape_text`. Every bad row is reported, each with its row number, before the build stops.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import RosterError, display_path
-from generator.latex import unprintable_characters
+from generator.spec.printable import unprintable_characters
 
 __all__ = ["Student", "Roster", "load_roster", "REQUIRED_COLUMNS"]
 

@@ -22,11 +22,20 @@ from typing import Iterable
 import numpy as np
 
 from generator.errors import SpecError
-from generator.roster import Roster, Student
-from generator.sampling import variant_label
-from generator.spec import Bank, ExamEntry, ExamSpec, QuestionSpec, WorksheetSpec
+from generator.spec.model import Bank, ExamEntry, ExamSpec, QuestionSpec, WorksheetSpec
+from generator.spec.roster import Roster, Student
 
-__all__ = ["Seat", "Slot", "DocumentPlan", "Plan", "assemble"]
+__all__ = ["Seat", "Slot", "DocumentPlan", "Plan", "assemble", "variant_label"]
+
+
+def variant_label(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA, 27 -> AB, ... (spreadsheet column names)."""
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
 
 
 @dataclass(frozen=True, slots=True)

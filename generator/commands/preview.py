@@ -1,7 +1,7 @@
 """`preview`: one question, one seed, as a PDF and PNG pages, for the edit-look-edit loop.
 
 The question is drawn exactly as a build with the same seed draws it for variant A (same
-`numpy` generator, see `generator.sampling`), solved, verified and rendered with the same
+`numpy` generator, see `generator.answers.sampling`), solved, verified and rendered with the same
 templates; the document (`templates/preview.tex.j2`) shows it as on the student sheet, then as in
 the answer key. PNG pages come from `pdftoppm` (poppler-utils) when it is installed.
 
@@ -18,15 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.compile import INSTALL_COMMAND, compile_pdf, tex_available
+from generator.answers.sampling import sample
+from generator.answers.solve import solve
+from generator.answers.verify import verify
 from generator.errors import CompileError, GeneratorError, SpecError, display_path
-from generator.output import staging
-from generator.render import RenderedQuestion, make_environment, render_document, render_question
-from generator.sampling import sample, variant_label
-from generator.solve import solve
-from generator.spec import QuestionSpec, WorksheetSpec, load_question
-from generator.verify import verify
-from generator.yamlload import load_yaml
+from generator.outputs.output import staging
+from generator.render.documents import (
+    RenderedQuestion,
+    make_environment,
+    render_document,
+    render_question,
+)
+from generator.spec.assemble import variant_label
+from generator.spec.model import QuestionSpec, WorksheetSpec, load_question
+from generator.spec.yamlload import load_yaml
+from generator.typeset.compile import INSTALL_COMMAND, compile_pdf, tex_available
 
 __all__ = [
     "PreviewOptions", "PreviewResult", "preview", "find_question", "looks_like_worksheet", "render_preview_document", "PNG_RESOLUTION",

@@ -1,7 +1,7 @@
 """Stage 1, load: question and worksheet YAML -> validated, frozen spec objects.
 
 Validation has two layers, and both report every problem with file:line:col before stopping:
-the JSON Schema shipped in `generator/schema/` (shape of the document: keys, types; editors use
+the JSON Schema shipped in `generator/spec/schema/` (shape of the document: keys, types; editors use
 the same file), then the checks a schema cannot express (names defined before use, expressions
 within the whitelist, dimensions that exist).
 """
@@ -22,9 +22,15 @@ from typing import Any
 import jsonschema
 
 from generator.errors import Location, SpecError, display_path
-from generator.expr import FUNCTIONS, Expr, parse_expression
-from generator.indexnotation import IndexExpr, IndexRef, IndexScope, parse_index_expression, parse_index_ref
-from generator.yamlload import KeyPath, Positions, load_yaml
+from generator.spec.expr import FUNCTIONS, Expr, parse_expression
+from generator.spec.indexnotation import (
+    IndexExpr,
+    IndexRef,
+    IndexScope,
+    parse_index_expression,
+    parse_index_ref,
+)
+from generator.spec.yamlload import KeyPath, Positions, load_yaml
 
 __all__ = [
     "TemplateText",
@@ -214,7 +220,7 @@ class Bank:
 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
-    text = resources.files("generator").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
+    text = resources.files("generator.spec").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
     # JSON Schema counts 2.0 as an integer; a size or range written 2.0 would then reach range()

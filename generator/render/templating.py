@@ -1,7 +1,7 @@
 """Where document templates are found, the Jinja syntax they are written in, and the preamble.
 
-Light on imports (Jinja only), unlike `generator.render`: the build renders the shared preamble
-before it imports SymPy, to start TeX on it early (`generator.compile.Primer`).
+Light on imports (Jinja only), unlike `generator.render.documents`: the build renders the shared preamble
+before it imports SymPy, to start TeX on it early (`generator.typeset.formats.Primer`).
 
 Delimiters are `<< var >>`, `<% block %>` and `<# comment #>`, because `{{`, `{%` and `{#` occur in
 ordinary LaTeX.
@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["PROJECT_TEMPLATES", "SYNTAX", "project_preamble", "template_paths"]
 
-PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PROJECT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PREAMBLE = "preamble.tex.j2"
 SYNTAX: dict[str, Any] = {
     "block_start_string": "<%",

@@ -7,7 +7,7 @@ a shape convention were wrong, the two paths would disagree; a disagreement stop
 names the question, the part and the entry.
 
 A part's vectorized form is evaluated (in floats, like the definitions) and compared entry by
-entry with the answer, and so is its general index form (`generator.indexform`): evaluated at
+entry with the answer, and so is its general index form (`generator.answers.indexform`): evaluated at
 every index of the Jacobian, it must give this variant's numbers, which ties the index notation
 to the concrete definition.
 """
@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from generator.answers.floats import float_array
+from generator.answers.indexform import check_index_form, variant_grid
+from generator.answers.solve import Solution
 from generator.errors import VerifyError
-from generator.expr import NUMERIC, Expr, evaluate, inputs_of
-from generator.floats import float_array
-from generator.indexform import check_index_form, variant_grid
-from generator.solve import Solution
-from generator.spec import QuestionSpec
+from generator.spec.expr import NUMERIC, Expr, evaluate, inputs_of
+from generator.spec.model import QuestionSpec
 
 __all__ = ["ATOL", "RTOL", "STEP", "verify"]
 

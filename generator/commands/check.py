@@ -36,15 +36,33 @@ from typing import Any
 import numpy as np
 import sympy
 
-from generator.compile import INSTALL_COMMAND, compile_pdf, tex_available
-from generator.errors import CompileError, GeneratorError, Location, SamplingError, SpecError, display_path
-from generator.preview import looks_like_worksheet, render_preview_document
-from generator.render import RenderedQuestion, make_environment, render_question
-from generator.sampling import MAX_TRIES, Instance, sample, variant_label
-from generator.solve import Solution, solve
-from generator.spec import ParameterSpec, QuestionSpec, WorksheetSpec, load_question, load_worksheet
-from generator.verify import verify
-from generator.yamlload import load_yaml
+from generator.answers.sampling import MAX_TRIES, Instance, sample
+from generator.answers.solve import Solution, solve
+from generator.answers.verify import verify
+from generator.commands.preview import looks_like_worksheet, render_preview_document
+from generator.errors import (
+    CompileError,
+    GeneratorError,
+    Location,
+    SamplingError,
+    SpecError,
+    display_path,
+)
+from generator.render.documents import (
+    RenderedQuestion,
+    make_environment,
+    render_question,
+)
+from generator.spec.assemble import variant_label
+from generator.spec.model import (
+    ParameterSpec,
+    QuestionSpec,
+    WorksheetSpec,
+    load_question,
+    load_worksheet,
+)
+from generator.spec.yamlload import load_yaml
+from generator.typeset.compile import INSTALL_COMMAND, compile_pdf, tex_available
 
 __all__ = ["CheckOptions", "CheckReport", "check", "summary", "LARGE_NUMBER", "DEFAULT_SEEDS"]
 

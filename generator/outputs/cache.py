@@ -10,7 +10,7 @@ describes files that are not there). It records:
   roster file, and which TeX (pdflatex and its format file) compiles;
 - `files`: every file the build wrote, with its SHA-256, and the build's notes;
 - `jobs`: for each TeX job (all copies of one document kind), the content hash of its copies'
-  `.tex` text (see `generator.batch.job_key`) and the PDFs it produced;
+  `.tex` text (see `generator.typeset.batch.job_key`) and the PDFs it produced;
 - `solved`: for each question, a key over the code side of the build (tool source, Python,
   libraries, templates), the question's spec file (content and path), the seed and the variants
   drawn, naming a file in `.generator-solved/` that holds those variants solved, verified and
@@ -43,24 +43,19 @@ from pathlib import Path
 from typing import Any
 
 from generator import __version__
-from generator.compile import format_file
+from generator.typeset.batch import file_digest
+from generator.typeset.compile import format_file
 
 __all__ = [
-    "INDEX", "SOLVED", "Previous", "environment", "file_digest", "fingerprint", "job_salt", "load_previous",
+    "INDEX", "SOLVED", "Previous", "environment", "fingerprint", "job_salt", "load_previous",
     "question_key", "store_solved", "tex_identity", "write_index",
 ]
 
 INDEX = ".generator-cache.json"
 SOLVED = ".generator-solved"  # one JSON file per question: its variants solved, verified, rendered
 _FORMAT = 2
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # the generator package
 _LIBRARIES = ("sympy", "numpy", "jinja2", "pyyaml", "jsonschema", "pypdf")
-
-
-def file_digest(path: Path) -> str:
-    """The SHA-256 of a file, as the index records it."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _add_tree(digest: Any, label: str, root: Path | None) -> None:
@@ -97,8 +92,8 @@ def tex_identity() -> str:
 def job_salt(tex: str) -> str:
     """What, besides its copies' text, decides a TeX job's PDFs: TeX, and the code that runs and cuts it."""
     code = hashlib.sha256()
-    for name in ("batch.py", "compile.py", "combine.py", "split.py"):
-        code.update((_PACKAGE / name).read_bytes())
+    for path in sorted((_PACKAGE / "typeset").glob("*.py")):
+        code.update(path.read_bytes())
     return f"{tex}|{code.hexdigest()}"
 
 

@@ -3,7 +3,7 @@
 pypdf can do this, but it parses every object into Python objects and writes them back, about
 8 ms per copy (most of it the fonts' objects, the same in every copy): for a roster of 200
 students in three kinds of two documents, longer than TeX takes. The batch PDF is not an
-arbitrary PDF, though: pdfTeX writes it, with `\\pdfobjcompresslevel=0` (set by generator.batch),
+arbitrary PDF, though: pdfTeX writes it, with `\\pdfobjcompresslevel=0` (set by generator.typeset.batch),
 as plain numbered objects and one classic cross-reference table, and its pages carry their own
 /Resources and /MediaBox. A copy is then: its pages and every object they reach, byte for byte
 except for the object numbers in dictionaries (renumbered from 1, so the file is the same

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.errors import GeneratorError, Location
-from generator.spec import format_path
-from generator.yamlload import KeyPath, load_yaml
+from generator.spec.model import format_path
+from generator.spec.yamlload import KeyPath, load_yaml
 
 __all__ = ["TemplateLine", "template_origin"]
 
