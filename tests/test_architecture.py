@@ -80,5 +80,5 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 
 
 def test_the_stages_are_folders() -> None:
-    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}  # (schema/ is data)
     assert folders == {"spec", "answers", "render", "typeset", "outputs", "commands"}

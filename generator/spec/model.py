@@ -1,7 +1,7 @@
 """Stage 1, load: question and worksheet YAML -> validated, frozen spec objects.
 
 Validation has two layers, and both report every problem with file:line:col before stopping:
-the JSON Schema shipped in `generator/spec/schema/` (shape of the document: keys, types; editors use
+the JSON Schema shipped in `generator/schema/` (shape of the document: keys, types; editors use
 the same file), then the checks a schema cannot express (names defined before use, expressions
 within the whitelist, dimensions that exist).
 """
@@ -220,7 +220,7 @@ class Bank:
 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
-    text = resources.files("generator.spec").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
+    text = resources.files("generator").joinpath("schema", f"{kind}.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
     # JSON Schema counts 2.0 as an integer; a size or range written 2.0 would then reach range()
