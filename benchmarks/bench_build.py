@@ -14,7 +14,15 @@ In one run, on this machine:
 5. a cold build for a roster of S students (default 200) with awkward names, the same worksheets
    and kinds, one variant per student, also `--repeat` times;
 6. for comparison (no target), a cold build of everything the default `build` makes: every
-   worksheet and exam, with worked solutions too; with --full, also the roster that way.
+   worksheet and exam, with worked solutions too; with --full, also the roster that way;
+7. the large cases (`--large N`, default 1000; 0 skips them): a cold build of N variants and one
+   for an N-student roster, sheet + key;
+8. `preview` of one question (softmax, PDF only), `--repeat` times.
+
+After each cold build it measures the floor in the same run: the build's own `.tex` pages typeset
+by pdflatex alone, with the shared preamble preloaded, one run per core side by side
+(`measure_floor`); each build is printed as a multiple of that floor as well as of t0, with the
+bytes a page of its per-copy PDFs takes and what it wrote in all.
 
 Each build runs in a subprocess of its own. For each it prints the wall time, pages per second
 (pages of the per-copy PDFs), where the time went (Python stages until TeX starts, then the
@@ -24,7 +32,8 @@ worker processes, and of pdflatex), the peak memory of the whole process tree, e
 multiple of t0, and whether the target is met. Peak memory is sampled from /proc during one more
 build of each kind, not during the timed ones: the sampling takes CPU from the build it watches.
 
-    python benchmarks/bench_build.py [--variants 50] [--students 200] [--repeat 3] [--jobs N] [--full] [--json FILE]
+    python benchmarks/bench_build.py [--variants 50] [--students 200] [--repeat 3] [--large 1000] [--jobs N] [--full]
+                                     [--json FILE]
 
 Run it from the project folder; it writes only into a temporary folder.
 """
@@ -209,6 +218,26 @@ def run_build(args: list[str], scratch: Path, name: str, *, sample_memory: bool 
     return result
 
 
+def measure(result: dict[str, float], folder: Path, scratch: Path, pages: int) -> None:
+    """Add the floor (`measure_floor`), in the same run just after the build, and the bytes written."""
+    result["floor"] = measure_floor(folder, scratch / f"floor-{folder.name}", os.cpu_count() or 1)["wall"]
+    result["pdf_bytes"] = float(pdf_bytes(folder))
+    result["out_bytes"] = float(output_bytes(folder))
+    result["pages"] = float(pages)
+
+
+def run_command(args: list[str], scratch: Path, name: str) -> dict[str, float]:
+    """Any other `python -m generator ...` command in a subprocess: its wall time, and t0 just before."""
+    t0 = measure_t0(scratch / "t0", runs=5)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "generator", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return {"wall": wall, "t0": t0, "peak_mb": 0.0, "python_wall": wall, "python_cpu": 0.0}
+
+
 def peak_memory(args: list[str], scratch: Path, name: str) -> float:
     """Peak memory (MB) of one more such build, sampled; its time is not reported.
 
@@ -216,6 +245,64 @@ def peak_memory(args: list[str], scratch: Path, name: str) -> float:
     kernel walk each process's page tables) took about 0.2 s of CPU during a 3.5 s cold build,
     11 ms a sample, on the same two cores: the timed builds ran about 3% slower beside it."""
     return run_build(args, scratch, name, sample_memory=True)["peak_mb"]
+
+
+def measure_floor(folder: Path, scratch: Path, cores: int) -> dict[str, float]:
+    """What TeX alone needs for a build's pages: its own per-copy `.tex` files, made into batch
+    documents as the build makes them (`generator.typeset.batch.batch_text`), cut into `cores`
+    batches of about equal length and typeset by pdflatex with the shared preamble preloaded
+    (`generator.typeset.formats.UnpackedFormat`), one run per core, side by side. The wall time
+    from the first run's start to the last run's end, the median of three, is the floor: no
+    Python stage, no splitting, no second pass. Copies that share no preamble (none in the
+    counted builds) are left out."""
+    sys.path.insert(0, str(ROOT))
+    from generator.typeset.batch import Copy, Job, batch_prefix, batch_text, split_copy
+    from generator.typeset.compile import format_file, run_pdflatex
+    from generator.typeset.formats import UnpackedFormat
+
+    by_preamble: dict[str, list[Copy]] = {}
+    for tex in sorted(folder.glob("*/*/*.tex")):
+        text = tex.read_text(encoding="utf-8")
+        parts = split_copy(text)
+        if parts is not None:
+            by_preamble.setdefault(parts[0], []).append(Copy(str(tex), text, ""))
+    preamble, copies = max(by_preamble.items(), key=lambda item: len(item[1]))
+    total = sum(len(c.text) for c in copies)
+    groups: list[list[Copy]] = [[] for _ in range(cores)]
+    done = 0
+    for copy in copies:  # in order, cut where the running length passes each core's share
+        groups[min(cores - 1, done * cores // max(1, total))].append(copy)
+        done += len(copy.text)
+    walls = []
+    with UnpackedFormat(format_file(), cache=scratch / "floor-formats", preamble=batch_prefix(preamble)) as formats:
+        documents = []
+        for k, group in enumerate(g for g in groups if g):
+            text, _ = batch_text(Job("floor.pdf", tuple(group)), range(len(group)), preamble, two_sided=True)
+            read, fmt = formats.reading(text)
+            work = scratch / f"floor-{k}"
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "batch.tex").write_text(read, encoding="utf-8")
+            documents.append((work / "batch.tex", fmt))
+        for _ in range(3):
+            start = time.perf_counter()
+            threads = [threading.Thread(target=run_pdflatex, args=(tex,), kwargs={"fmt": fmt, "timeout": 600})
+                       for tex, fmt in documents]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            walls.append(time.perf_counter() - start)
+    return {"wall": statistics.median(walls), "copies": len(copies), "runs": len(documents)}
+
+
+def output_bytes(folder: Path) -> int:
+    """Bytes of every file a build wrote (its PDFs, .tex files, manifest, key table, kept results)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def pdf_bytes(folder: Path) -> int:
+    """Bytes of the per-copy PDFs (what `count_pages` counts the pages of)."""
+    return sum(path.stat().st_size for path in folder.glob("*/*/*.pdf"))
 
 
 def count_pages(folder: Path) -> int:
@@ -256,9 +343,16 @@ def report(name: str, result: dict[str, float], target: float | None, pages: int
         print(f"{'':<28} wall: Python stages {result['python_wall']:.2f} s ({result['python_wall'] / t0:.1f} t0), "
               f"compile stage {result['compile_wall']:.2f} s ({result['compile_wall'] / t0:.1f} t0)")
         print(f"{'':<28} CPU: Python {result['python_cpu']:.2f} s, pdflatex {result['tex_cpu']:.2f} s")
-    else:
+    elif result.get("python_cpu"):
         print(f"{'':<28} all Python: {result['python_wall']:.2f} s wall, {result['python_cpu']:.2f} s CPU")
-    print(f"{'':<28} peak memory (process tree, PSS): {result['peak_mb']:.0f} MB")
+    if result.get("floor"):
+        print(f"{'':<28} {result['wall'] / result['floor']:.2f} x the floor: TeX alone on the same pages, preloaded, "
+              f"one run per core, {result['floor']:.2f} s ({result['floor'] / t0:.1f} t0)")
+    if pages and result.get("pdf_bytes"):
+        print(f"{'':<28} {result['pdf_bytes'] / pages / 1024:.1f} KB a page in the per-copy PDFs; "
+              f"{result['out_bytes'] / 2**20:.1f} MB written in all")
+    if result.get("peak_mb"):
+        print(f"{'':<28} peak memory (process tree, PSS): {result['peak_mb']:.0f} MB")
     return met
 
 
@@ -270,6 +364,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--full", action="store_true", help="also build the roster with every document (slow)")
     parser.add_argument("--repeat", type=int, default=3, help="cold builds and rosters with a target: runs each, the median counts")
+    parser.add_argument("--large", type=int, default=1000, metavar="N",
+                        help="the large cases: N variants and an N-student roster, cold, sheet + key (0: skip them)")
     args = parser.parse_args()
     extra = ["--jobs", str(args.jobs)] if args.jobs else []
     results: dict[str, dict[str, float]] = {}
@@ -289,6 +385,7 @@ def main() -> int:
         results["cold"] = median_run([run_build(cold(f"cold-{k}"), scratch, f"cold-{k}") for k in range(repeat)])
         results["cold"]["peak_mb"] = peak_memory(cold("cold-memory"), scratch, "cold-memory")
         pages["cold"] = count_pages(scratch / "cold-0")
+        measure(results["cold"], scratch / "cold-0", scratch, pages["cold"])
         results["noop"] = run_build(cold("cold-0"), scratch, "noop")
         results["noop"]["peak_mb"] = peak_memory(cold("cold-0"), scratch, "noop-memory")
         relu = bank / "questions" / "relu.yaml"
@@ -309,10 +406,33 @@ def main() -> int:
         results["roster"] = median_run([run_build(for_roster(f"roster-{k}"), scratch, f"roster-{k}") for k in range(repeat)])
         results["roster"]["peak_mb"] = peak_memory(for_roster("roster-memory"), scratch, "roster-memory")
         pages["roster"] = count_pages(scratch / "roster-0")
+        measure(results["roster"], scratch / "roster-0", scratch, pages["roster"])
+        if args.large:
+            large = ["--bank", str(bank), "--variants", str(args.large), *counted, *extra]
+            results["large"] = run_build([*large, "--out", str(scratch / "large")], scratch, "large")
+            results["large"]["peak_mb"] = peak_memory([*large, "--out", str(scratch / "large-memory")], scratch,
+                                                      "large-memory")
+            pages["large"] = count_pages(scratch / "large")
+            measure(results["large"], scratch / "large", scratch, pages["large"])
+            shutil.rmtree(scratch / "large-memory", ignore_errors=True)
+            big_roster = scratch / "roster-large.csv"
+            write_roster(big_roster, args.large)
+            large_roster = ["--bank", str(bank), "--roster", str(big_roster), *counted, *extra]
+            results["large_roster"] = run_build([*large_roster, "--out", str(scratch / "large-roster")], scratch,
+                                                "large_roster")
+            results["large_roster"]["peak_mb"] = peak_memory(
+                [*large_roster, "--out", str(scratch / "large-roster-memory")], scratch, "large_roster-memory")
+            pages["large_roster"] = count_pages(scratch / "large-roster")
+            measure(results["large_roster"], scratch / "large-roster", scratch, pages["large_roster"])
+            shutil.rmtree(scratch / "large-roster-memory", ignore_errors=True)
+        results["preview"] = median_run([run_command(["preview", "softmax", "--bank", str(bank), "--no-png",
+                                                      "--out", str(scratch / f"preview-{k}")], scratch, f"preview-{k}")
+                                         for k in range(repeat)])
         full = ["--bank", str(bank), "--variants", str(args.variants), *extra]
         results["full"] = run_build([*full, "--out", str(scratch / "full")], scratch, "full")
         results["full"]["peak_mb"] = peak_memory([*full, "--out", str(scratch / "full-memory")], scratch, "full-memory")
         pages["full"] = count_pages(scratch / "full")
+        measure(results["full"], scratch / "full", scratch, pages["full"])
         if args.full:
             full_roster = ["--bank", str(bank), "--roster", str(roster), *extra]
             results["full_roster"] = run_build([*full_roster, "--out", str(scratch / "full-roster")], scratch, "full_roster")
@@ -327,6 +447,10 @@ def main() -> int:
             report("one question edited", results["edit"], None, None),
             report(f"roster, {args.students} students", results["roster"], TARGETS["roster"], pages["roster"]),
         ]
+        if args.large:
+            report(f"cold, {args.large} variants", results["large"], None, pages["large"])
+            report(f"roster, {args.large} students", results["large_roster"], None, pages["large_roster"])
+        report("preview of one question", results["preview"], None, None)
         memory_ok = results["roster"]["peak_mb"] < MEMORY_TARGET_MB
         print(f"\nroster peak memory < {MEMORY_TARGET_MB:.0f} MB: {'met' if memory_ok else 'NOT met'}\n")
         print("for comparison, no target: everything the default build makes (every worksheet and exam; sheet, key "
