@@ -24,7 +24,7 @@ LAYERS = {
     "generator.typeset": 4,
     "generator.outputs": 5,
     "generator.commands": 6,
-    "generator.build": 7,
+    "generator.build": 7, "generator.questions": 7,
     "generator.cli": 8, "generator.__main__": 9,
 }
 

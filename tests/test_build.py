@@ -120,7 +120,7 @@ def test_pdfs_are_byte_reproducible(tmp_path):
 def test_one_process_and_two_solve_alike(tmp_path):
     """The Python stages shared out among processes (questions cut into runs of variants, drawn in
     the workers) give the same results and notes as one process."""
-    from generator import build as module
+    from generator import questions as module
     from generator.spec.model import load_bank
 
     bank = load_bank(BANK)
@@ -136,7 +136,7 @@ def test_one_process_and_two_solve_alike(tmp_path):
 def test_a_question_that_cannot_be_drawn_is_reported_before_errors_of_earlier_questions(tmp_path, monkeypatch):
     """As when every question was drawn before any was solved: the sampling error comes first."""
     import generator.answers.sampling as sampling
-    from generator import build as module
+    from generator import questions as module
     from generator.errors import SamplingError
     from generator.spec.model import load_bank
 

@@ -236,7 +236,7 @@ def test_installed_versions_are_what_importlib_metadata_says(tmp_path: Path, mon
 def test_a_kept_result_is_the_json_of_its_fields_and_restores_as_it_was() -> None:
     from dataclasses import asdict
 
-    from generator.build import Solved, _dump, _restore
+    from generator.questions import Solved, _dump, _restore
     from generator.render.documents import RenderedPart, RenderedQuestion
 
     parts = (RenderedPart("a", 2.0, "$x$", "$1$", r"\delta_{ij}", ""), RenderedPart("b", None, "p", "a", "", "W"))

@@ -293,7 +293,7 @@ def test_a_primer_hands_out_runs_for_documents_with_its_head_up_to_its_limit(tmp
 
 @needs_tex
 def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import generator.build
+    import generator.typeset.batch
 
     fed: list[str] = []
     real = PrimedRun.finish
@@ -314,7 +314,7 @@ def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tm
     primed = build(options)
     if sys.platform.startswith("linux"):
         assert len(fed) == 4  # two runs per TeX worker, for the 4 of 6 batches that start first
-    monkeypatch.setattr(generator.build, "_batch_start", lambda options: (None, None))
+    monkeypatch.setattr(generator.typeset.batch, "_batch_start", lambda templates, two_sided: (None, None))
     fed.clear()
     cold = build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "cold", variants=2, jobs=2))
     assert fed == [] and primed.files == cold.files and primed.compiled == cold.compiled == 6

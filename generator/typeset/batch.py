@@ -68,18 +68,21 @@ import queue
 import re
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
 from generator.errors import CompileError
+from generator.render.templating import project_preamble
 from generator.typeset.combine import combine_pdfs
 from generator.typeset.compile import (
     MAX_PASSES,
     allow_running,
     compile_pdf,
     error_line,
+    format_file,
     needs_rerun,
     run_pdflatex,
     stop_running,
@@ -87,8 +90,8 @@ from generator.typeset.compile import (
 from generator.typeset.formats import Primer, UnpackedFormat
 from generator.typeset.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "Typesetter", "batch_head", "batch_prefix", "batch_text", "compile_jobs",
-           "file_digest", "job_key", "split_copy"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "TexStart", "Typesetter", "batch_head", "batch_prefix", "batch_text",
+           "compile_jobs", "file_digest", "job_key", "split_copy", "tex_ready"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -472,6 +475,38 @@ def batch_prefix(preamble: str) -> str:
 def batch_head(preamble: str, *, two_sided: bool) -> str:
     """What every batch document with this shared preamble starts with, up to \\begin{document}."""
     return "".join([batch_prefix(preamble), _MACROS.replace("BLANK", _BLANK if two_sided else ""), _BEGIN])
+
+
+@dataclass(frozen=True, slots=True)
+class TexStart:
+    """What `tex_ready` makes ready for a build's `Typesetter` before there are documents."""
+
+    fmt: UnpackedFormat  # pdflatex's format unpacked, and one with the batches' preamble preloaded
+    primer: Primer  # pdflatex runs started on the batches' head
+
+
+@contextmanager
+def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: int) -> Iterator[TexStart]:
+    """TeX made ready in the background while the build imports the stages and loads the bank.
+
+    From entering on, TeX's formats are made ready (unpacked, the batches' preamble preloaded:
+    kept from an earlier build, or made) and up to `runs` pdflatex runs are started on the
+    batches' head, on the core the main process leaves idle (generator.typeset.formats). When
+    not `enabled` (no PDFs) nothing is started. Leaving ends the runs nobody took.
+    """
+    prefix, head = _batch_start(templates, two_sided) if enabled else (None, None)
+    with UnpackedFormat(format_file() if enabled else None, preamble=prefix) as fmt, \
+            Primer(head, fmt, limit=runs) as primer:
+        yield TexStart(fmt, primer)
+
+
+def _batch_start(templates: Path | None, two_sided: bool) -> tuple[str | None, str | None]:
+    """How the batches of documents without CJK names will start, if it can be told already:
+    up to the end of their preamble (what a format can hold preloaded), and up to \\begin{document}."""
+    preamble = project_preamble(templates)
+    if preamble is None:
+        return None, None
+    return batch_prefix(preamble), batch_head(preamble, two_sided=two_sided)
 
 
 def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
