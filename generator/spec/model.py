@@ -33,22 +33,22 @@ from generator.spec.indexnotation import (
 from generator.spec.yamlload import KeyPath, Positions, load_yaml
 
 __all__ = [
-    "TemplateText",
-    "ParameterSpec",
-    "IndexDefinition",
-    "IndexFormSpec",
-    "VectorizedSpec",
-    "PartSpec",
-    "QuestionSpec",
-    "WorksheetSpec",
+    "Bank",
     "ExamEntry",
     "ExamSpec",
-    "Bank",
+    "IndexDefinition",
+    "IndexFormSpec",
+    "ParameterSpec",
+    "PartSpec",
+    "QuestionSpec",
+    "TemplateText",
+    "VectorizedSpec",
+    "WorksheetSpec",
+    "format_path",
+    "load_bank",
+    "load_exam",
     "load_question",
     "load_worksheet",
-    "load_exam",
-    "load_bank",
-    "format_path",
 ]
 
 RESERVED_NAMES = frozenset({"answer", "part", "question", "variant", "e", "pi", *FUNCTIONS})
@@ -281,10 +281,14 @@ def _schema_problems(data: Any, positions: Positions, kind: str) -> list[str]:
 
 def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positions) -> list[tuple[Location, str]]:
     name = format_path(path)
-    v, expected, instance = error.validator, error.validator_value, error.instance
+    # jsonschema types these as possibly unset; an error from iter_errors has every one of them.
+    v: Any = error.validator
+    expected: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
     where = positions.at(path)
     if v == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
+        known = list(schema.get("properties", {}))
         out = []
         for key in instance:
             if key not in known:
@@ -296,16 +300,16 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
         missing = [key for key in expected if key not in instance]
         return [(where, f"{name}: missing required key '{key}'") for key in missing]
     if v == "type":
-        types = expected if isinstance(expected, list) else [expected]
+        types: list[str] = expected if isinstance(expected, list) else [expected]
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
         return [(where, f"{name}: expected {words}, got {_describe(instance)}")]
     if v == "pattern":
-        if error.schema is not None and "propertyNames" in str(error.relative_schema_path):
+        if schema is not None and "propertyNames" in str(error.relative_schema_path):
             where = positions.at(path + (instance,), key=True)
             name = format_path(path + (instance,))
         return [(where, f"{name}: expected a name of letters, digits and '_'/'-' (pattern {expected}), got {instance!r}")]
     if v in ("minItems", "maxItems") and isinstance(instance, list):
-        if error.schema.get("minItems") == error.schema.get("maxItems"):
+        if schema.get("minItems") == schema.get("maxItems"):
             return [(where, f"{name}: expected exactly {expected} items, got {len(instance)}")]
         word = "at least" if v == "minItems" else "at most"
         return [(where, f"{name}: expected {word} {expected} items, got {len(instance)}")]
@@ -386,149 +390,24 @@ def _expression(
 
 
 def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> QuestionSpec:
+    """A question's validated spec, its sections checked in the order they are defined and used:
+    dimensions, parameters, derived and constraints and define, the index section, then the parts.
+
+    Raises:
+        SpecError: every problem found in the file.
+    """
     p = _Problems(positions)
-    taken: dict[str, str] = {}
-
-    def claim(name: str, section: str, path: KeyPath) -> None:
-        if name in RESERVED_NAMES:
-            p.add(path, f"'{name}' is reserved (a function or template name); choose another name", key=True)
-        elif name in taken:
-            p.add(path, f"'{name}' is already defined in {taken[name]}", key=True)
-        else:
-            taken[name] = section
-
-    dimensions = []
-    for name, (low, high) in data.get("dimensions", {}).items():
-        claim(name, "dimensions", ("dimensions", name))
-        if not 1 <= low <= high:
-            p.add(("dimensions", name), f"expected [low, high] with 1 <= low <= high, got [{low}, {high}]")
-        elif high > MAX_SIZE:
-            p.add(("dimensions", name), f"expected sizes of at most {MAX_SIZE}, got [{low}, {high}]")
-        dimensions.append((name, low, high))
+    names = _Names(p)
+    dimensions = _dimensions(p, names, data.get("dimensions", {}))
     dim_names = {name for name, _, _ in dimensions}
-
-    parameters = []
-    for name, raw in data["parameters"].items():
-        path: KeyPath = ("parameters", name)
-        claim(name, "parameters", path)
-        shape = tuple(raw.get("shape", []))
-        for i, size in enumerate(shape):
-            if isinstance(size, str) and size not in dim_names:
-                hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
-                p.add(path + ("shape", i), f"unknown dimension {size!r}{extra}")
-            elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
-                p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
-        onehot = bool(raw.get("onehot", False))
-        if onehot:
-            if len(shape) != 1:
-                p.add(path + ("onehot",), f"a one-hot parameter must be a vector (shape of length 1), got shape {list(shape)}")
-            if "entries" in raw:
-                p.add(path + ("entries",), "a one-hot parameter has no entries range")
-            low, high = 0, 1
-        elif "entries" not in raw:
-            p.add(path, "missing required key 'entries' (or set onehot: true)")
-            low, high = 0, 0
-        else:
-            low, high = raw["entries"]
-            if low > high:
-                p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
-        denominators = tuple(raw.get("denominators", [1]))
-        exclude = tuple(raw.get("exclude", []))
-        for i, value in enumerate(exclude):
-            if not math.isfinite(value):
-                p.add(path + ("exclude", i), f"expected a finite number, got {value}")
-        exclude = tuple(x for x in exclude if math.isfinite(x))
-        if not onehot and low <= high:
-            count = sum((high - low) * q + 1 for q in set(denominators))
-            if count > MAX_VALUES:
-                p.add(path + ("entries",), f"expected at most {MAX_VALUES} values to draw from, got about {count} "
-                                           f"(entries [{low}, {high}], denominators {list(denominators)})")
-            elif _count_values(low, high, denominators, exclude) == 0:
-                p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
-        parameters.append(ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path)))
-
-    values = dim_names | {param.name for param in parameters}
-    # Names defined further down, for a precise message when one is used too early. Order of
-    # evaluation: derived, then constraints (at every draw), then define.
-    lines = {
-        (section, name): positions.at((section, name), key=True).line
-        for section in ("derived", "define")
-        for name in data.get(section, {})
-    }
-    later = {name: f"derived.{name} is at line {line}; move it above this one"
-             for (section, name), line in lines.items() if section == "derived"}
-    later.update({name: f"define.{name} is at line {line}, and define is evaluated after derived and constraints, "
-                  f"so move it to derived" for (section, name), line in lines.items() if section == "define"})
-    derived = []
-    for name, text in data.get("derived", {}).items():
-        claim(name, "derived", ("derived", name))
-        expr = _expression(p, text, positions, ("derived", name), values, later)
-        values.add(name)
-        if expr:
-            derived.append((name, expr))
-
-    constraints = []
-    for i, text in enumerate(data.get("constraints", [])):
-        expr = _expression(p, text, positions, ("constraints", i), values, later)
-        if expr:
-            constraints.append(expr)
-
-    later_define = {name: f"define.{name} is at line {line}; move it above this one"
-                    for (section, name), line in lines.items() if section == "define"}
-    define = []
-    for name, text in data["define"].items():
-        claim(name, "define", ("define", name))
-        expr = _expression(p, text, positions, ("define", name), values, later_define)
-        values.add(name)
-        if expr:
-            define.append((name, expr))
+    parameters = [_parameter(p, names, name, raw, positions, dim_names) for name, raw in data["parameters"].items()]
+    derived, constraints, define, values = _definitions(p, names, data, positions,
+                                                        dim_names | {param.name for param in parameters})
     defined = [name for name, _ in define] + [name for name in data["define"] if name not in dict(define)]
-
     index = data.get("index", {})
     index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
-
-    parts = []
-    seen_parts: set[str] = set()
-    param_names = [param.name for param in parameters]
-    for i, raw in enumerate(data["parts"]):
-        path = ("parts", i)
-        if raw["id"] in seen_parts:
-            p.add(path + ("id",), f"duplicate part id '{raw['id']}'")
-        seen_parts.add(raw["id"])
-        if raw["of"] not in defined:
-            hint = difflib.get_close_matches(raw["of"], defined, n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
-            p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
-        wrt = raw.get("wrt")
-        if wrt is not None and wrt not in param_names:
-            hint = difflib.get_close_matches(wrt, param_names, n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(param_names)})"
-            p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
-        index_form = None
-        if "index_form" in raw:
-            if "define" not in index:
-                p.add(path + ("index_form",), "needs an `index: define:` section in the question")
-            else:
-                index_form = _index_form(p, raw, positions, path, scope)
-        vectorized = None
-        if "vectorized" in raw:
-            vexpr = _expression(p, raw["vectorized"]["expr"], positions, path + ("vectorized", "expr"), values)
-            if vexpr:
-                vectorized = VectorizedSpec(vexpr, _template(raw["vectorized"]["latex"], positions, path + ("vectorized", "latex")))
-        parts.append(
-            PartSpec(
-                id=raw["id"],
-                of=raw["of"],
-                wrt=wrt,
-                points=raw.get("points"),
-                prompt=_template(raw["prompt"], positions, path + ("prompt",)),
-                answer=_template(raw["answer"], positions, path + ("answer",)) if "answer" in raw else None,
-                index_form=index_form,
-                vectorized=vectorized,
-                where=positions.at(path),
-            )
-        )
+    parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
+                   values=values, scope=scope if "define" in index else None)
     p.raise_if_any()
     return QuestionSpec(
         id=data["id"],
@@ -549,6 +428,183 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         path=positions.file,
         sha256=sha256,
     )
+
+
+class _Names:
+    """The names a question defines in its dimensions, parameters, derived and define: each once, none reserved."""
+
+    def __init__(self, problems: _Problems) -> None:
+        self._problems = problems
+        self._taken: dict[str, str] = {}  # name -> the section that defines it
+
+    def claim(self, name: str, section: str, path: KeyPath) -> None:
+        """Take `name` for `section`, or report why it cannot be taken."""
+        if name in RESERVED_NAMES:
+            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name", key=True)
+        elif name in self._taken:
+            self._problems.add(path, f"'{name}' is already defined in {self._taken[name]}", key=True)
+        else:
+            self._taken[name] = section
+
+
+def _dimensions(p: _Problems, names: _Names, section: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """The `dimensions:` section: each name with its [low, high] sizes."""
+    dimensions = []
+    for name, (low, high) in section.items():
+        names.claim(name, "dimensions", ("dimensions", name))
+        if not 1 <= low <= high:
+            p.add(("dimensions", name), f"expected [low, high] with 1 <= low <= high, got [{low}, {high}]")
+        elif high > MAX_SIZE:
+            p.add(("dimensions", name), f"expected sizes of at most {MAX_SIZE}, got [{low}, {high}]")
+        dimensions.append((name, low, high))
+    return dimensions
+
+
+def _parameter(p: _Problems, names: _Names, name: str, raw: dict[str, Any], positions: Positions,
+               dim_names: set[str]) -> ParameterSpec:
+    """One entry of `parameters:`: its shape, the range its entries are drawn from, and what is excluded."""
+    path: KeyPath = ("parameters", name)
+    names.claim(name, "parameters", path)
+    shape = tuple(raw.get("shape", []))
+    for i, size in enumerate(shape):
+        if isinstance(size, str) and size not in dim_names:
+            hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
+            p.add(path + ("shape", i), f"unknown dimension {size!r}{extra}")
+        elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
+            p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
+    onehot = bool(raw.get("onehot", False))
+    low, high = _entry_range(p, path, raw, shape, onehot)
+    denominators = tuple(raw.get("denominators", [1]))
+    exclude = tuple(raw.get("exclude", []))
+    for i, value in enumerate(exclude):
+        if not math.isfinite(value):
+            p.add(path + ("exclude", i), f"expected a finite number, got {value}")
+    exclude = tuple(x for x in exclude if math.isfinite(x))
+    if not onehot and low <= high:
+        count = sum((high - low) * q + 1 for q in set(denominators))
+        if count > MAX_VALUES:
+            p.add(path + ("entries",), f"expected at most {MAX_VALUES} values to draw from, got about {count} "
+                                       f"(entries [{low}, {high}], denominators {list(denominators)})")
+        elif _count_values(low, high, denominators, exclude) == 0:
+            p.add(path + ("exclude",), f"excludes every value in [{low}, {high}]")
+    return ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path))
+
+
+def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[str | int, ...],
+                 onehot: bool) -> tuple[int, int]:
+    """A parameter's `entries: [low, high]`; [0, 1] for a one-hot vector, which has none."""
+    if onehot:
+        if len(shape) != 1:
+            p.add(path + ("onehot",), f"a one-hot parameter must be a vector (shape of length 1), got shape {list(shape)}")
+        if "entries" in raw:
+            p.add(path + ("entries",), "a one-hot parameter has no entries range")
+        return 0, 1
+    if "entries" not in raw:
+        p.add(path, "missing required key 'entries' (or set onehot: true)")
+        return 0, 0
+    low, high = raw["entries"]
+    if low > high:
+        p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
+    return low, high
+
+
+def _definitions(
+    p: _Problems, names: _Names, data: dict[str, Any], positions: Positions, values: set[str],
+) -> tuple[list[tuple[str, Expr]], list[Expr], list[tuple[str, Expr]], set[str]]:
+    """The `derived:`, `constraints:` and `define:` sections, in their order of evaluation: derived,
+    then constraints (at every draw), then define. Each expression may use `values` (dimensions
+    and parameters) and the names defined above it.
+
+    Returns derived, constraints and define (without the expressions that have problems), and
+    every name an expression of the question may use.
+    """
+    values = set(values)
+    # Names defined further down, for a precise message when one is used too early.
+    lines = {
+        (section, name): positions.at((section, name), key=True).line
+        for section in ("derived", "define")
+        for name in data.get(section, {})
+    }
+    later = {name: f"derived.{name} is at line {line}; move it above this one"
+             for (section, name), line in lines.items() if section == "derived"}
+    later.update({name: f"define.{name} is at line {line}, and define is evaluated after derived and constraints, "
+                  f"so move it to derived" for (section, name), line in lines.items() if section == "define"})
+    derived = []
+    for name, text in data.get("derived", {}).items():
+        names.claim(name, "derived", ("derived", name))
+        expr = _expression(p, text, positions, ("derived", name), values, later)
+        values.add(name)
+        if expr:
+            derived.append((name, expr))
+
+    constraints = []
+    for i, text in enumerate(data.get("constraints", [])):
+        expr = _expression(p, text, positions, ("constraints", i), values, later)
+        if expr:
+            constraints.append(expr)
+
+    later_define = {name: f"define.{name} is at line {line}; move it above this one"
+                    for (section, name), line in lines.items() if section == "define"}
+    define = []
+    for name, text in data["define"].items():
+        names.claim(name, "define", ("define", name))
+        expr = _expression(p, text, positions, ("define", name), values, later_define)
+        values.add(name)
+        if expr:
+            define.append((name, expr))
+    return derived, constraints, define, values
+
+
+def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, defined: list[str],
+           parameters: list[str], values: set[str], scope: IndexScope | None) -> list[PartSpec]:
+    """The `parts:` section: each part's id unique, its `of` in define and its `wrt` a parameter.
+
+    `scope` is that of the question's index definitions; None when it has none (no `index: define:`).
+    """
+    parts = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raws):
+        path: KeyPath = ("parts", i)
+        if raw["id"] in seen:
+            p.add(path + ("id",), f"duplicate part id '{raw['id']}'")
+        seen.add(raw["id"])
+        if raw["of"] not in defined:
+            hint = difflib.get_close_matches(raw["of"], defined, n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
+            p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
+        wrt = raw.get("wrt")
+        if wrt is not None and wrt not in parameters:
+            hint = difflib.get_close_matches(wrt, parameters, n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
+            p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
+        index_form = None
+        if "index_form" in raw:
+            if scope is None:
+                p.add(path + ("index_form",), "needs an `index: define:` section in the question")
+            else:
+                index_form = _index_form(p, raw, positions, path, scope)
+        parts.append(PartSpec(
+            id=raw["id"],
+            of=raw["of"],
+            wrt=wrt,
+            points=raw.get("points"),
+            prompt=_template(raw["prompt"], positions, path + ("prompt",)),
+            answer=_template(raw["answer"], positions, path + ("answer",)) if "answer" in raw else None,
+            index_form=index_form,
+            vectorized=_vectorized(p, raw["vectorized"], positions, path, values) if "vectorized" in raw else None,
+            where=positions.at(path),
+        ))
+    return parts
+
+
+def _vectorized(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath,
+                values: set[str]) -> VectorizedSpec | None:
+    """A part's `vectorized:` form: its expression (None if it has problems) and its LaTeX."""
+    expr = _expression(p, raw["expr"], positions, path + ("vectorized", "expr"), values)
+    if not expr:
+        return None
+    return VectorizedSpec(expr, _template(raw["latex"], positions, path + ("vectorized", "latex")))
 
 
 def _index_section(
