@@ -67,8 +67,8 @@ def test_the_unpacked_format_is_kept_until_the_format_changes(tmp_path: Path, mo
         old = fmt.path()
     assert old is not None and old.parent == cache and old.name.startswith("pdflatex-") and old.suffix == ".fmt"
     runs: list[Any] = []
-    real = formats_module.subprocess.run
-    monkeypatch.setattr(formats_module.subprocess, "run", lambda *a, **k: runs.append(a) or real(*a, **k))
+    real = formats_module._run_child
+    monkeypatch.setattr(formats_module, "_run_child", lambda *a, **k: runs.append(a) or real(*a, **k))
     with UnpackedFormat(source, cache) as fmt:
         assert fmt.path() == old  # taken as it is
     assert runs == []
@@ -89,6 +89,37 @@ def test_the_unpacked_format_is_kept_until_the_format_changes(tmp_path: Path, mo
         newest = fmt.path()
     assert newest is not None and sorted(p.name for p in cache.iterdir()) == sorted([new.name, newest.name])
 
+
+
+def test_a_build_that_stops_does_not_wait_for_a_format_being_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or an error) while the preloaded format is being made: its TeX run is ended at
+    once, none starts after, and nothing is left in the cache but the unpacked format."""
+    fake = tmp_path / "bin" / "pdflatex"  # a TeX that takes a minute to make the format
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    source = tmp_path / "pdflatex.fmt"
+    source.write_bytes(gzip.compress(b"format " * 10000))
+    cache = tmp_path / "cache"
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), UnpackedFormat(source, cache, preamble="\\relax\n") as fmt:
+        deadline = time.monotonic() + 30
+        def tex_running() -> bool:
+            return any(child.args[0] == "pdflatex" for children in list(formats_module._children.values())
+                       for child in list(children))
+
+        while not tex_running() and time.monotonic() < deadline:  # until TeX makes the preloaded format
+            time.sleep(0.01)
+        assert tex_running()
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            fmt.abandon()
+            raise
+    assert time.monotonic() - start < 20
+    assert formats_module._children == {} and formats_module._stopped == set()
+    assert [p.name for p in cache.iterdir()] == [fmt.path().name]  # type: ignore[union-attr]
 
 def test_without_a_writable_cache_the_format_is_unpacked_for_the_build_alone(tmp_path: Path) -> None:
     blocked = tmp_path / "file"

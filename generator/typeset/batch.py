@@ -330,6 +330,8 @@ class Typesetter:
         if self._threads:
             if exc[0] is not None:
                 stop_running()
+                if self._format is not None:  # (threads may wait for a format being made)
+                    self._format.abandon()
             for _ in self._threads:  # ahead of any batch still queued: the build is over
                 self._work.put((-math.inf, next(self._sequence), None))
             for thread in self._threads:
@@ -497,7 +499,11 @@ def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: i
     prefix, head = _batch_start(templates, two_sided) if enabled else (None, None)
     with UnpackedFormat(format_file() if enabled else None, preamble=prefix) as fmt, \
             Primer(head, fmt, limit=runs) as primer:
-        yield TexStart(fmt, primer)
+        try:
+            yield TexStart(fmt, primer)
+        except BaseException:
+            fmt.abandon()  # a build that stops (Ctrl-C, an error) does not wait for a format being made
+            raise
 
 
 def _batch_start(templates: Path | None, two_sided: bool) -> tuple[str | None, str | None]:

@@ -75,13 +75,32 @@ class UnpackedFormat(_Closing):
         self._path: Path | None = None
         self._preamble = preamble
         self._preloaded: Path | None = None
+        self._abandoned = False
         self._thread = threading.Thread(target=self._prepare, args=(source,), daemon=True)
         self._thread.start()
 
     def _prepare(self, source: Path | None) -> None:
         self._unpack(source)
-        if self._preamble is not None and self._path is not None:
+        if self._preamble is not None and self._path is not None and not self._abandoned:
             self._preloaded = _preloaded(self._path, self._preamble)
+
+    def abandon(self) -> None:
+        """Stop making the formats, for a build that stops early (Ctrl-C, an error): the child
+        processes that make them (a TeX run of up to two minutes) are ended at once, none starts
+        after, and nothing half made is kept (each is written under a temporary name first)."""
+        self._abandoned = True
+        ident = self._thread.ident
+        with _children_lock:
+            _stopped.add(ident)
+        try:
+            while self._thread.is_alive():
+                with _children_lock:
+                    for child in _children.get(ident, ()):
+                        child.kill()
+                self._thread.join(0.05)
+        finally:
+            with _children_lock:
+                _stopped.discard(ident)
 
     def _unpack(self, source: Path | None) -> None:
         if source is None:
@@ -145,6 +164,37 @@ def cache_folder() -> Path | None:
     return Path(base) / "generator"
 
 
+# The child processes each formats thread runs (by thread), for `UnpackedFormat.abandon`; and the
+# threads whose build is stopping, which start no more.
+_children: dict[int | None, set[subprocess.Popen[Any]]] = {}
+_stopped: set[int | None] = set()
+_children_lock = threading.Lock()
+
+
+def _run_child(command: list[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run(command, capture_output=True, timeout=timeout, **options)`, with the child
+    registered under its thread while it runs, so that `UnpackedFormat.abandon` can end it."""
+    ident = threading.get_ident()
+    with _children_lock:
+        if ident in _stopped:
+            raise subprocess.SubprocessError("the build is stopping")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+        _children.setdefault(ident, set()).add(process)
+    try:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    finally:
+        with _children_lock:
+            _children[ident].discard(process)
+            if not _children[ident]:
+                del _children[ident]
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 def _kept_name(source: Path) -> str:
     """`pdflatex-<hash of the format's path, size and time>.fmt`."""
     stat = source.stat()
@@ -160,8 +210,8 @@ def _inflate(source: Path, folder: Path, name: str) -> bool:
         temp.touch()  # (OSError here if the folder cannot be written: the caller tries another)
         # In a child process: here it would wait for the interpreter lock, which the imports
         # beside it hold (0.16 s instead of 0.06 s).
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", _INFLATE, str(source), str(temp)],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
+        done = _run_child([sys.executable, "-I", "-S", "-c", _INFLATE, str(source), str(temp)],
+                          stdin=subprocess.DEVNULL, timeout=120)
         if done.returncode != 0:
             return False
         os.replace(temp, folder / name)
@@ -205,11 +255,11 @@ def _preloaded(base: Path, preamble: str) -> Path | None:
     try:
         with tempfile.TemporaryDirectory(prefix="generator-preload-") as work:
             (Path(work) / "preamble.tex").write_text(preamble + "\\dump\n", encoding="utf-8")
-            done = subprocess.run(
+            done = _run_child(
                 ["pdflatex", "-ini", "-interaction=batchmode", "-halt-on-error", "-no-shell-escape", "-recorder",
                  "-jobname=preamble", f"&{base.stem}", "preamble.tex"],
                 cwd=work, env={**tex_environment(), "TEXFORMATS": str(base.parent)}, stdin=subprocess.DEVNULL,
-                capture_output=True, timeout=120, check=False,
+                timeout=120,
             )
             made = Path(work) / "preamble.fmt"
             if done.returncode != 0 or not made.is_file():
@@ -258,8 +308,8 @@ def _unchanged(kept: Path, inputs: Path) -> bool:
             return False
         record = json.loads(inputs.read_text(encoding="utf-8"))
         searched, fixed = record["searched"], record["fixed"]
-        found = subprocess.run(["kpsewhich", *(name for name, *_ in searched)], env=tex_environment(), stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, timeout=30, check=False).stdout.splitlines()
+        found = _run_child(["kpsewhich", *(name for name, *_ in searched)], env=tex_environment(),
+                           stdin=subprocess.DEVNULL, text=True, timeout=30).stdout.splitlines()
         if found != [path for _, path, _, _ in searched]:
             return False
         for path, size, mtime in [*((path, size, mtime) for _, path, size, mtime in searched), *fixed]:
