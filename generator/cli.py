@@ -26,21 +26,26 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", parents=[common], help="build sheets, keys, solutions, manifest.json and answers.csv", description=(
-        "Draw every question of every worksheet and exam for the seed, compute and verify the keys, and write "
-        "for each variant (or each student of a roster) the student sheet, the answer key and the worked "
-        "solutions (.tex and .pdf; --kinds picks fewer), one combined print file per kind, manifest.json and "
-        "the grader's answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md."))
+    b = sub.add_parser(
+        "build", parents=[common], help="build sheets, keys, solutions, manifest.json and answers.csv",
+        description=(
+            "Draw every question of every worksheet and exam for the seed, compute and verify the keys, and write "
+            "for each variant (or each student of a roster) the student sheet, the answer key and the worked "
+            "solutions (.tex and .pdf; --kinds picks fewer), one combined print file per kind, manifest.json and "
+            "the grader's answers.csv into build/seed-<S>/ or --out. Layout: docs/output.md.")
+    )
     b.add_argument("--seed", type=_seed, default=42, help="build seed (default 42)")
     b.add_argument("--out", type=Path, help="output folder (default build/seed-<S>)")
-    b.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    b.add_argument("--bank", type=Path, default=Path("question_bank"), help=(
+        "question bank folder (default question_bank)"))
     b.add_argument("--no-pdf", action="store_true", help="write .tex and manifest only, do not run TeX")
     b.add_argument("--variants", type=int, metavar="N", help=(
         "number of variants A, B, ..., Z, AA, ... (default 1; with --roster, one per student)"))
     b.add_argument("--roster", type=Path, metavar="FILE.csv", help=(
         "UTF-8 CSV with columns name and id: one personalized copy per student (with --variants N, "
         "student k gets variant k mod N)"))
-    b.add_argument("--worksheet", action="append", default=[], metavar="ID", help="build only this worksheet (repeatable)")
+    b.add_argument("--worksheet", action="append", default=[], metavar="ID", help=(
+        "build only this worksheet (repeatable)"))
     b.add_argument("--exam", action="append", default=[], metavar="ID", help="build only this exam (repeatable)")
     b.add_argument("--one-sided", action="store_true", help=(
         "combined print files without the blank pages that make each copy start on a front page"))
@@ -51,34 +56,46 @@ def _parser() -> argparse.ArgumentParser:
         "which documents each copy gets, comma-separated from sheet, key, solutions (default: all three); "
         "e.g. --kinds sheet,key skips the worked solutions"))
 
-    c = sub.add_parser("check", parents=[common], help="find every problem in question and worksheet files", description=(
-        "Validate question and worksheet files against the schema, draw N seeds of each question and "
-        "compute, verify and render every draw; report constraints that cannot be met, answers that fail "
-        "verification, variants that repeat or are all zero, numbers too large for hand computation, and "
-        "LaTeX errors (each question is compiled on its own when TeX is installed). One problem per line, "
-        "file:line:col first. Exit 0 when all is well, 1 otherwise."))
+    c = sub.add_parser(
+        "check", parents=[common], help="find every problem in question and worksheet files",
+        description=(
+            "Validate question and worksheet files against the schema, draw N seeds of each question and "
+            "compute, verify and render every draw; report constraints that cannot be met, answers that fail "
+            "verification, variants that repeat or are all zero, numbers too large for hand computation, and "
+            "LaTeX errors (each question is compiled on its own when TeX is installed). One problem per line, "
+            "file:line:col first. Exit 0 when all is well, 1 otherwise.")
+    )
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                    help="question or worksheet files, or folders of them (default: the whole bank)")
     c.add_argument("--seeds", type=int, default=20, metavar="N", help="seeds to draw per question (default 20)")
-    c.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    c.add_argument("--bank", type=Path, default=Path("question_bank"), help=(
+        "question bank folder (default question_bank)"))
     c.add_argument("--no-tex", action="store_true", help="do not compile the questions with TeX")
     c.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
 
-    p = sub.add_parser("preview", parents=[common], help="one question's sheet and key as PDF and PNG pages", description=(
-        "Draw one question for a seed (as variant A of a build with that seed), and write its student-sheet "
-        "and answer-key text as a PDF and PNG pages (pdftoppm) into build/preview/<id>/ or --out; the paths "
-        "are printed."))
+    p = sub.add_parser(
+        "preview", parents=[common], help="one question's sheet and key as PDF and PNG pages",
+        description=(
+            "Draw one question for a seed (as variant A of a build with that seed), and write its student-sheet "
+            "and answer-key text as a PDF and PNG pages (pdftoppm) into build/preview/<id>/ or --out; the paths "
+            "are printed.")
+    )
     p.add_argument("question", metavar="QUESTION_ID_OR_FILE", help="a question id from the bank, or a question file")
     p.add_argument("--seed", type=_seed, default=42, help="seed (default 42, as build)")
     p.add_argument("--out", type=Path, help="output folder (default build/preview/<id>)")
-    p.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    p.add_argument("--bank", type=Path, default=Path("question_bank"), help=(
+        "question bank folder (default question_bank)"))
     p.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
     p.add_argument("--no-png", action="store_true", help="write the PDF only")
 
-    ls = sub.add_parser("list", parents=[common], help="show the bank: questions, and the worksheets and exams using them", description=(
-        "List every question of the bank (id, title, tags, points, parts) with the worksheets and exams "
-        "that use it, then the worksheets and exams."))
-    ls.add_argument("--bank", type=Path, default=Path("question_bank"), help="question bank folder (default question_bank)")
+    ls = sub.add_parser(
+        "list", parents=[common], help="show the bank: questions, and the worksheets and exams using them",
+        description=(
+            "List every question of the bank (id, title, tags, points, parts) with the worksheets and exams "
+            "that use it, then the worksheets and exams.")
+    )
+    ls.add_argument("--bank", type=Path, default=Path("question_bank"), help=(
+        "question bank folder (default question_bank)"))
     return parser
 
 
@@ -152,7 +169,8 @@ def _build(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.reused:
-        print(f"up to date: {len(result.files)} files in {result.destination}/ (same inputs as its last build; nothing rebuilt)")
+        print(f"up to date: {len(result.files)} files in {result.destination}/ "
+              "(same inputs as its last build; nothing rebuilt)")
         return 0
     print(f"wrote {len(result.files)} files to {result.destination}/")
     folders: dict[str, list[str]] = {}
@@ -169,7 +187,8 @@ def _build(args: argparse.Namespace) -> int:
         print(f"  {head}/: {len(copies)} copies ({copies[0]} ... {copies[-1]}), {len(names) - len(combined)} files"
               + (f"; {', '.join(combined)}" if combined else ""))
     if result.cached:
-        print(f"TeX: {result.compiled} document kind(s) compiled, {result.cached} unchanged and taken from the last build")
+        print(f"TeX: {result.compiled} document kind(s) compiled, {result.cached} unchanged and taken from the "
+              "last build")
     return 0
 
 
@@ -199,7 +218,8 @@ def _preview(args: argparse.Namespace) -> int:
     from generator.commands.preview import PreviewOptions, preview
 
     result = preview(PreviewOptions(
-        target=args.question, seed=args.seed, bank=args.bank, out=args.out, templates=args.templates, png=not args.no_png,
+        target=args.question, seed=args.seed, bank=args.bank, out=args.out, templates=args.templates,
+        png=not args.no_png,
     ))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -40,7 +40,7 @@ class Location:
                 parts.append(str(self.col))
         return ":".join(parts)
 
-    def shifted(self, line_offset: int = 0, col: int | None = None) -> "Location":
+    def shifted(self, line_offset: int = 0, col: int | None = None) -> Location:
         """Return the location `line_offset` lines further down (for text inside a YAML value)."""
         line = None if self.line is None else self.line + line_offset
         return Location(self.file, line, col if col is not None else self.col)

@@ -48,8 +48,11 @@ class Progress:
             from tqdm import tqdm  # only terminals need it
 
             tqdm.monitor_interval = 0  # no monitor thread: the build forks worker processes
-            self._bar = tqdm(total=self._total, initial=self._done, desc=self._name, file=self._stream, leave=False,
-                             dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+            self._bar = tqdm(
+                total=self._total, initial=self._done, desc=self._name, file=self._stream, leave=False,
+                dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+            )
 
     def close(self) -> None:
         if self._bar is not None:

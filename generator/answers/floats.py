@@ -125,10 +125,7 @@ def float_in_e(sign: int, numerator: Any, denominator: Any) -> float | None:
         return None
     shift = bottom_shift - top_shift  # value = top / bottom * 2**shift
     try:
-        if shift >= 0:
-            result = (top << shift) / bottom
-        else:
-            result = top / (bottom << -shift)
+        result = (top << shift) / bottom if shift >= 0 else top / (bottom << -shift)
     except OverflowError:
         return None
     return sign * result

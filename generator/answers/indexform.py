@@ -91,7 +91,9 @@ class _Deriver:
         self.definitions = {
             d.ref.name: (tuple(index_symbol(i) for i in d.ref.indices), d.expr.value) for d in question.index_define
         }
-        self.ranges: dict[sympy.Symbol, sympy.Expr] = {index_symbol(n): size_symbol(s) for n, s in question.index_ranges}
+        self.ranges: dict[sympy.Symbol, sympy.Expr] = {
+            index_symbol(n): size_symbol(s) for n, s in question.index_ranges
+        }
         self.hints: dict[sympy.Dummy, str] = {}
         self.through: list[str] = []
         # A question's parts go through the same definitions (mlp2's four parts all differentiate
@@ -105,7 +107,7 @@ class _Deriver:
         """A fresh summation index over the same range as `like` (renamed nicely at the end)."""
         fresh = sympy.Dummy(like.name, integer=True, positive=True)
         self.ranges[fresh] = self.ranges[like]
-        self.hints[fresh] = self.hints.get(like, like.name)  # type: ignore[call-overload]
+        self.hints[fresh] = self.hints.get(like, like.name)
         return fresh
 
     def fresh_bound(self, expr: sympy.Expr) -> sympy.Expr:
@@ -123,7 +125,7 @@ class _Deriver:
         key = (name, indices)
         if key not in self._instances:
             symbols, body = self.definitions[name]
-            self._instances[key] = self.fresh_bound(body).xreplace(dict(zip(symbols, indices)))
+            self._instances[key] = self.fresh_bound(body).xreplace(dict(zip(symbols, indices, strict=True)))
         return self._instances[key]
 
     def derivative(self, expr: sympy.Expr, by: sympy.Expr) -> sympy.Expr:
@@ -189,8 +191,9 @@ class _Deriver:
         if expr.has(sympy.Piecewise):
             piece = next(iter(expr.atoms(sympy.Piecewise)))
             raise SolveError(
-                f"{self.question.path}: question '{self.question.id}': the index form keeps a condition SymPy could not "
-                f"resolve ({piece.args[0][1]}); check that every index in index.define runs over the right dimension"
+                f"{self.question.path}: question '{self.question.id}': the index form keeps a condition "
+                f"SymPy could not resolve ({piece.args[0][1]}); check that every index in index.define runs over "
+                "the right dimension"
             )
         return expr
 
@@ -368,7 +371,7 @@ def check_expected(question: QuestionSpec, form: IndexForm) -> None:
         flat = _first_mismatch(derived, expected)
         if flat is not None:
             index = np.unravel_index(flat, derived.shape)
-            at = ", ".join(f"{n}={int(v) + 1}" for n, v in zip(form.index_names, index))
+            at = ", ".join(f"{n}={int(v) + 1}" for n, v in zip(form.index_names, index, strict=True))
             raise VerifyError(
                 f"{form.expected_where}: question '{question.id}', part '{form.part_id}': the stated index form "
                 f"'{form.expected_text}' disagrees with SymPy's derivation '{form.derived}' at {at} "
@@ -386,8 +389,9 @@ def variant_grid(
 
 
 def check_index_form(
-    question: QuestionSpec, form: IndexForm, dims: Mapping[str, int], params: Mapping[str, np.ndarray], jacobian: np.ndarray,
-    label: str, grid: Callable[[sympy.Expr, Sequence[tuple[sympy.Symbol, int]]], np.ndarray] | None = None,
+    question: QuestionSpec, form: IndexForm, dims: Mapping[str, int], params: Mapping[str, np.ndarray],
+    jacobian: np.ndarray, label: str,
+    grid: Callable[[sympy.Expr, Sequence[tuple[sympy.Symbol, int]]], np.ndarray] | None = None,
 ) -> None:
     """Check a variant's Jacobian (floats) entry by entry against the index form(s); `grid`: the
     variant's `variant_grid`, if its other parts are checked too.

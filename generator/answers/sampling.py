@@ -67,7 +67,8 @@ class Instance:
     def env(self) -> ChainMap[str, Any]:
         """Every named value (dimensions, parameters, derived) for expression evaluation; a
         derived value is evaluated only if an expression reads it."""
-        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims))
+        # ChainMap writes to its first map only; typeshed asks for every map to be mutable.
+        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims))  # type: ignore[arg-type]
 
 
 def _dimension_values(dims: Mapping[str, int]) -> dict[str, np.ndarray]:
@@ -85,11 +86,12 @@ class Definitions(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, definitions: tuple[tuple[str, Expr], ...], base: Mapping[str, Any],
-                 known: Mapping[str, np.ndarray] | None = None, failed: Callable[[ExpressionError], Exception] | None = None):
+                 known: Mapping[str, np.ndarray] | None = None,
+                 failed: Callable[[ExpressionError], Exception] | None = None):
         self._definitions = definitions
         self._names = [name for name, _ in definitions]
         self._values: dict[str, np.ndarray] = {}
-        self._env = ChainMap(self._values, base)
+        self._env = ChainMap(self._values, base)  # type: ignore[arg-type]  # (only the first map is written)
         self._known = dict(known or {})
         self._failed = failed
 
@@ -156,7 +158,9 @@ def _draw(param: ParameterSpec, dims: dict[str, int], rng: np.random.Generator) 
     return np.asarray(choices[picks], dtype=object)  # (indexed in C; a scalar comes out 0-d)
 
 
-def _check(question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]) -> tuple[Definitions, list[int]]:
+def _check(
+    question: QuestionSpec, dims: dict[str, int], params: dict[str, np.ndarray]
+) -> tuple[Definitions, list[int]]:
     """The derived values of a draw, and the indices of the constraints it fails.
 
     Only the derived values the constraints use are computed to check them: most draws of a
@@ -273,7 +277,9 @@ def _fingerprint(instance: Instance) -> tuple[Any, ...]:
     )
 
 
-def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence[int]) -> tuple[dict[int, Instance], str | None]:
+def sample_variants(
+    question: QuestionSpec, seed: int, variant_indices: Sequence[int]
+) -> tuple[dict[int, Instance], str | None]:
     """Draw the question for each variant index (in increasing order), avoiding repeats.
 
     Returns the instances by variant index, and a one-line note when the parameter space is too
@@ -304,4 +310,7 @@ def sample_variants(question: QuestionSpec, seed: int, variant_indices: Sequence
     count, exact = count_variants(question)
     if exact:
         return out, f"{question.id}: only {count} distinct variants exist, {asked} asked"
-    return out, f"{question.id}: found only {len(seen)} distinct variants ({MAX_REDRAWS} redraws found no new one), {asked} asked"
+    return out, (
+        f"{question.id}: found only {len(seen)} distinct variants ({MAX_REDRAWS} redraws found no new one), "
+        f"{asked} asked"
+    )

@@ -25,7 +25,7 @@ import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -43,8 +43,8 @@ from generator.spec.expr import EXACT, evaluate
 from generator.spec.model import PartSpec, QuestionSpec
 
 __all__ = [
-    "FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "sympified", "tidy_array",
-    "to_plain",
+    "FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "sympified",
+    "tidy_array", "to_plain",
 ]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.render.latex)
@@ -101,7 +101,9 @@ class DerivedValues(Mapping[str, np.ndarray]):
             if symbolic is None:
                 self._shown[name] = tidy_array(instance.derived[name])
             else:
-                self._shown[name] = _substitute(np.asarray(symbolic[name], dtype=object), self._substitution, self._memo)
+                self._shown[name] = _substitute(
+                    np.asarray(symbolic[name], dtype=object), self._substitution, self._memo
+                )
         return self._shown[name]
 
     def __contains__(self, name: object) -> bool:
@@ -129,7 +131,9 @@ def symbol_arrays(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> 
 
 
 @lru_cache(maxsize=256)
-def _symbolic(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _symbolic(
+    question: QuestionSpec, dims: tuple[tuple[str, int], ...]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     symbols = symbol_arrays(question, dims)
     env: dict[str, Any] = {k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims}
     env.update(symbols)
@@ -158,7 +162,7 @@ def _jacobian(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: str
         return _jacobian_by_diff(np.asarray(env[of], dtype=object), inputs)
     jac = np.empty(gradients.shape + inputs.shape, dtype=object)
     for a in np.ndindex(gradients.shape):
-        gradient = gradients[a]
+        gradient = cast(dict[sympy.Symbol, Any], gradients[a])  # (an object array of dicts)
         for b in np.ndindex(inputs.shape):
             jac[a + b] = gradient.get(inputs[b], sympy.Integer(0))
     return jac
@@ -387,7 +391,9 @@ def _as_fraction(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None = 
     return result
 
 
-def _fraction_of(value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, memo: dict[Any, Any] | None) -> _Fraction | None:
+def _fraction_of(
+    value: sympy.Expr, values: Mapping[sympy.Symbol, Any] | None, memo: dict[Any, Any] | None
+) -> _Fraction | None:
     if value.is_Symbol:
         number = values.get(value) if values is not None else None
         return _as_fraction(number) if number is not None and number.is_Rational else None
@@ -497,7 +503,9 @@ def _factors_of(value: Any) -> FactoredForm | None:
 
 
 @lru_cache(maxsize=1 << 16)  # a key's closed forms have few denominators: (e + 1)^2, e^2 + 1, ...
-def _square_free(coefficients: tuple[int, ...]) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
+def _square_free(
+    coefficients: tuple[int, ...]
+) -> tuple[sympy.Expr, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]]:
     """As `_sqf_in` for a polynomial in e given by its integer coefficients; and its factors."""
     if len(coefficients) <= 1:
         number = coefficients[0] if coefficients else 0
@@ -611,28 +619,34 @@ def solve(instance: Instance) -> Solution:
             shape = out_shape + (instance.params[part.wrt].shape if part.wrt else ())
             if len(shape) > MAX_ORDER:
                 raise SolveError(
-                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have order {len(shape)} "
-                    f"(shape {list(shape)}); a key can show at most order {MAX_ORDER}"
+                    f"{part.where}: question '{question.id}' part '{part.id}': "
+                    f"the answer would have order {len(shape)} (shape {list(shape)}); "
+                    f"a key can show at most order {MAX_ORDER}"
                 )
             if part.wrt is None:
                 parts.append(PartAnswer(part, _substitute(values[part.of], {}), out_shape, ()))
                 continue
             jac = _jacobian(question, dims, part.of, part.wrt)
             form = derive_index_form(question, part.id)
-            parts.append(PartAnswer(part, _substitute(jac, substitution, shared), out_shape, instance.params[part.wrt].shape, form))
+            parts.append(PartAnswer(
+                part, _substitute(jac, substitution, shared), out_shape, instance.params[part.wrt].shape, form
+            ))
     except ExpressionError as e:
         raise failed(e) from e
     for answer in parts:
         for entry in answer.value.flat:
             if entry.has(sympy.zoo, sympy.nan, sympy.oo):
                 raise SolveError(
-                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' variant {instance.variant}: "
-                    "the answer is undefined for these values (division by zero?); add a constraint"
+                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' "
+                    f"variant {instance.variant}: the answer is undefined for these values (division by zero?); "
+                    "add a constraint"
                 )
     return Solution(instance, values, tuple(parts), DerivedValues(instance, dims, substitution, shared))
 
 
-def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:
+def _substitution(
+    question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance
+) -> dict[sympy.Symbol, Any]:
     out: dict[sympy.Symbol, Any] = {}
     for name, symbols in _flat_symbols(question, dims):
         out.update(zip(symbols, instance.params[name].flat, strict=True))
@@ -640,7 +654,9 @@ def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], ins
 
 
 @lru_cache(maxsize=256)
-def _flat_symbols(question: QuestionSpec, dims: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tuple[sympy.Symbol, ...]], ...]:
+def _flat_symbols(
+    question: QuestionSpec, dims: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, tuple[sympy.Symbol, ...]], ...]:
     """Each parameter's symbols in C order, as `.flat` gives its values (once per dimensions).
 
     (The same symbols as `_symbolic`'s, which SymPy makes equal by name and assumptions, without

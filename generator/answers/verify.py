@@ -106,7 +106,9 @@ def verify(solution: Solution) -> None:
                 numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
             what = "the derivative (finite differences)"
         if numeric.shape != exact.shape:
-            raise VerifyError(f"{part.where}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}")
+            raise VerifyError(
+                f"{part.where}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}"
+            )
         bad = np.argwhere(~_close(exact, numeric))
         if bad.size:
             index = tuple(int(i) for i in bad[0])
@@ -116,14 +118,14 @@ def verify(solution: Solution) -> None:
             form = np.asarray(evaluate(part.vectorized.expr, base, NUMERIC), dtype=float)
             if form.shape != exact.shape:
                 raise VerifyError(
-                    f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': vectorized form has shape "
-                    f"{list(form.shape)} but the answer has shape {list(exact.shape)}"
+                    f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': "
+                    f"vectorized form has shape {list(form.shape)} but the answer has shape {list(exact.shape)}"
                 )
             bad = np.argwhere(~_close(exact, form))
             if bad.size:
                 index = tuple(int(i) for i in bad[0])
-                raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]), float(form[index]),
-                                part.vectorized.expr.where)
+                raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]),
+                                float(form[index]), part.vectorized.expr.where)
         if answer.index_form is not None:
             instance = solution.instance
             label = f"variant {instance.variant} (seed {instance.seed})"

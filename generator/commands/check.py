@@ -159,7 +159,9 @@ def check(options: CheckOptions) -> CheckReport:
         if tex_available():
             compiled = _compile_all(env, to_compile, found)
         else:
-            found.notes.append(f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}")
+            found.notes.append(
+                f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}"
+            )
     return CheckReport(tuple(found.problems), tuple(found.notes), len(questions), len(worksheets), compiled)
 
 
@@ -269,7 +271,8 @@ def _check_repeats(question: QuestionSpec, draws: list[_Draw], found: _Findings)
     groups: dict[Any, list[int]] = defaultdict(list)
     for d in draws:
         key = (tuple(sorted(d.instance.dims.items())),
-               tuple((name, value.shape, tuple(str(v) for v in value.flat)) for name, value in d.instance.params.items()))
+               tuple((name, value.shape, tuple(str(v) for v in value.flat))
+                     for name, value in d.instance.params.items()))
         groups[key].append(d.seed)
     distinct, k = len(groups), len(draws)
     if distinct == k:
@@ -278,8 +281,8 @@ def _check_repeats(question: QuestionSpec, draws: list[_Draw], found: _Findings)
     forced = max(0, k - size) if size is not None else 0
     repeats = k - distinct
     if size is not None and size < k:
-        found.notes.append(f"{question.path}: question '{question.id}' has only {size} different draws of its parameters, "
-                           f"so variants repeat")
+        found.notes.append(f"{question.path}: question '{question.id}' has only {size} different draws of its "
+                           f"parameters, so variants repeat")
     if repeats <= forced or _poisson_tail(collision * k * (k - 1) / 2, repeats - forced) >= REPEAT_P_VALUE:
         return
     first = next(seeds_ for seeds_ in groups.values() if len(seeds_) > 1)
@@ -312,7 +315,7 @@ def _space(question: QuestionSpec) -> tuple[int | None, float]:
     counts = {p.name: _values(p) for p in question.parameters}
     total, collision = 0, 0.0
     for choice in product(*ranges):
-        dims = dict(zip(names, choice))
+        dims = dict(zip(names, choice, strict=True))
         draws = 1
         for p in question.parameters:
             shape = [dims[s] if isinstance(s, str) else s for s in p.shape]
@@ -396,7 +399,9 @@ def _check_worksheet(path: Path, questions: dict[str, QuestionSpec], found: _Fin
         if qid not in known:
             hint = difflib.get_close_matches(qid, sorted(known), n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            found.problems.append(f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}")
+            found.problems.append(
+                f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}"
+            )
     return sheet
 
 
@@ -420,7 +425,9 @@ def _compile_all(env: Any, items: list[tuple[QuestionSpec, list[_Draw]]], found:
     def one(item: tuple[QuestionSpec, list[_Draw]]) -> str | None:
         question, draws = item
         try:
-            text = render_preview_document(env, question, [d.rendered for d in draws], [d.seed for d in draws], variant_label(0))
+            text = render_preview_document(
+                env, question, [d.rendered for d in draws], [d.seed for d in draws], variant_label(0)
+            )
         except GeneratorError as e:
             return str(e)
         with tempfile.TemporaryDirectory(prefix="generator-check-") as folder:

@@ -35,7 +35,8 @@ from generator.spec.yamlload import load_yaml
 from generator.typeset.compile import INSTALL_COMMAND, compile_pdf, tex_available
 
 __all__ = [
-    "PreviewOptions", "PreviewResult", "preview", "find_question", "looks_like_worksheet", "render_preview_document", "PNG_RESOLUTION",
+    "PreviewOptions", "PreviewResult", "preview", "find_question", "looks_like_worksheet", "render_preview_document",
+    "PNG_RESOLUTION",
 ]
 
 PNG_RESOLUTION = 110  # dots per inch: an A4 page is about 910 x 1290 pixels, readable on screen
@@ -79,7 +80,9 @@ def find_question(target: str, bank: Path) -> QuestionSpec:
         except GeneratorError:
             data = None  # load_question reports it
         if looks_like_worksheet(data):
-            raise SpecError(f"{display_path(path)}:1:1: is a worksheet; preview takes one question (its id or its file)")
+            raise SpecError(
+                f"{display_path(path)}:1:1: is a worksheet; preview takes one question (its id or its file)"
+            )
         return load_question(path)
     if path.suffix in (".yaml", ".yml") or "/" in target:
         raise SpecError(f"{display_path(path)}: no such file")
@@ -101,7 +104,9 @@ def find_question(target: str, bank: Path) -> QuestionSpec:
     raise SpecError(f"{display_path(folder)}: no question with id '{target}'{extra}")
 
 
-def render_preview_document(env: Any, question: QuestionSpec, rendered: list[RenderedQuestion], seeds: list[int], variant: str = "A") -> str:
+def render_preview_document(
+    env: Any, question: QuestionSpec, rendered: list[RenderedQuestion], seeds: list[int], variant: str = "A"
+) -> str:
     """The standalone document of one question (`templates/preview.tex.j2`): each draw as on the
     sheet and as in the key."""
     sheet = WorksheetSpec(
@@ -125,7 +130,9 @@ def preview(options: PreviewOptions) -> PreviewResult:
     """
     question = find_question(options.target, options.bank)
     if not tex_available():
-        raise CompileError(f"no TeX engine (pdflatex) on PATH; preview needs it to make the PDF. Install TeX with: {INSTALL_COMMAND}")
+        raise CompileError(
+            f"no TeX engine (pdflatex) on PATH; preview needs it to make the PDF. Install TeX with: {INSTALL_COMMAND}"
+        )
     env = make_environment(options.templates)
     solution = solve(sample(question, options.seed, 0))
     verify(solution)
@@ -145,18 +152,23 @@ def preview(options: PreviewOptions) -> PreviewResult:
         pages: list[str] = []
         if options.png:
             if shutil.which("pdftoppm") is None:
-                notes.append("pdftoppm not found, so no PNG pages were made; install it with: apt-get install poppler-utils")
+                notes.append(
+                    "pdftoppm not found, so no PNG pages were made; install it with: apt-get install poppler-utils"
+                )
             else:
                 pages = _png_pages(temp / f"{name}.pdf", temp / name)
     pngs = tuple(destination / page for page in pages)
-    return PreviewResult(question.id, options.seed, variant, destination / f"{name}.tex", destination / f"{name}.pdf", pngs, tuple(notes))
+    return PreviewResult(
+        question.id, options.seed, variant, destination / f"{name}.tex", destination / f"{name}.pdf", pngs, tuple(notes)
+    )
 
 
 def _png_pages(pdf: Path, prefix: Path) -> list[str]:
     """Render every page of `pdf` as `<prefix>-<n>.png`; returns the file names in page order."""
     result = subprocess.run(
         ["pdftoppm", "-png", "-r", str(PNG_RESOLUTION), pdf.name, prefix.name],
-        cwd=pdf.parent, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+        cwd=pdf.parent, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=120,
     )
     if result.returncode != 0:
         output = result.stdout.decode("utf-8", "replace").strip()

@@ -31,6 +31,7 @@ fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -137,10 +138,8 @@ def installed_versions(packages: Iterable[str]) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version
 
         for package in missing:
-            try:
+            with contextlib.suppress(PackageNotFoundError):
                 found[package] = version(package)
-            except PackageNotFoundError:
-                pass
     return found
 
 
@@ -250,7 +249,8 @@ def load_previous(folder: Path) -> Previous:
 
 
 def write_index(folder: Path, inputs: str, files: Iterable[str], notes: Iterable[str],
-                jobs: Mapping[str, Iterable[str]], solved: Iterable[str] = (), digests: Mapping[str, str] | None = None) -> None:
+                jobs: Mapping[str, Iterable[str]], solved: Iterable[str] = (),
+                digests: Mapping[str, str] | None = None) -> None:
     """Record a finished build in `folder` (before it is swapped into place).
 
     `digests` holds the SHA-256 of files already known (taken as they were written); the others

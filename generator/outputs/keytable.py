@@ -29,7 +29,9 @@ from generator.spec.assemble import Plan
 
 __all__ = ["COLUMNS", "answer_rows", "make_key_table"]
 
-COLUMNS = ("document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal")
+COLUMNS = (
+    "document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal",
+)
 
 
 def _nested(array: np.ndarray, entry: Any) -> str:
@@ -40,7 +42,9 @@ def _nested(array: np.ndarray, entry: Any) -> str:
 
 
 def _nested_list(items: list[Any], entry: Any) -> str:
-    return "[" + ", ".join(_nested_list(item, entry) if isinstance(item, list) else str(entry(item)) for item in items) + "]"
+    return "[" + ", ".join(
+        _nested_list(item, entry) if isinstance(item, list) else str(entry(item)) for item in items
+    ) + "]"
 
 
 def _exact(value: Any) -> str:

@@ -58,7 +58,9 @@ def manifest_entry(solution: Solution, latex: Sequence[str] | None = None) -> di
     }
 
 
-def make_manifest(seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_manifest(
+    seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The whole manifest for a build: `variants` holds each variant's label and its questions'
     `manifest_entry` (made where the question was solved, possibly in another process)."""
     import jinja2
@@ -189,8 +191,9 @@ def _float(value: float) -> str:
     return float.__repr__(value) if math.isfinite(value) else json.dumps(value)  # Infinity, NaN
 
 
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # (C speedup; ensure_ascii=False)
+_string = json.encoder.encode_basestring  # (C speedup; ensure_ascii=False)
 # Exact types, as the json module writes them (a subclass, such as numpy's float64, goes to it).
 _SCALARS: dict[type, Any] = {
-    str: _string, int: int.__repr__, float: _float, bool: lambda b: "true" if b else "false", type(None): lambda _: "null",
+    str: _string, int: int.__repr__, float: _float, bool: lambda b: "true" if b else "false",
+    type(None): lambda _: "null",
 }

@@ -53,7 +53,9 @@ def staging(destination: str | Path) -> Iterator[Path]:
         raise OutputError(f"{shown}: cannot write the output folder ({e.strerror or e})") from None
     try:
         try:
-            (temp / MARKER).write_text("Written by `python -m generator`; replaced by the next build.\n", encoding="utf-8")
+            (temp / MARKER).write_text(
+                "Written by `python -m generator`; replaced by the next build.\n", encoding="utf-8"
+            )
             yield temp
         except OSError as e:
             if e.filename is None or not _inside(Path(str(e.filename)), temp):
@@ -78,7 +80,9 @@ def _refuse_unsafe(target: Path, shown: Path) -> None:
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{shown}: cannot write the output folder ({display_path(parent)} is a file, not a folder)")
+                raise OutputError(
+                    f"{shown}: cannot write the output folder ({display_path(parent)} is a file, not a folder)"
+                )
             break
     cwd = Path.cwd().absolute()
     if target == cwd or target in cwd.parents:

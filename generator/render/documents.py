@@ -1,8 +1,8 @@
 """Stage 5, render: Jinja LaTeX for each solved question, then the sheet and key documents.
 
 Delimiters are `<< var >>`, `<% block %>` and `<# comment #>` (`generator.render.templating`), because `{{`,
-`{%` and `{#` occur in ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every template
-runs in Jinja's sandbox: question text comes from files a colleague may have shared, and the
+`{%` and `{#` occur in ordinary LaTeX. Undefined names are errors (StrictUndefined), never silently empty. Every
+template runs in Jinja's sandbox: question text comes from files a colleague may have shared, and the
 sandbox refuses attribute tricks such as `''.__class__.__mro__`. Document templates are looked up
 in the user's folder first, then in the project's `templates/`.
 """
@@ -55,7 +55,8 @@ DOCUMENT_KINDS = ("sheet", "key", "solutions")
 SHAPE_CONVENTION = (
     r"The derivative of an output of shape $A$ with respect to an input of shape $B$ has shape $A + B$: "
     r"entry $[a, b]$ is $\partial\,\mathrm{out}_a / \partial\,\mathrm{in}_b$. "
-    r"Order-3 and order-4 tensors are shown as labelled blocks of matrices over their first indices; indices count from 1."
+    r"Order-3 and order-4 tensors are shown as labelled blocks of matrices over their first indices; "
+    r"indices count from 1."
 )
 
 
@@ -153,7 +154,9 @@ def _locate(tb: TracebackType | None, filename: str) -> int | None:
     return line
 
 
-_templates: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[tuple[str, str], jinja2.Template]] = weakref.WeakKeyDictionary()
+_templates: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[tuple[str, str], jinja2.Template]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _compiled(env: SandboxedEnvironment, source: str, filename: str) -> jinja2.Template:
@@ -175,7 +178,9 @@ def _plain(env: SandboxedEnvironment, source: str) -> bool:
         return False
     if env.newline_sequence != "\n" or (source.endswith("\n") and not env.keep_trailing_newline):
         return False
-    return not any(start in source for start in (env.block_start_string, env.variable_start_string, env.comment_start_string))
+    return not any(
+        start in source for start in (env.block_start_string, env.variable_start_string, env.comment_start_string)
+    )
 
 
 def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str, Any], owner: str) -> str:
@@ -213,7 +218,8 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     """
     instance = solution.instance
 
-    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:  # (read only what is shown: values are lazy)
+    # (read only what is shown: values are lazy)
+    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:
         return {name: tidy(values[name]) for name in values if used is None or name in used}
 
     return {
@@ -228,7 +234,9 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     }
 
 
-_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = weakref.WeakKeyDictionary()
+_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozenset[str] | None:
@@ -249,7 +257,9 @@ def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozens
     return cache[question]
 
 
-def _render_part(env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str) -> RenderedPart:
+def _render_part(
+    env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
+) -> RenderedPart:
     part = answer.spec
     block = _answer_block(answer, exact)
     local = {**context, "answer": answer.value, "answer_block": block, "part": {"id": part.id}}
@@ -262,7 +272,8 @@ def _render_part(env: SandboxedEnvironment, answer: PartAnswer, exact: str, cont
 
 
 def render_question(
-    env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None, latex: Sequence[str] | None = None,
+    env: SandboxedEnvironment, solution: Solution, extras: dict[str, Any] | None = None,
+    latex: Sequence[str] | None = None,
 ) -> RenderedQuestion:
     """Render a solved question's stem, parts and solution (once, for sheet and key alike).
 
@@ -274,7 +285,9 @@ def render_question(
     if extras:
         context.update(extras)
     owner = question.id
-    parts = tuple(_render_part(env, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True))
+    parts = tuple(
+        _render_part(env, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True)
+    )
     return RenderedQuestion(
         id=question.id,
         title=question.title,

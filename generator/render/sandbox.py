@@ -62,6 +62,9 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
                     raise SecurityError(f"exponent {exponent} is too large (at most {MAX_EXPONENT})")
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and count * max(len(seq), 1) > MAX_REPEAT:
-                    raise SecurityError(f"repeating a text or list {count} times is too much (at most {MAX_REPEAT} items)")
+                if (isinstance(seq, (str, list, tuple)) and isinstance(count, int)
+                        and count * max(len(seq), 1) > MAX_REPEAT):
+                    raise SecurityError(
+                        f"repeating a text or list {count} times is too much (at most {MAX_REPEAT} items)"
+                    )
         return super().call_binop(context, operator, left, right)

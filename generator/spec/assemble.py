@@ -16,8 +16,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -126,7 +126,8 @@ def assemble(
         totals = sorted({_total(s) for s in slots.values()})
         if len(totals) > 1:
             notes.append(
-                f"exam '{exam_id}': the total differs between variants ({_number(totals[0])} to {_number(totals[-1])} points); "
+                f"exam '{exam_id}': the total differs between variants "
+                f"({_number(totals[0])} to {_number(totals[-1])} points); "
                 "give 'points' on its tag entries to make them equal"
             )
         documents.append(DocumentPlan(exam_id, "exam", exam, slots))
@@ -167,7 +168,7 @@ def _check_names(bank: Bank, sheet_ids: list[str], exam_ids: list[str]) -> None:
 
 def _exam_rng(seed: int, variant_index: int, exam_id: str) -> tuple[np.random.Generator, np.random.Generator]:
     """Two independent generators for one exam variant: tag picks, and question order."""
-    digest = hashlib.sha256(f"exam:{exam_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"exam:{exam_id}".encode()).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     picks, order = np.random.SeedSequence([seed, variant_index, *words]).spawn(2)
     return np.random.default_rng(picks), np.random.default_rng(order)

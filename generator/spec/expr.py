@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -103,7 +103,9 @@ def parse_expression(
     if not source:
         raise ExpressionError(f"{where}: {what}: expected an expression, got an empty string")
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}")
+        raise ExpressionError(
+            f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}"
+        )
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
@@ -135,7 +137,8 @@ def _describe(value: Any) -> str:
 
 
 def _check(
-    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str], later: Mapping[str, str]
+    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str],
+    later: Mapping[str, str],
 ) -> None:
     def fail(message: str) -> ExpressionError:
         col = getattr(node, "col_offset", 0) + 1
@@ -324,7 +327,7 @@ def _compiled(node: ast.AST) -> _Code:
 
 def _compile(node: ast.AST) -> _Code:
     if isinstance(node, ast.Constant):
-        literal = node.value
+        literal = cast(int | float, node.value)  # (`_check` lets only numbers through)
         return lambda env, be: _wrap(be.number(literal), be)
     if isinstance(node, ast.Name):
         name = node.id
@@ -356,7 +359,7 @@ def _compile(node: ast.AST) -> _Code:
         return boolean
     if isinstance(node, ast.Compare):
         first = _compiled(node.left)
-        chain = [(op, _compiled(comparator)) for op, comparator in zip(node.ops, node.comparators)]
+        chain = [(op, _compiled(comparator)) for op, comparator in zip(node.ops, node.comparators, strict=True)]
 
         def compare(env: Mapping[str, Any], be: Backend) -> Any:
             left = first(env, be)
@@ -480,7 +483,9 @@ def _call(name: str, args: list[Any], be: Backend) -> Any:
             return a.T
         axes = tuple(_size(arg) for arg in args[1:])
         if sorted(axes) != list(range(a.ndim)):
-            raise ValueError(f"transpose of an order-{a.ndim} array needs a reordering of 0..{a.ndim - 1}, got {list(axes)}")
+            raise ValueError(
+                f"transpose of an order-{a.ndim} array needs a reordering of 0..{a.ndim - 1}, got {list(axes)}"
+            )
         return a.transpose(axes)
     if name in ("ones", "zeros"):
         shape = tuple(_size(arg) for arg in args)

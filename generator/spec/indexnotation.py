@@ -198,7 +198,11 @@ def parse_index_ref(text: Any, where: Location, scope: IndexScope, what: str, *,
             if not isinstance(item, ast.Name):
                 raise _Fail(item, "indices must be index names from index.ranges, e.g. u[j]")
             if item.id not in scope.ranges:
-                raise _Fail(item, f"unknown index '{item.id}'{_did_you_mean(item.id, list(scope.ranges))} (declare it in index.ranges)")
+                raise _Fail(
+                    item,
+                    f"unknown index '{item.id}'{_did_you_mean(item.id, list(scope.ranges))} "
+                    "(declare it in index.ranges)",
+                )
             indices.append(item.id)
         if len(set(indices)) != len(indices):
             raise _Fail(node, "each index name may appear only once")
@@ -219,8 +223,12 @@ def _check_entry(node: ast.AST, name: str, indices: list[sympy.Symbol], scope: I
     if len(indices) != len(shape):
         if not shape:
             raise _Fail(node, f"'{name}' is a scalar; write {name} without indices")
-        raise _Fail(node, f"'{name}' has {len(shape)} ax{'is' if len(shape) == 1 else 'es'}; write one index per axis, e.g. {name}[{', '.join('ijkl'[: len(shape)])}]")
-    for axis, (index, dimension) in enumerate(zip(indices, shape)):
+        raise _Fail(
+            node,
+            f"'{name}' has {len(shape)} ax{'is' if len(shape) == 1 else 'es'}; write one index per axis, "
+            f"e.g. {name}[{', '.join('ijkl'[: len(shape)])}]",
+        )
+    for axis, (index, dimension) in enumerate(zip(indices, shape, strict=True)):
         have = scope.ranges[index.name]
         if have != dimension:
             raise _Fail(
@@ -230,7 +238,8 @@ def _check_entry(node: ast.AST, name: str, indices: list[sympy.Symbol], scope: I
 
 
 def parse_index_expression(
-    text: Any, where: Location, scope: IndexScope, what: str, *, free: frozenset[str] | None = None, within: bool = False
+    text: Any, where: Location, scope: IndexScope, what: str, *, free: frozenset[str] | None = None,
+    within: bool = False,
 ) -> IndexExpr:
     """Parse and validate an index-notation expression into SymPy.
 
@@ -268,7 +277,9 @@ def _number(value: float) -> sympy.Expr:
     return sympy.Rational(fraction.numerator, fraction.denominator)
 
 
-def _build(node: ast.expr, scope: IndexScope, names: set[str], bound: frozenset[str]) -> tuple[sympy.Expr, frozenset[str]]:
+def _build(
+    node: ast.expr, scope: IndexScope, names: set[str], bound: frozenset[str]
+) -> tuple[sympy.Expr, frozenset[str]]:
     """Build the SymPy expression of a checked node; returns it with its free index names."""
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
@@ -292,7 +303,11 @@ def _build(node: ast.expr, scope: IndexScope, names: set[str], bound: frozenset[
             if not isinstance(item, ast.Name):
                 raise _Fail(item, "indices must be index names from index.ranges, e.g. W[j, k]")
             if item.id not in scope.ranges:
-                raise _Fail(item, f"unknown index '{item.id}'{_did_you_mean(item.id, list(scope.ranges))} (declare it in index.ranges)")
+                raise _Fail(
+                    item,
+                    f"unknown index '{item.id}'{_did_you_mean(item.id, list(scope.ranges))} "
+                    "(declare it in index.ranges)",
+                )
             indices.append(index_symbol(item.id))
         _check_entry(node, node.value.id, indices, scope)
         names.add(node.value.id)
@@ -324,7 +339,9 @@ def _build(node: ast.expr, scope: IndexScope, names: set[str], bound: frozenset[
     raise _Fail(node, f"{type(node).__name__} syntax is not allowed in index notation")
 
 
-def _build_call(node: ast.Call, scope: IndexScope, names: set[str], bound: frozenset[str]) -> tuple[sympy.Expr, frozenset[str]]:
+def _build_call(
+    node: ast.Call, scope: IndexScope, names: set[str], bound: frozenset[str]
+) -> tuple[sympy.Expr, frozenset[str]]:
     if not isinstance(node.func, ast.Name):
         raise _Fail(node, "only calls of the listed functions are allowed, e.g. exp(u[j])")
     name = node.func.id
@@ -349,7 +366,10 @@ def _build_call(node: ast.Call, scope: IndexScope, names: set[str], bound: froze
             raise _Fail(node, "delta() takes two index names, e.g. delta(i, j)")
         a, b = (arg.id for arg in node.args)  # type: ignore[attr-defined]
         if scope.ranges[a] != scope.ranges[b]:
-            raise _Fail(node, f"delta({a}, {b}) compares indices over different ranges ({scope.ranges[a]} and {scope.ranges[b]})")
+            raise _Fail(
+                node,
+                f"delta({a}, {b}) compares indices over different ranges ({scope.ranges[a]} and {scope.ranges[b]})",
+            )
         return sympy.KroneckerDelta(index_symbol(a), index_symbol(b)), frozenset({a, b})
     if name in INDEX_FUNCTIONS:
         if len(node.args) != 1:
@@ -442,7 +462,10 @@ _ELEMENTWISE: dict[type, Callable[[Any], Any]] = {
 class _GridEvaluator:
     """Evaluates over index arrays; `depth` is the number of axes the arrays in use span."""
 
-    def __init__(self, values: Mapping[str, Any], sizes: Mapping[sympy.Symbol, int], definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]):
+    def __init__(
+        self, values: Mapping[str, Any], sizes: Mapping[sympy.Symbol, int],
+        definitions: Mapping[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]],
+    ):
         self.values = values
         self.sizes = sizes
         self.definitions = definitions
@@ -460,7 +483,7 @@ class _GridEvaluator:
         if key not in self.memo:
             symbols, body = self.definitions[name]
             depth = max((a.ndim for a in arrays), default=0)
-            self.memo[key] = self.eval(body, dict(zip(symbols, arrays)), depth)
+            self.memo[key] = self.eval(body, dict(zip(symbols, arrays, strict=True)), depth)
         return self.memo[key]
 
     def eval(self, e: sympy.Expr, at: dict[sympy.Symbol, Any], depth: int) -> Any:

@@ -126,7 +126,7 @@ def _explain(e: yaml.MarkedYAMLError, file: str) -> str:
         # The context says what the parser was inside of, often where the real mistake is
         # (an unclosed bracket or quote opened lines earlier).
         start = e.context_mark
-        if start is not None and (start.line, start.column) != (mark.line, mark.column):
+        if start is not None and mark is not None and (start.line, start.column) != (mark.line, mark.column):
             problem += f" ({e.context} at line {start.line + 1}, column {start.column + 1})"
         else:
             problem += f" ({e.context})"

@@ -61,6 +61,7 @@ time a build takes, never whether or what it builds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -90,8 +91,8 @@ from generator.typeset.compile import (
 from generator.typeset.formats import Primer, UnpackedFormat
 from generator.typeset.split import SplitError, join_pdfs, split_pdf
 
-__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "TexStart", "Typesetter", "batch_head", "batch_prefix", "batch_text",
-           "compile_jobs", "file_digest", "job_key", "split_copy", "tex_ready"]
+__all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "TexStart", "Typesetter", "batch_head", "batch_prefix",
+           "batch_text", "compile_jobs", "file_digest", "job_key", "split_copy", "tex_ready"]
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
@@ -146,7 +147,8 @@ _MATRICES = (r"""\def\generator@envmatrix{\hskip -\arraycolsep
   \col@sep\arraycolsep
   \def\d@llarbegin{$}\let\d@llarend\d@llarbegin\def\@halignto{}%
 """ + _ARRAY_STRUT + r"""  \expandafter\ifx""" + _KEPT + r"""\relax
-""" + _ARRAY_TEMPLATE.replace("SPEC", r"*\c@MaxMatrixCols c") + r"""  \expandafter\global\expandafter\let""" + _KEPT + r"""\@preamble
+""" + _ARRAY_TEMPLATE.replace("SPEC", r"*\c@MaxMatrixCols c")
++ r"""  \expandafter\global\expandafter\let""" + _KEPT + r"""\@preamble
   \else
   \expandafter\global\expandafter\let\expandafter\@preamble""" + _KEPT + r"""
   \fi
@@ -335,10 +337,9 @@ class Typesetter:
             for _ in self._threads:  # ahead of any batch still queued: the build is over
                 self._work.put((-math.inf, next(self._sequence), None))
             for thread in self._threads:
-                try:
+                # Ctrl-C came as it was being started: it takes its sentinel once it runs.
+                with contextlib.suppress(RuntimeError):
                     thread.join()
-                except RuntimeError:  # Ctrl-C came as it was being started: it takes its sentinel once it runs
-                    pass
             self._threads = []
         allow_running()  # every thread has ended: later compiles (preview, check) may start TeX
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -408,7 +409,9 @@ class Typesetter:
                     batches = self._batches[n]
                     _combine(self._folder, batch.job, batches, two_sided=self._two_sided)
                     digests = tuple((name, file_digest(self._folder / name)) for name in batch.job.outputs)
-                    self._results[n] = replace(self._results[n], notes=tuple(b.note for b in batches if b.note), digests=digests)
+                    self._results[n] = replace(
+                        self._results[n], notes=tuple(b.note for b in batches if b.note), digests=digests
+                    )
                     self._finished.put((n, None))
             except BaseException as e:  # noqa: BLE001 (reported to the main thread, which decides)
                 self._finished.put((n, e))
@@ -515,7 +518,9 @@ def _batch_start(templates: Path | None, two_sided: bool) -> tuple[str | None, s
     return batch_prefix(preamble), batch_head(preamble, two_sided=two_sided)
 
 
-def batch_text(job: Job, members: Sequence[int], preamble: str, *, two_sided: bool) -> tuple[str, list[tuple[int, int]]]:
+def batch_text(
+    job: Job, members: Sequence[int], preamble: str, *, two_sided: bool
+) -> tuple[str, list[tuple[int, int]]]:
     """The batch document for some copies of a job, and each part's first and last line in it."""
     lines = [batch_head(preamble, two_sided=two_sided)]
     spans = []
@@ -603,7 +608,8 @@ def _read_pages(path: Path, parts: int) -> tuple[int, list[tuple[int, int]] | No
         return 0, None
     starts: dict[int, int] = {}
     ends: dict[int, int] = {}
-    for kind, number, page in zip(records[0::3], records[1::3], records[2::3]):
+    # Not strict: a TeX run stopped part-way may leave its last record cut short, which is dropped.
+    for kind, number, page in zip(records[0::3], records[1::3], records[2::3], strict=False):
         target = starts if kind == "start" else ends
         target[int(number)] = int(page)
     started = max(starts, default=0)

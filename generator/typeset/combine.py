@@ -9,8 +9,8 @@ random file id, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["combine_pdfs"]
 

@@ -150,7 +150,9 @@ def start_pdflatex(tex_file: Path, fmt: Path | None, terminal: Path) -> subproce
     return process
 
 
-def wait_pdflatex(process: subprocess.Popen[bytes], tex_file: Path, terminal: Path, timeout: float) -> tuple[int | None, str]:
+def wait_pdflatex(
+    process: subprocess.Popen[bytes], tex_file: Path, terminal: Path, timeout: float
+) -> tuple[int | None, str]:
     """Wait for a pdflatex run (killed after `timeout` s, or on Ctrl-C): (exit code or None, its log)."""
     try:
         try:
@@ -224,7 +226,9 @@ def _excerpt(tex_file: Path, log: str) -> list[str]:
     start = next((i for i, line in enumerate(lines) if line.startswith("!") or own.match(line)), None)
     excerpt = lines[start : start + 8] if start is not None else lines[-12:]
     # TeX's closing statistics and fatal-error banner say nothing about the cause.
-    stop = next((i for i, line in enumerate(excerpt) if line.startswith(("Here is how much", "!  ==> Fatal error"))), None)
+    stop = next(
+        (i for i, line in enumerate(excerpt) if line.startswith(("Here is how much", "!  ==> Fatal error"))), None
+    )
     return excerpt[:stop] if stop else excerpt
 
 

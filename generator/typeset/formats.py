@@ -112,11 +112,12 @@ class UnpackedFormat(_Closing):
         if self._cache is not None and (self._cache / name).is_file():
             self._path = self._cache / name
             return
-        for folder in (self._cache, None):
+        for cache in (self._cache, None):
             try:
-                if folder is None:
+                if cache is None:
                     folder = self._folder = Path(tempfile.mkdtemp(prefix="generator-format-"))
                 else:
+                    folder = cache
                     folder.mkdir(parents=True, exist_ok=True)
                 if _inflate(source, folder, name):
                     self._path = folder / name

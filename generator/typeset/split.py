@@ -196,7 +196,9 @@ def _pdf_text(text: str) -> bytes:
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
 
 
-def _assemble(sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None], outline: Sequence[tuple[str, int]]) -> bytes:
+def _assemble(
+    sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None], outline: Sequence[tuple[str, int]]
+) -> bytes:
     """A PDF of `pages` (source index, page object; None: blank), with bookmarks at page indices."""
     if not pages:
         raise SplitError("a document without pages")
@@ -264,7 +266,8 @@ def _assemble(sources: Sequence[_Source], pages: Sequence[tuple[int, int] | None
         out += tail
     if outline:
         items = list(range(outlines + 1, outlines + 1 + len(outline)))
-        add(outlines, b"<<\n/Type /Outlines\n/First %d 0 R\n/Last %d 0 R\n/Count %d\n>>" % (items[0], items[-1], len(items)))
+        add(outlines,
+            b"<<\n/Type /Outlines\n/First %d 0 R\n/Last %d 0 R\n/Count %d\n>>" % (items[0], items[-1], len(items)))
         for k, ((title, at), number) in enumerate(zip(outline, items, strict=True)):
             links = b"".join([b"/Prev %d 0 R\n" % items[k - 1] if k else b"",
                               b"/Next %d 0 R\n" % items[k + 1] if k + 1 < len(items) else b""])
