@@ -4,14 +4,12 @@ every exact answer entry of the project's bank, and random fractions of polynomi
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import sympy
+from conftest import BANK
 from hypothesis import strategies as st
 
 from generator.answers import solve
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @lru_cache(maxsize=1)
@@ -20,7 +18,7 @@ def bank_entries() -> frozenset[sympy.Expr]:
     from generator.answers.sampling import sample_variants
     from generator.spec.model import load_bank
 
-    bank = load_bank(ROOT / "question_bank")
+    bank = load_bank(BANK)
     entries = set()
     for question in bank.questions.values():
         drawn, _ = sample_variants(question, 11, range(6))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,26 @@ def _cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Builds keep pdflatex's unpacked format in a cache folder of the session's own, not the
     user's (generator.typeset.formats.cache_folder); subprocesses inherit it."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _working_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests (and module fixtures) run in an empty folder, outside the repository and outside
+    every test's tmp_path, whatever folder pytest was started from. Messages show a path relative to the
+    working directory when it is below it (generator.errors.display_path), so without this the
+    expected messages would depend on where pytest runs (from /tmp, every tmp_path is below it);
+    and a test that reaches the repository through a relative path fails everywhere, not only
+    elsewhere than the repository root. Tests use ROOT, BANK and FIXTURES; a test of relative
+    paths changes folder itself (monkeypatch.chdir)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+
+
+def root_relative(text: str) -> str:
+    """`text` with the repository's absolute path written as <ROOT> (rendered documents name
+    their question files; golden files must not depend on where the repository is)."""
+    return text.replace(str(ROOT), "<ROOT>")
 
 
 def write(path: Path, text: str) -> Path:

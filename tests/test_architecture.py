@@ -11,8 +11,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "generator"
+PACKAGE = ROOT / "generator"
 
 # Lowest first. The top-level modules outside the stage folders: the error root, the version and
 # the progress bar at the bottom (they import no stage); build and the command line on top.

@@ -1,7 +1,8 @@
 """The bank's worksheets as documents: golden .tex at a fixed seed, and real PDFs read back.
 
-Golden files live in tests/golden/ and are compared byte for byte. After an intended change to
-the bank, the templates or the LaTeX output, regenerate them and review the diff:
+Golden files live in tests/golden/ and are compared byte for byte (the repository's path written <ROOT>,
+conftest.root_relative). After an intended change to the bank, the templates or the LaTeX output,
+regenerate them and review the diff:
 
     UPDATE_GOLDEN=1 python -m pytest tests/test_bank_documents.py
     git diff tests/golden/
@@ -14,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BANK, needs_tex
+from conftest import BANK, needs_tex, root_relative
 
 from generator.build import BuildOptions, build
 
@@ -39,7 +40,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_document_matches_golden(built: Path, name: str) -> None:
     sheet, kind = name[: -len(".tex")].rsplit("-", 1)
-    text = document(built, sheet, kind).read_text(encoding="utf-8")
+    text = root_relative(document(built, sheet, kind).read_text(encoding="utf-8"))
     golden = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)

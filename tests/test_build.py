@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BANK, FIXTURES, needs_tex
+from conftest import BANK, FIXTURES, needs_tex, root_relative
 
 from generator.build import BuildOptions, build
 
@@ -25,7 +25,7 @@ def run(tmp_path: Path, name: str = "out", **options) -> Path:
 @pytest.mark.parametrize("kind", ["sheet", "key", "solutions"])
 def test_golden_tex(tmp_path, kind):
     """Rendered LaTeX at seed 7 is exactly the reviewed file (UPDATE_GOLDEN=1 rewrites it)."""
-    produced = (run(tmp_path) / "demo" / "A" / f"{kind}.tex").read_text(encoding="utf-8")
+    produced = root_relative((run(tmp_path) / "demo" / "A" / f"{kind}.tex").read_text(encoding="utf-8"))
     golden = GOLDEN / f"demo-{kind}.tex"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(produced, encoding="utf-8")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sympy
-from closed_form_helpers import ROOT, bank_entries, reduced_fractions
+from closed_form_helpers import bank_entries, reduced_fractions
+from conftest import BANK
 from hypothesis import given, settings
 
 from generator.answers import solve
@@ -71,7 +72,7 @@ def test_the_latex_column_is_the_keys_text_tensors_included(tmp_path):
 
     from generator.build import BuildOptions, build
 
-    build(BuildOptions(bank=ROOT / "question_bank", out=tmp_path, pdf=False, variants=2, worksheets=("nn-derivatives",)))
+    build(BuildOptions(bank=BANK, out=tmp_path, pdf=False, variants=2, worksheets=("nn-derivatives",)))
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     latex = {(v["id"], q["id"], p["id"]): p["latex"] for v in manifest["variants"] for q in v["questions"] for p in q["parts"]}
     rows = list(csv.DictReader(io.StringIO((tmp_path / "answers.csv").read_text(encoding="utf-8"))))

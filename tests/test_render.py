@@ -92,7 +92,6 @@ def test_sandbox_refuses_python_internals():
 def test_only_values_the_templates_read_are_put_in_display_shape():
     """softmax-xent's templates show S, s and r but never its loss E: E (a logarithm, slow to
     tidy) is left out of the context, and the rendered question is the same as with every value."""
-    from pathlib import Path
 
     from generator.answers.sampling import sample
     from generator.answers.solve import solve
@@ -103,7 +102,7 @@ def test_only_values_the_templates_read_are_put_in_display_shape():
     )
     from generator.spec.model import load_bank
 
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    bank = load_bank(BANK)
     env = make_environment()
     question = bank.questions["softmax-xent"]
     names = template_names(env, question)
@@ -115,12 +114,11 @@ def test_only_values_the_templates_read_are_put_in_display_shape():
 
 def test_template_names_is_none_when_a_template_does_not_parse(tmp_path):
     from dataclasses import replace
-    from pathlib import Path
 
     from generator.render.documents import template_names
     from generator.spec.model import load_bank
 
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    bank = load_bank(BANK)
     question = bank.questions["tanh"]
     broken = replace(question, stem=replace(question.stem, source="<< u "))
     assert template_names(make_environment(), broken) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-from conftest import write
+from conftest import BANK, write
 
 from generator.answers.sampling import Instance
 from generator.answers.solve import solve, to_plain
@@ -120,13 +120,12 @@ def _bank_jacobians(seed, variants):
     """(question, part, dims, substitution, memo) for every part with `wrt` of every bank question,
     drawn for `seed` and `variants`; dims and substitution are what generator.answers.solve uses, and memo
     is one dict per variant (shared by its parts, as in solve)."""
-    from pathlib import Path
 
     from generator.answers import solve as module
     from generator.answers.sampling import sample_variants
     from generator.spec.model import load_bank
 
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    bank = load_bank(BANK)
     for question in bank.questions.values():
         drawn, _ = sample_variants(question, seed, variants)
         for inst in drawn.values():
@@ -297,13 +296,12 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
 def test_derived_values_shown_are_the_exact_values_in_canonical_shape_over_the_bank():
     """A key shows derived values made like the answers (symbols, then the numbers on coefficient
     lists); they are the very same expressions as the exact values put in canonical shape."""
-    from pathlib import Path
 
     from generator.answers import solve as module
     from generator.answers.sampling import sample_variants
     from generator.spec.model import load_bank
 
-    bank = load_bank(Path(__file__).resolve().parent.parent / "question_bank")
+    bank = load_bank(BANK)
     compared = 0
     for question in bank.questions.values():
         drawn, _ = sample_variants(question, 5, range(12))

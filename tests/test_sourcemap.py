@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from authoring_helpers import QUESTION, make_bank, question, write
-from conftest import needs_tex
+from conftest import ROOT, needs_tex
 
 from generator.cli import main
 from generator.errors import Location
@@ -86,7 +86,7 @@ def test_latex_error_in_a_part_prompt_points_at_the_prompt_line(tmp_path: Path, 
 def test_latex_error_in_a_document_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bank = make_bank(tmp_path / "bank", {"q": QUESTION})
     templates = tmp_path / "templates"
-    source = (Path(__file__).resolve().parent.parent / "templates" / "sheet.tex.j2").read_text()
+    source = (ROOT / "templates" / "sheet.tex.j2").read_text()
     write(templates / "sheet.tex.j2", source.replace("\\begin{document}", "\\begin{document}\n\\brokenheader"))
     assert main(["build", "--bank", str(bank), "--out", str(tmp_path / "out"), "--templates", str(templates)]) == 1
     first = capsys.readouterr().err.splitlines()[0]
