@@ -228,7 +228,8 @@ def _length(plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str
         for slot in document.slots[seat.variant_index]:
             question = rendered[(seat.variant_index, slot.question)]
             total += len(question.stem) + len(question.solution) + sum(
-                len(part.prompt) + len(part.answer) + len(part.index_form) + len(part.vectorized) for part in question.parts)
+                len(part.prompt) + len(part.answer) + len(part.index_form) + len(part.vectorized)
+                for part in question.parts)
     return total
 
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +28,10 @@ def leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
 
 
-def tex_folders() -> set[Path]:
-    """The folders a build makes in the system's temporary folder (the unpacked format, primed TeX runs)."""
-    return set(Path(tempfile.gettempdir()).glob("generator-*"))
+def tex_folders(system: Path) -> set[Path]:
+    """The folders a build makes in the system's temporary folder `system` (its TMPDIR): the
+    unpacked format, the preloaded one being made, primed TeX runs."""
+    return set(system.glob("generator-*"))
 
 
 @pytest.fixture
@@ -154,10 +154,14 @@ def test_failed_build_leaves_the_previous_build_byte_identical(tmp_path: Path) -
     assert leftovers(tmp_path) == []
 
 
-def _start_build(bank: Path, out: Path, seed: int, path: str | None = None, new_session: bool = False) -> subprocess.Popen[bytes]:
+def _start_build(bank: Path, out: Path, seed: int, path: str | None = None, new_session: bool = False,
+                 system: Path | None = None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if path is not None:
         env["PATH"] = path
+    if system is not None:  # its own system temporary folder: other processes' folders stay out of the count
+        system.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(system)
     return subprocess.Popen(
         [sys.executable, "-m", "generator", "build", "--bank", str(bank), "--out", str(out), "--seed", str(seed)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=new_session,
@@ -190,15 +194,15 @@ def test_build_interrupted_in_a_subprocess_keeps_the_previous_build(tmp_path: Pa
     before = snapshot(out)
     fake = write(tmp_path / "bin" / "pdflatex", "#!/bin/sh\nexec sleep 60\n")
     fake.chmod(0o755)
-    temporary = tex_folders()
-    proc = _start_build(bank, out, 2, path=f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    system = tmp_path / "system-tmp"
+    proc = _start_build(bank, out, 2, path=f"{fake.parent}{os.pathsep}{os.environ['PATH']}", system=system)
     _wait_for_compile(out, proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.decode() == "interrupted; previous output left as it was\n"
     assert snapshot(out) == before
-    assert leftovers(tmp_path) == [] and tex_folders() == temporary
+    assert leftovers(tmp_path) == [] and tex_folders(system) == set()
 
 
 @needs_tex
@@ -209,12 +213,12 @@ def test_ctrl_c_with_real_tex_keeps_the_previous_build(tmp_path: Path) -> None:
     first = _start_build(bank, out, 1)
     assert first.wait(timeout=120) == 0, first.communicate()
     before = snapshot(out)
-    temporary = tex_folders()
-    proc = _start_build(bank, out, 2, new_session=True)
+    system = tmp_path / "system-tmp"
+    proc = _start_build(bank, out, 2, new_session=True, system=system)
     _wait_for_compile(out, proc)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (1, 130), err  # 1 if pdflatex's death is seen first (a TeX failure)
     assert "Traceback" not in err.decode()
     assert snapshot(out) == before
-    assert leftovers(tmp_path) == [] and tex_folders() == temporary
+    assert leftovers(tmp_path) == [] and tex_folders(system) == set()

@@ -225,8 +225,10 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema)
     # JSON Schema counts 2.0 as an integer; a size or range written 2.0 would then reach range()
     # and numpy as a float. Here an integer is what YAML reads as one.
-    integers = cls.TYPE_CHECKER.redefine("integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
-    return jsonschema.validators.extend(cls, type_checker=integers)(schema)
+    integers = cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    extended = jsonschema.validators.extend(cls, type_checker=integers)  # type: ignore[no-untyped-call]
+    return extended(schema)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -294,7 +296,8 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(known)})"
-                out.append((positions.at(path + (key,), key=True), f"{format_path(path + (key,))}: unknown key {key!r}{hint}"))
+                out.append((positions.at(path + (key,), key=True),
+                            f"{format_path(path + (key,))}: unknown key {key!r}{hint}"))
         return out
     if v == "required":
         missing = [key for key in expected if key not in instance]
@@ -307,7 +310,8 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
         if schema is not None and "propertyNames" in str(error.relative_schema_path):
             where = positions.at(path + (instance,), key=True)
             name = format_path(path + (instance,))
-        return [(where, f"{name}: expected a name of letters, digits and '_'/'-' (pattern {expected}), got {instance!r}")]
+        return [(where,
+                 f"{name}: expected a name of letters, digits and '_'/'-' (pattern {expected}), got {instance!r}")]
     if v in ("minItems", "maxItems") and isinstance(instance, list):
         if schema.get("minItems") == schema.get("maxItems"):
             return [(where, f"{name}: expected exactly {expected} items, got {len(instance)}")]
@@ -377,7 +381,8 @@ def load_question(path: str | Path) -> QuestionSpec:
 
 
 def _expression(
-    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str], later: dict[str, str] | None = None
+    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str],
+    later: dict[str, str] | None = None,
 ) -> Expr | None:
     try:
         pending = {name: where for name, where in (later or {}).items() if name not in allowed}
@@ -440,7 +445,8 @@ class _Names:
     def claim(self, name: str, section: str, path: KeyPath) -> None:
         """Take `name` for `section`, or report why it cannot be taken."""
         if name in RESERVED_NAMES:
-            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name", key=True)
+            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name",
+                               key=True)
         elif name in self._taken:
             self._problems.add(path, f"'{name}' is already defined in {self._taken[name]}", key=True)
         else:
@@ -469,7 +475,8 @@ def _parameter(p: _Problems, names: _Names, name: str, raw: dict[str, Any], posi
     for i, size in enumerate(shape):
         if isinstance(size, str) and size not in dim_names:
             hint = difflib.get_close_matches(size, sorted(dim_names), n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})"
+            extra = (f"; did you mean '{hint[0]}'?" if hint
+                     else f" (dimensions: {', '.join(sorted(dim_names)) or 'none'})")
             p.add(path + ("shape", i), f"unknown dimension {size!r}{extra}")
         elif isinstance(size, int) and not 1 <= size <= MAX_SIZE:
             p.add(path + ("shape", i), f"expected a size from 1 to {MAX_SIZE}, got {size}")
@@ -496,7 +503,8 @@ def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[
     """A parameter's `entries: [low, high]`; [0, 1] for a one-hot vector, which has none."""
     if onehot:
         if len(shape) != 1:
-            p.add(path + ("onehot",), f"a one-hot parameter must be a vector (shape of length 1), got shape {list(shape)}")
+            p.add(path + ("onehot",),
+                  f"a one-hot parameter must be a vector (shape of length 1), got shape {list(shape)}")
         if "entries" in raw:
             p.add(path + ("entries",), "a one-hot parameter has no entries range")
         return 0, 1
@@ -646,7 +654,9 @@ def _index_section(
     return ranges, letters, tuple(definitions), scope
 
 
-def _index_form(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath, scope: IndexScope) -> IndexFormSpec | None:
+def _index_form(
+    p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath, scope: IndexScope
+) -> IndexFormSpec | None:
     """A part's `index_form:` (of, wrt, expected), checked against the part's `of` and `wrt`."""
     f = raw["index_form"]
     base = path + ("index_form",)
@@ -693,7 +703,8 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
     entries = [item if isinstance(item, dict) else {"id": item} for item in data["questions"]]
     headings = tuple((e["id"], e["heading"]) for e in entries if "heading" in e)
     if headings and "heading" not in entries[0]:
-        raise SpecError(f"{positions.at(('questions', 0))}: questions[0]: the first question needs a heading when others have one")
+        raise SpecError(f"{positions.at(('questions', 0))}: questions[0]: "
+                        "the first question needs a heading when others have one")
     return WorksheetSpec(
         id=data["id"],
         title=data["title"],
@@ -727,9 +738,9 @@ def load_exam(path: str | Path) -> ExamSpec:
     p = _Problems(positions)
     entries = []
     seen: dict[str, int] = {}
-    for i, item in enumerate(data["questions"]):
+    for i, written in enumerate(data["questions"]):
         key: KeyPath = ("questions", i)
-        item = {"id": item} if isinstance(item, str) else item
+        item: dict[str, Any] = {"id": written} if isinstance(written, str) else written
         if ("id" in item) == ("tag" in item):
             p.add(key, "give either 'id' (one question) or 'tag' (questions drawn from a tag), not both or neither")
             continue
@@ -739,7 +750,8 @@ def load_exam(path: str | Path) -> ExamSpec:
             if item["id"] in seen:
                 p.add(key + ("id",), f"question '{item['id']}' is already listed as questions[{seen[item['id']]}]")
             seen.setdefault(item["id"], i)
-        entries.append(ExamEntry(item.get("id"), item.get("tag"), item.get("count", 1), item.get("points"), positions.at(key)))
+        entries.append(ExamEntry(item.get("id"), item.get("tag"), item.get("count", 1), item.get("points"),
+                                 positions.at(key)))
     p.raise_if_any()
     duration = data.get("duration", "")
     return ExamSpec(
@@ -796,7 +808,7 @@ def load_bank(root: str | Path) -> Bank:
         except SpecError as e:
             problems.extend(e.problems)
             continue
-        for i, (qid, where) in enumerate(zip(sheet.questions, sheet.where)):
+        for i, (qid, where) in enumerate(zip(sheet.questions, sheet.where, strict=True)):
             if qid not in questions and qid not in broken:
                 problems.append(_unknown_question(where, i, qid, questions))
         worksheets[sheet.id] = sheet
