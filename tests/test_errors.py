@@ -16,7 +16,10 @@ from conftest import needs_tex
 
 from generator.cli import main
 from generator.errors import SpecError
+from generator.spec.expr import FUNCTIONS
 from generator.spec.model import load_question
+
+ALL_FUNCTIONS = ", ".join(sorted(FUNCTIONS))
 
 PARTS = "parts:\n  - id: du_dx\n    of: u\n    wrt: x\n    prompt: |\n      $\\dfrac{\\partial u}{\\partial x}$\n"
 
@@ -94,7 +97,7 @@ SPEC_ERRORS = [
         "{file}:9:6: derived.s: 's' is used before it is defined: a definition cannot use itself (column 1 of 's + 1')",
     ]),
     ("unknown-function", question(**{"  u: W @ x": "  u: sigmod(W @ x)"}), [
-        "{file}:11:6: define.u: unknown function 'sigmod'; did you mean 'sigmoid'? (column 1 of 'sigmod(W @ x)')",
+        "{file}:11:6: define.u: unknown function 'sigmod'; did you mean 'sigmoid'? (functions: " + ALL_FUNCTIONS + ") (column 1 of 'sigmod(W @ x)')",
     ]),
     ("unknown-name", question(**{"  u: W @ x": "  u: W @ y"}), [
         "{file}:11:6: define.u: unknown name 'y' (column 5 of 'W @ y')",

@@ -6,6 +6,7 @@ import pytest
 from conftest import FIXTURES, write
 
 from generator.errors import SpecError
+from generator.spec.expr import FUNCTIONS
 from generator.spec.model import load_bank, load_question
 
 VALID = """
@@ -27,6 +28,8 @@ parts:
   - {id: u, of: u, prompt: "$u$"}
 stem: "Let $u = W x$."
 """
+
+ALL_FUNCTIONS = ", ".join(sorted(FUNCTIONS))
 
 
 def problems(tmp_path, text):
@@ -66,7 +69,7 @@ def test_template_text_knows_its_first_line(tmp_path):
         (("entries: [-2, 2]", "entries: [-2]"), ["q.yaml:8:31: parameters.W.entries: expected exactly 2 items, got 1"]),
         (("shape: [d, 2]", "shape: [dd, 2]"), ["q.yaml:8:15: parameters.W.shape[0]: unknown dimension 'dd'; did you mean 'd'?"]),
         (("u: W @ x", "u: W @ y"), ["q.yaml:13:6: define.u: unknown name 'y' (column 5 of 'W @ y')"]),
-        (("u: W @ x", "u: sigmod(W @ x)"), ["q.yaml:13:6: define.u: unknown function 'sigmod'; did you mean 'sigmoid'? (column 1 of 'sigmod(W @ x)')"]),
+        (("u: W @ x", "u: sigmod(W @ x)"), ["q.yaml:13:6: define.u: unknown function 'sigmod'; did you mean 'sigmoid'? (functions: " + ALL_FUNCTIONS + ") (column 1 of 'sigmod(W @ x)')"]),
         (("of: u, wrt: x", "of: u, wrt: z"), ["q.yaml:15:29: parts[0].wrt: 'z' is not a parameter (parameters: W, x)"]),
         (("{id: u, of: u,", "{id: du_dx, of: v,"), [
             "q.yaml:16:10: parts[1].id: duplicate part id 'du_dx'",

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
+import keyword
 import math
+import tokenize
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,7 +28,10 @@ import sympy
 
 from generator.errors import ExpressionError, Location
 
-__all__ = ["Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "parse_expression", "evaluate", "inputs_of"]
+__all__ = [
+    "Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "DEFINITIONS", "RESERVED_WORDS", "SYNONYMS", "evaluate", "formula_symbols",
+    "inputs_of", "parse_expression", "reserved_message", "symbol_values", "unknown_function_message",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +58,26 @@ class _Function:
 
 FUNCTIONS: dict[str, _Function] = {
     "exp": _Function(1, 1, "elementwise e^x"),
-    "log": _Function(1, 1, "elementwise natural logarithm"),
+    "log": _Function(1, 2, "elementwise natural logarithm; log(x, b) the logarithm to base b"),
     "sqrt": _Function(1, 1, "elementwise square root"),
     "abs": _Function(1, 1, "elementwise absolute value"),
     "sigmoid": _Function(1, 1, "elementwise 1/(1+e^-x)"),
     "tanh": _Function(1, 1, "elementwise hyperbolic tangent"),
     "relu": _Function(1, 1, "elementwise max(0, x)"),
     "step": _Function(1, 1, "elementwise unit step: 1 for x > 0, 0 for x < 0 (the derivative of relu)"),
+    "sin": _Function(1, 1, "elementwise sine (radians)"),
+    "cos": _Function(1, 1, "elementwise cosine (radians)"),
+    "tan": _Function(1, 1, "elementwise tangent (radians)"),
+    "asin": _Function(1, 1, "elementwise inverse sine"),
+    "acos": _Function(1, 1, "elementwise inverse cosine"),
+    "atan": _Function(1, 1, "elementwise inverse tangent"),
+    "sinh": _Function(1, 1, "elementwise hyperbolic sine"),
+    "cosh": _Function(1, 1, "elementwise hyperbolic cosine"),
+    "floor": _Function(1, 1, "elementwise largest integer <= x"),
+    "ceil": _Function(1, 1, "elementwise smallest integer >= x"),
+    "factorial": _Function(1, 1, "elementwise n! (n a whole number >= 0)"),
+    "binomial": _Function(2, 2, "elementwise binomial coefficient binomial(n, k), n choose k"),
+    "where": _Function(3, 3, "where(cond, a, b): a where cond holds, else b (elementwise; a piecewise definition)"),
     "softmax": _Function(1, 1, "softmax over the last axis"),
     "sum": _Function(1, 2, "sum(a) sums every entry, sum(a, axis) one axis"),
     "outer": _Function(2, 2, "outer product: outer(a, b)[i, j] = a[i] b[j]"),
@@ -67,8 +86,15 @@ FUNCTIONS: dict[str, _Function] = {
     "ones": _Function(1, 2, "ones(n) or ones(n, m)"),
     "zeros": _Function(1, 2, "zeros(n) or zeros(n, m)"),
     "eye": _Function(1, 1, "identity matrix eye(n)"),
-    "min": _Function(1, 1, "smallest entry"),
-    "max": _Function(1, 1, "largest entry"),
+    "det": _Function(1, 1, "determinant of a square matrix"),
+    "inv": _Function(1, 1, "inverse of a square matrix (its determinant must not be 0)"),
+    "trace": _Function(1, 1, "trace of a square matrix: the sum of its diagonal"),
+    "rank": _Function(1, 1, "rank of a matrix"),
+    "norm": _Function(1, 1, "Euclidean norm of a vector (Frobenius norm of a matrix)"),
+    "solve": _Function(2, 2, "solve(A, b): the solution x of the linear system A x = b (A square, det(A) != 0)"),
+    "subs": _Function(3, 21, "subs(f, x, v, ...): the formula f with the symbol x replaced by v (pairs of symbol, value)"),
+    "min": _Function(1, 2, "min(a): smallest entry; min(a, b): elementwise smaller of a and b"),
+    "max": _Function(1, 2, "max(a): largest entry; max(a, b): elementwise larger of a and b"),
     "all": _Function(1, 1, "every entry true / nonzero"),
     "any": _Function(1, 1, "some entry true / nonzero"),
     "nonzero": _Function(1, 1, "every entry is nonzero"),
@@ -76,6 +102,31 @@ FUNCTIONS: dict[str, _Function] = {
     "nonzero_cols": _Function(1, 1, "no column of the matrix is all zero"),
     "distinct": _Function(1, 1, "all entries differ"),
 }
+
+# What an author may write for a function that exists under another name: suggested by meaning,
+# before spelling (which would offer `dot` for `det`, `min` for `inv`).
+SYNONYMS: dict[str, str] = {
+    "ln": "log(x)", "log10": "log(x, 10)", "log2": "log(x, 2)", "logb": "log(x, b)",
+    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "asine": "asin",
+    "power": "x ** n", "pow": "x ** n", "square": "x ** 2", "sq": "x ** 2", "cbrt": "x ** (1 / 3)",
+    "fabs": "abs", "absolute": "abs", "heaviside": "step", "sign": "step(x) - step(-x)",
+    "piecewise": "where", "ifelse": "where", "if_else": "where", "cond": "where", "select": "where",
+    "inverse": "inv", "pinv": "inv", "determinant": "det", "tr": "trace", "matrix_rank": "rank",
+    "length": "norm", "magnitude": "norm", "linsolve": "solve", "lstsq": "solve",
+    "matmul": "A @ B", "mul": "*", "prod": "*", "product": "*", "mean": "sum(a) / n",
+    "fact": "factorial", "gamma": "factorial", "comb": "binomial", "choose": "binomial", "nCr": "binomial",
+    "round": "decimals: N on the part (the key rounds)", "ceiling": "ceil", "trunc": "floor",
+    "minimum": "min", "maximum": "max", "amin": "min", "amax": "max",
+    "expm1": "exp(x) - 1", "log1p": "log(1 + x)", "sec": "1 / cos(x)", "csc": "1 / sin(x)", "cot": "1 / tan(x)",
+    "substitute": "subs", "at": "subs", "evaluate": "subs", "vec": "[a, b, c]", "matrix": "[[a, b], [c, d]]",
+    "array": "[a, b, c]", "vector": "[a, b, c]",
+}
+
+# Python's reserved words cannot name a value in an expression (Python's parser reads them as
+# syntax). `lambda` is the usual name of a hyperparameter, so it is allowed (see `_LAMBDA`); the
+# others get a message that says so, with a name to use instead.
+RESERVED_WORDS = frozenset(keyword.kwlist) - {"and", "or", "not", "if", "else", "True", "False", "None", "lambda"}
+_LAMBDA = "_lambd"  # as long as `lambda` (error columns stay right), and no spec name starts with `_`
 
 
 MAX_LENGTH = 2000
@@ -87,12 +138,15 @@ def parse_expression(
     allowed_names: set[str] | frozenset[str],
     what: str,
     defined_later: Mapping[str, str] | None = None,
+    symbols: frozenset[str] | set[str] = frozenset(),
 ) -> Expr:
     """Parse and validate `text`; `what` names the spec key (e.g. `define.u`) in messages.
 
     Args:
         defined_later: names the spec defines further down, each with where (e.g.
             `define.w at line 12`), so that using one too early gets a precise message.
+        symbols: the question's free symbols (they must also be in `allowed_names`); `subs`
+            replaces only these.
 
     Raises:
         ExpressionError: syntax outside the whitelist, unknown name or function, bad arity.
@@ -103,22 +157,72 @@ def parse_expression(
     if not source:
         raise ExpressionError(f"{where}: {what}: expected an expression, got an empty string")
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(
-            f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}"
-        )
+        raise ExpressionError(f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}")
+    words = _reserved_words(source)
+    parsed = _with_lambda_names(source, words)
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = ast.parse(parsed, mode="eval")
     except SyntaxError as e:
+        for word, column in words:
+            if word in RESERVED_WORDS:  # the likely cause: a reserved word used as a name
+                raise ExpressionError(f"{where}: {what}: {reserved_message(word)} (column {column} of '{_one_line(source)}')") from None
         col = (e.offset or 1)
         raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{_one_line(source)}'") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
+    if parsed is not source:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == _LAMBDA:
+                node.id = "lambda"
     names: set[str] = set()
     try:
-        _check(tree.body, source, where, what, frozenset(allowed_names), names, defined_later or {})
+        _check(tree.body, source, where, what, frozenset(allowed_names), names, defined_later or {}, frozenset(symbols))
     except RecursionError:
         raise ExpressionError(f"{where}: {what}: expression is nested too deeply") from None
     return Expr(source, tree, frozenset(names), where)
+
+
+def reserved_message(word: str) -> str:
+    """Why a reserved word cannot be a name, and what to write instead."""
+    return f"'{word}' is a reserved word (of Python, which reads the expressions); name it e.g. '{word}_' instead"
+
+
+def _reserved_words(source: str) -> list[tuple[str, int]]:
+    """Each keyword token of `source` used where a name would stand, with its column (from 1);
+    `lambda` only when it does not start a lambda expression (`lambda x: ...` is refused later)."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return []
+    out = []
+    for i, token in enumerate(tokens):
+        if token.type != tokenize.NAME or not keyword.iskeyword(token.string):
+            continue
+        if token.string == "lambda":
+            after = tokens[i + 1] if i + 1 < len(tokens) else None
+            if after is not None and (after.string == ":" or after.type == tokenize.NAME):
+                continue  # a lambda expression, not a name
+        if token.string in RESERVED_WORDS or token.string == "lambda":
+            out.append((token.string, _column(source, token.start)))
+    return out
+
+
+def _column(source: str, start: tuple[int, int]) -> int:
+    line, col = start
+    return sum(len(text) + 1 for text in source.split("\n")[: line - 1]) + col + 1
+
+
+def _with_lambda_names(source: str, words: list[tuple[str, int]]) -> str:
+    """`source` with each `lambda` used as a name spelled `_LAMBDA` for Python's parser (the same
+    length, so columns in messages stay right); `source` itself when there is none."""
+    columns = [column for word, column in words if word == "lambda"]
+    if not columns or _LAMBDA in source:
+        return source
+    out = source
+    for column in columns:
+        out = out[: column - 1] + _LAMBDA + out[column - 1 + len("lambda"):]
+    return out
 
 
 def _one_line(source: str) -> str:
@@ -137,15 +241,15 @@ def _describe(value: Any) -> str:
 
 
 def _check(
-    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str],
-    later: Mapping[str, str],
+    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str], later: Mapping[str, str],
+    symbols: frozenset[str] = frozenset(),
 ) -> None:
     def fail(message: str) -> ExpressionError:
         col = getattr(node, "col_offset", 0) + 1
         return ExpressionError(f"{where}: {what}: {message} (column {col} of '{_one_line(source)}')")
 
     def recurse(child: ast.AST) -> None:
-        _check(child, source, where, what, allowed, names, later)
+        _check(child, source, where, what, allowed, names, later, symbols)
 
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
@@ -160,6 +264,8 @@ def _check(
             raise fail(f"unknown name '{node.id}'{hint}")
         names.add(node.id)
     elif isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.BitXor):
+            raise fail("'^' is not a power here; write ** for powers, e.g. w**2")
         if type(node.op) not in _BINOPS:
             raise fail(f"operator {type(node.op).__name__} is not allowed")
         recurse(node.left)
@@ -177,19 +283,29 @@ def _check(
         recurse(node.left)
         for comparator in node.comparators:
             recurse(comparator)
+    elif isinstance(node, ast.IfExp):
+        raise fail("a conditional (a if c else b) is not allowed; write where(c, a, b)")
+    elif isinstance(node, ast.List):
+        if not node.elts:
+            raise fail("an empty list is not a vector; write [a, b] or [[a, b], [c, d]]")
+        for item in node.elts:
+            if isinstance(item, ast.Starred):
+                raise fail("*args is not allowed")
+            recurse(item)
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
             raise fail("only calls of the listed functions are allowed, e.g. exp(x)")
         name = node.func.id
         if name not in FUNCTIONS:
-            hint = _did_you_mean(name, list(FUNCTIONS))
-            raise fail(f"unknown function '{name}'{hint}")
+            raise fail(unknown_function_message(name))
         if node.keywords:
             raise fail(f"{name}() takes no keyword arguments")
         spec = FUNCTIONS[name]
         if not spec.min_args <= len(node.args) <= spec.max_args:
             expected = str(spec.min_args) if spec.min_args == spec.max_args else f"{spec.min_args} to {spec.max_args}"
             raise fail(f"{name}() takes {expected} argument(s), got {len(node.args)}")
+        if name == "subs":
+            _check_subs(node, symbols, fail)
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise fail("*args is not allowed")
@@ -209,9 +325,46 @@ def _check(
         raise fail(f"{type(node).__name__} syntax is not allowed in expressions")
 
 
+def _check_subs(node: ast.Call, symbols: frozenset[str], fail: Callable[[str], ExpressionError]) -> None:
+    """subs(f, x, v, y, w, ...): pairs of a declared symbol and a value after the formula."""
+    if len(node.args) % 2 == 0:
+        raise fail("subs() takes a formula and then pairs of a symbol and its value: subs(f, x, 2) or subs(f, x, 1, y, 2)")
+    for arg in node.args[1::2]:
+        if not isinstance(arg, ast.Name) or arg.id not in symbols:
+            shown = ast.unparse(arg)
+            declared = ", ".join(sorted(symbols)) if symbols else "none; declare them with symbols: [x]"
+            raise fail(f"subs() replaces a symbol of the question, got '{shown}' (symbols: {declared})")
+
+
+def unknown_function_message(name: str) -> str:
+    """An unknown function: what to write instead (by meaning first, then by spelling), and every function there is."""
+    if name in SYNONYMS:
+        hint = f"; write {SYNONYMS[name]}" if not SYNONYMS[name].isidentifier() else f"; did you mean '{SYNONYMS[name]}'?"
+    elif name.lower() in FUNCTIONS:
+        hint = f"; did you mean '{name.lower()}'?"
+    else:
+        close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.75)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown function '{name}'{hint} (functions: {', '.join(sorted(FUNCTIONS))})"
+
+
 def _did_you_mean(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def formula_symbols(expr: Expr, symbols: frozenset[str], known: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """The symbols an expression's value still holds (a formula's free symbols): those it names,
+    directly or through `known` definitions, less those `subs` replaces."""
+    def free(node: ast.AST) -> frozenset[str]:
+        if isinstance(node, ast.Name):
+            return frozenset({node.id}) if node.id in symbols else known.get(node.id, frozenset())
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "subs":
+            replaced = {arg.id for arg in node.args[1::2] if isinstance(arg, ast.Name)}
+            inner = free(node.args[0]) - replaced
+            return inner.union(*(free(arg) for arg in node.args[2::2]))
+        return frozenset().union(*(free(child) for child in ast.iter_child_nodes(node)))
+    return free(expr.tree.body)
 
 
 def inputs_of(definitions: Sequence[tuple[str, Expr]], wanted: Iterable[str]) -> frozenset[str]:
@@ -250,6 +403,21 @@ def _np_sigmoid(x: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _whole(x: float) -> bool:
+    return float(x).is_integer() and x >= 0
+
+
+def _float_factorial(x: float) -> float:
+    # math, not SymPy: the numeric twin shares no code with the exact side.
+    return float(math.factorial(int(x))) if _whole(x) else math.gamma(x + 1.0)
+
+
+def _float_binomial(n: float, k: float) -> float:
+    if _whole(n) and _whole(k):
+        return float(math.comb(int(n), int(k)))
+    return math.gamma(n + 1.0) / (math.gamma(k + 1.0) * math.gamma(n - k + 1.0))
+
+
 EXACT = Backend(
     name="exact",
     number=_exact_number,
@@ -264,6 +432,17 @@ EXACT = Backend(
         "tanh": lambda x: (sympy.exp(2 * x) - 1) / (sympy.exp(2 * x) + 1),
         "relu": lambda x: sympy.Max(0, x),
         "step": lambda x: sympy.Heaviside(x, sympy.Rational(1, 2)),
+        "sin": sympy.sin,
+        "cos": sympy.cos,
+        "tan": sympy.tan,
+        "asin": sympy.asin,
+        "acos": sympy.acos,
+        "atan": sympy.atan,
+        "sinh": sympy.sinh,
+        "cosh": sympy.cosh,
+        "floor": sympy.floor,
+        "ceil": sympy.ceiling,
+        "factorial": sympy.factorial,
     },
     dtype=object,
 )
@@ -281,9 +460,36 @@ NUMERIC = Backend(
         "tanh": np.tanh,
         "relu": lambda x: np.maximum(0.0, x),
         "step": lambda x: np.heaviside(x, 0.5),
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "asin": np.arcsin,
+        "acos": np.arccos,
+        "atan": np.arctan,
+        "sinh": np.sinh,
+        "cosh": np.cosh,
+        "floor": np.floor,
+        "ceil": np.ceil,
+        "factorial": np.vectorize(_float_factorial, otypes=[float]),
     },
     dtype=float,
 )
+
+# Where a numeric environment keeps its definitions, in order ((name, Expr), ...), so that `subs`
+# can evaluate a formula again with its symbols at other values (a float holds no formula).
+DEFINITIONS = "\0definitions"
+# The numeric stand-ins for symbols: a formula's float value is never an answer (a part cannot ask
+# for a formula yet), but every definition is evaluated, so the symbols need some value.
+_PROBES = (0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775, 0.5772156649, 0.3183098862)
+
+
+def symbol_values(names: Iterable[str], backend: Backend) -> dict[str, np.ndarray]:
+    """Each declared symbol's value for `backend`: a real SymPy symbol (exact), a fixed float (numeric)."""
+    out = {}
+    for k, name in enumerate(names):
+        value = sympy.Symbol(name, real=True) if backend.dtype is object else _PROBES[k % len(_PROBES)] + k // len(_PROBES)
+        out[name] = _wrap(value, backend)
+    return out
 
 
 def evaluate(expr: Expr, env: Mapping[str, Any], backend: Backend) -> np.ndarray:
@@ -363,10 +569,12 @@ def _compile(node: ast.AST) -> _Code:
 
         def compare(env: Mapping[str, Any], be: Backend) -> Any:
             left = first(env, be)
-            result = np.asarray(True)
+            result = None
             for op, comparator in chain:
                 right = comparator(env, be)
-                result = np.logical_and(result, _compare(op, left, right))
+                current = _compare(op, left, right)
+                # (a chain needs each link decided; a lone comparison over symbols stays a relation, for where)
+                result = current if result is None else np.logical_and(_truth(result), _truth(current))
                 left = right
             return result
         return compare
@@ -378,9 +586,68 @@ def _compile(node: ast.AST) -> _Code:
         index = node.slice
         items = tuple(item.value for item in (index.elts if isinstance(index, ast.Tuple) else [index]))  # type: ignore[attr-defined]
         return lambda env, be: np.asarray(value(env, be)[items], dtype=be.dtype)
+    if isinstance(node, ast.List):
+        return _literal([_compiled(item) for item in node.elts])
     assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    if node.func.id == "subs":
+        return _substitution(node)
     function, arguments = node.func.id, [_compiled(arg) for arg in node.args]
     return lambda env, be: _call(function, [argument(env, be) for argument in arguments], be)
+
+
+def _literal(items: list[_Code]) -> _Code:
+    """`[a, b]`, `[[a, b], [c, d]]`: a vector or matrix of the items (each a scalar, or a row of equal shape)."""
+    def literal(env: Mapping[str, Any], be: Backend) -> Any:
+        values = [np.asarray(item(env, be), dtype=be.dtype) for item in items]
+        shape = values[0].shape
+        if any(value.shape != shape for value in values):
+            shapes = ", ".join(_shape_words(value) for value in values)
+            raise ValueError(f"the items of a vector or matrix literal must have one shape, got {shapes}")
+        out = np.empty((len(values), *shape), dtype=be.dtype)
+        for i, value in enumerate(values):
+            out[i] = value[()] if value.ndim == 0 else value  # (a 0-d array would be stored as an object)
+        return out
+    return literal
+
+
+def _substitution(node: ast.Call) -> _Code:
+    """subs(f, x, v, ...). Exact: the symbols replaced in f's SymPy value. Numeric: a float holds
+    no formula, so f and the definitions it reads are evaluated again with the symbols at the
+    values (the environment's `DEFINITIONS`)."""
+    formula = _compiled(node.args[0])
+    pairs = [(arg.id, _compiled(value)) for arg, value in zip(node.args[1::2], node.args[2::2], strict=True)]  # type: ignore[attr-defined]
+
+    def substitute(env: Mapping[str, Any], be: Backend) -> Any:
+        replacements = {}
+        for name, value in pairs:
+            array = np.asarray(value(env, be), dtype=be.dtype)
+            if array.ndim != 0:
+                raise ValueError(f"subs: the value for '{name}' must be a single number, got {_shape_words(array)}")
+            replacements[name] = array
+        if be.dtype is object:
+            mapping = {sympy.Symbol(name, real=True): array[()] for name, array in replacements.items()}
+            value = np.asarray(formula(env, be), dtype=object)
+            result = np.frompyfunc(lambda entry: sympy.sympify(entry).xreplace(mapping), 1, 1)(value)
+            return _wrap(result, be) if value.ndim == 0 else result
+        local: dict[str, Any] = dict(env)
+        local.update(replacements)
+        moved = set(replacements)
+        for name, expr in env.get(DEFINITIONS, ()):
+            if name in env and expr.names & moved:  # (only those evaluated before the one being evaluated)
+                local[name] = evaluate(expr, local, be)
+                moved.add(name)
+        return formula(local, be)
+    return substitute
+
+
+def _shape_words(value: Any) -> str:
+    """`a scalar`, `a vector of 3`, `a 3x4 matrix`, `a 2x3x4 array`: what a value is, for messages."""
+    shape = np.shape(value)
+    if not shape:
+        return "a scalar"
+    if len(shape) == 1:
+        return f"a vector of {shape[0]}"
+    return f"a {'x'.join(map(str, shape))} {'matrix' if len(shape) == 2 else 'array'}"
 
 
 def _binary(op: type, left: _Code, right: _Code) -> _Code:
@@ -409,21 +676,63 @@ def _binary(op: type, left: _Code, right: _Code) -> _Code:
 
 # Elementwise Python functions as numpy ufuncs over object arrays, made once: np.vectorize
 # makes a new one on every call, which cost more than the few entries it then works on.
+def _decided(relation: Any) -> Any:
+    """A comparison's truth, or the SymPy relation itself when it is over symbols (x > 0), for `where`."""
+    try:
+        return bool(relation)
+    except TypeError:
+        return relation
+
+
 _COMPARISONS = {
-    ast.Lt: np.frompyfunc(lambda a, b: bool(a < b), 2, 1),
-    ast.LtE: np.frompyfunc(lambda a, b: bool(a <= b), 2, 1),
-    ast.Gt: np.frompyfunc(lambda a, b: bool(a > b), 2, 1),
-    ast.GtE: np.frompyfunc(lambda a, b: bool(a >= b), 2, 1),
+    ast.Lt: np.frompyfunc(lambda a, b: _decided(a < b), 2, 1),
+    ast.LtE: np.frompyfunc(lambda a, b: _decided(a <= b), 2, 1),
+    ast.Gt: np.frompyfunc(lambda a, b: _decided(a > b), 2, 1),
+    ast.GtE: np.frompyfunc(lambda a, b: _decided(a >= b), 2, 1),
     ast.Eq: np.frompyfunc(lambda a, b: bool(a == b), 2, 1),
     ast.NotEq: np.frompyfunc(lambda a, b: bool(a != b), 2, 1),
 }
-_NONZERO = np.frompyfunc(lambda v: bool(v != 0), 1, 1)
+
+
+def _nonzero(value: Any) -> bool:
+    if isinstance(value, sympy.Basic) and (value.is_Relational or value.free_symbols):
+        raise ValueError(f"'{value}' is a condition on a symbol, true for some values and false for others; "
+                         "only where(cond, a, b) can use it")
+    return bool(value != 0)
+
+
+_NONZERO = np.frompyfunc(_nonzero, 1, 1)
 _EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}
+_EXACT_BINARY = {
+    "min": np.frompyfunc(lambda a, b: sympy.Min(a, b), 2, 1),
+    "max": np.frompyfunc(lambda a, b: sympy.Max(a, b), 2, 1),
+    "binomial": np.frompyfunc(lambda n, k: sympy.binomial(n, k), 2, 1),
+    "log": np.frompyfunc(lambda x, b: sympy.log(x, b), 2, 1),
+}
+_NUMERIC_BINARY = {
+    "min": np.minimum,
+    "max": np.maximum,
+    "binomial": np.vectorize(_float_binomial, otypes=[float]),
+    "log": lambda x, b: np.log(x) / np.log(b),
+}
+
+
+def _choose(condition: Any, a: Any, b: Any) -> Any:
+    if isinstance(condition, sympy.Basic) and not isinstance(condition, sympy.logic.boolalg.BooleanAtom):
+        return sympy.Piecewise((a, condition), (b, True))  # over symbols: decided once numbers are in
+    return a if bool(condition) else b
+
+
+_EXACT_WHERE = np.frompyfunc(_choose, 3, 1)
 
 
 def _compare(op: ast.cmpop, left: Any, right: Any) -> np.ndarray:
     # Exact values are SymPy numbers: compare them as exact rationals/reals, elementwise.
-    return np.asarray(_COMPARISONS[type(op)](left, right), dtype=bool)
+    result = _COMPARISONS[type(op)](left, right)
+    result = result if isinstance(result, np.ndarray) else _wrap(result, EXACT)
+    if result.dtype == object and all(type(v) is bool for v in result.flat):
+        return result.astype(bool)
+    return result  # (relations over symbols, for where)
 
 
 def _truth(value: Any) -> np.ndarray:
@@ -455,7 +764,102 @@ def _size(value: Any) -> int:
     return int(number)
 
 
+def _square(a: Any, name: str) -> None:
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} needs a square matrix, got {_shape_words(a)}")
+
+
+def _sympy_matrix(a: np.ndarray) -> sympy.Matrix:
+    return sympy.Matrix([[sympy.sympify(v) for v in row] for row in a])
+
+
+def _nonsingular(matrix: sympy.Matrix, name: str) -> sympy.Expr:
+    determinant = matrix.det()
+    if determinant.is_zero:
+        raise ValueError(f"{name}: the matrix is singular (determinant 0); add the constraint det(A) != 0")
+    return determinant
+
+
+def _det(args: list[Any], be: Backend) -> Any:
+    a = args[0]
+    _square(a, "det")
+    if be.dtype is object:
+        return _wrap(_sympy_matrix(a).det(), be)
+    return np.asarray(np.linalg.det(a))
+
+
+def _inv(args: list[Any], be: Backend) -> Any:
+    a = args[0]
+    _square(a, "inv")
+    if be.dtype is object:
+        matrix = _sympy_matrix(a)
+        determinant = _nonsingular(matrix, "inv")
+        # Over symbols (a derivative), the adjugate over the determinant: one fraction per entry.
+        inverse = matrix.adjugate() / determinant if matrix.free_symbols else matrix.inv()
+        return np.array(inverse.tolist(), dtype=object)
+    return np.linalg.inv(a)
+
+
+def _trace(args: list[Any], be: Backend) -> Any:
+    a = args[0]
+    _square(a, "trace")
+    if be.dtype is object:
+        return _wrap(sympy.Add(*[sympy.sympify(a[i, i]) for i in range(a.shape[0])]), be)
+    return np.asarray(np.trace(a))
+
+
+def _rank(args: list[Any], be: Backend) -> Any:
+    a = args[0]
+    if a.ndim != 2:
+        raise ValueError(f"rank needs a matrix, got {_shape_words(a)}")
+    if be.dtype is object:
+        matrix = _sympy_matrix(a)
+        if matrix.free_symbols:  # a generic rank would be wrong for some numbers
+            raise ValueError("rank needs numbers, not symbols")
+        return _wrap(sympy.Integer(matrix.rank()), be)
+    return np.asarray(float(np.linalg.matrix_rank(a)))
+
+
+def _norm(args: list[Any], be: Backend) -> Any:
+    a = args[0]
+    if be.dtype is object:
+        return _wrap(sympy.sqrt(sympy.Add(*[sympy.sympify(v) ** 2 for v in a.flat])), be)
+    return np.asarray(np.linalg.norm(np.ravel(a)))
+
+
+def _solve(args: list[Any], be: Backend) -> Any:
+    a, b = args
+    _square(a, "solve")
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        raise ValueError(f"solve(A, b) needs b with {a.shape[0]} rows for {_shape_words(a)}, got {_shape_words(b)}")
+    if be.dtype is object:
+        matrix = _sympy_matrix(a)
+        determinant = _nonsingular(matrix, "solve")
+        right = _sympy_matrix(b.reshape(b.shape[0], -1))
+        x = matrix.adjugate() * right / determinant if matrix.free_symbols or right.free_symbols else matrix.LUsolve(right)
+        return np.array(x.tolist(), dtype=object).reshape(b.shape)
+    return np.linalg.solve(a, b)
+
+
+_LINEAR_ALGEBRA: dict[str, Callable[[list[Any], Backend], Any]] = {
+    "det": _det, "inv": _inv, "trace": _trace, "rank": _rank, "norm": _norm, "solve": _solve,
+}
+
+
 def _call(name: str, args: list[Any], be: Backend) -> Any:
+    if len(args) == 2 and name in _EXACT_BINARY:
+        if be.dtype is object:
+            result = _EXACT_BINARY[name](args[0], args[1])
+            return _wrap(result, be) if np.ndim(result) == 0 else np.asarray(result, dtype=object)
+        return _NUMERIC_BINARY[name](args[0], args[1])
+    if name == "where":
+        if be.dtype is object:
+            condition = args[0] if args[0].dtype == object else args[0].astype(object)
+            result = _EXACT_WHERE(condition, args[1], args[2])
+            return _wrap(result, be) if np.ndim(result) == 0 else np.asarray(result, dtype=object)
+        return np.where(_truth(args[0]), args[1], args[2])
+    if name in _LINEAR_ALGEBRA:
+        return _LINEAR_ALGEBRA[name](args, be)
     if name in be.unary:
         if be.dtype is object:
             operand = np.asarray(args[0], dtype=object)  # (an operation on 0-d arrays gives a bare number)
