@@ -29,8 +29,8 @@ import sympy
 
 from generator.errors import ExpressionError, SamplingError
 from generator.spec.assemble import variant_label
-from generator.spec.expr import EXACT, Expr, evaluate, inputs_of
-from generator.spec.model import ParameterSpec, QuestionSpec
+from generator.spec.expr import EXACT, Expr, evaluate, inputs_of, symbol_values
+from generator.spec.model import ParameterSpec, QuestionSpec, entry_values
 
 __all__ = [
     "ENUMERATE_LIMIT",
@@ -67,12 +67,17 @@ class Instance:
     def env(self) -> ChainMap[str, Any]:
         """Every named value (dimensions, parameters, derived) for expression evaluation; a
         derived value is evaluated only if an expression reads it."""
-        # ChainMap writes to its first map only; typeshed asks for every map to be mutable.
-        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims))  # type: ignore[arg-type]
+        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims), _symbols(self.question))
 
 
 def _dimension_values(dims: Mapping[str, int]) -> dict[str, np.ndarray]:
     return {k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims.items()}
+
+
+@lru_cache(maxsize=256)
+def _symbols(question: QuestionSpec) -> dict[str, np.ndarray]:
+    """The question's free symbols as SymPy symbols (a definition that holds one is a formula)."""
+    return symbol_values(question.symbols, EXACT)
 
 
 class Definitions(Mapping[str, np.ndarray]):
@@ -127,11 +132,8 @@ def question_rng(seed: int, variant_index: int, question_id: str, redraw: int = 
     return np.random.default_rng(np.random.SeedSequence([seed, variant_index, *words, *extra]))
 
 
-@lru_cache(maxsize=1024)  # the same list for every draw of every variant
-def _choices(param: ParameterSpec) -> list[Fraction]:
-    values = {Fraction(n, q) for q in param.denominators for n in range(param.low * q, param.high * q + 1)}
-    excluded = {Fraction(str(x)) for x in param.exclude}
-    return sorted(values - excluded)
+def _choices(param: ParameterSpec) -> tuple[Fraction, ...]:
+    return entry_values(param)  # (exact decimals and fractions; cached there)
 
 
 @lru_cache(maxsize=1024)
@@ -169,6 +171,8 @@ def _check(
     evaluated when read (`Definitions`).
     """
     dimensions = _dimension_values(dims)
+    if question.symbols:
+        dimensions.update(_symbols(question))
     env: dict[str, Any] = {**dimensions, **params}
     derived = {}
     needed = _constraint_inputs(question)

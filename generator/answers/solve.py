@@ -39,7 +39,7 @@ from generator.answers.floats import float_in_e
 from generator.answers.indexform import IndexForm, derive_index_form
 from generator.answers.sampling import Definitions, Instance
 from generator.errors import ExpressionError, SolveError
-from generator.spec.expr import EXACT, evaluate
+from generator.spec.expr import EXACT, evaluate, symbol_values
 from generator.spec.model import PartSpec, QuestionSpec
 
 __all__ = [
@@ -136,6 +136,7 @@ def _symbolic(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     symbols = symbol_arrays(question, dims)
     env: dict[str, Any] = {k: np.asarray(sympy.Integer(v), dtype=object) for k, v in dims}
+    env.update(symbol_values(question.symbols, EXACT))
     env.update(symbols)
     for name, expr in (*question.derived, *question.define):
         env[name] = evaluate(expr, env, EXACT)
@@ -247,8 +248,13 @@ def _local_derivatives(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> list
         if 1 in live:
             out.append((exponent, node * sympy.log(base)))
         return out
+    if isinstance(node, sympy.Piecewise):
+        raise _NotReversible("Piecewise")  # (its arguments are (value, condition) pairs: sympy.diff knows them)
     if isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):  # Max, Min are not Functions but have fdiff
-        return [(args[i], node.fdiff(i + 1)) for i in live]
+        try:
+            return [(args[i], node.fdiff(i + 1)) for i in live]
+        except (sympy.ArgumentIndexError, NotImplementedError, TypeError):
+            raise _NotReversible(type(node).__name__) from None
     # Anything else (none is made by generator.spec.expr today): let SymPy differentiate it.
     raise _NotReversible(type(node).__name__)
 
@@ -330,6 +336,8 @@ def _tidy(value: sympy.Expr) -> sympy.Expr:
     """
     value = value.doit() if value.has(sympy.Heaviside, sympy.Max) else value
     if value.is_Rational:
+        return value
+    if value.free_symbols:  # a formula in the question's symbols: as SymPy writes it (3 x1**2 - x1 x2), not refactored
         return value
     # Keep closed forms exact but in one canonical shape: one fraction of polynomials in e, each
     # split into square-free factors, e.g. -e^2/(e^2 + 1)^3 rather than -e^2/(e^6 + 3e^4 + 3e^2 + 1).

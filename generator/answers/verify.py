@@ -23,7 +23,7 @@ from generator.answers.floats import float_array
 from generator.answers.indexform import check_index_form, variant_grid
 from generator.answers.solve import Solution
 from generator.errors import VerifyError
-from generator.spec.expr import NUMERIC, Expr, evaluate, inputs_of
+from generator.spec.expr import DEFINITIONS, NUMERIC, Expr, evaluate, inputs_of, symbol_values
 from generator.spec.model import QuestionSpec
 
 __all__ = ["ATOL", "RTOL", "STEP", "verify"]
@@ -38,7 +38,11 @@ def _numeric_env(solution: Solution) -> dict[str, Any]:
     instance = solution.instance
     env: dict[str, Any] = {k: np.asarray(float(v)) for k, v in instance.dims.items()}
     env.update({k: float_array(v) for k, v in instance.params.items()})
-    for name, expr in (*instance.question.derived, *instance.question.define):
+    question = instance.question
+    if question.symbols:  # formulas: stand-in values, and the definitions, for subs to evaluate again
+        env.update(symbol_values(question.symbols, NUMERIC))
+        env[DEFINITIONS] = (*question.derived, *question.define)
+    for name, expr in (*question.derived, *question.define):
         env[name] = evaluate(expr, env, NUMERIC)
     return env
 

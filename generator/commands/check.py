@@ -28,7 +28,6 @@ import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from fractions import Fraction
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ from generator.spec.model import (
     ParameterSpec,
     QuestionSpec,
     WorksheetSpec,
+    entry_values,
     load_question,
     load_worksheet,
 )
@@ -297,8 +297,7 @@ def _check_repeats(question: QuestionSpec, draws: list[_Draw], found: _Findings)
 
 def _values(param: ParameterSpec) -> int:
     """How many values one entry can take (the same set `sampling` draws from)."""
-    values = {Fraction(n, q) for q in param.denominators for n in range(param.low * q, param.high * q + 1)}
-    return len(values - {Fraction(str(x)) for x in param.exclude})
+    return len(entry_values(param))
 
 
 def _space(question: QuestionSpec) -> tuple[int | None, float]:

@@ -19,9 +19,12 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+import numpy as np
+import sympy
 from jinja2.sandbox import SandboxedEnvironment
 
 from generator.answers.indexform import latex_index_form, layout_sentence
+from generator.answers.rounding import readable, rule_tex
 from generator.answers.solve import PartAnswer, Solution, sympified, tidy_array
 from generator.errors import RenderError
 from generator.render.latex import (
@@ -29,8 +32,12 @@ from generator.render.latex import (
     escape_text,
     latex_answer,
     latex_approx,
+    latex_decimals,
+    latex_formula,
     latex_matrix,
     latex_scalar,
+    latex_sigfigs,
+    latex_term,
     latex_value,
 )
 from generator.render.sandbox import SpecSandbox
@@ -40,6 +47,7 @@ from generator.spec.roster import Student
 
 __all__ = [
     "DOCUMENT_KINDS",
+    "MACROS_FILE",
     "PROJECT_TEMPLATES",
     "RenderedPart",
     "RenderedQuestion",
@@ -58,6 +66,11 @@ SHAPE_CONVENTION = (
     r"Order-3 and order-4 tensors are shown as labelled blocks of matrices over their first indices; "
     r"indices count from 1."
 )
+# A bank's shared Jinja macros (question_bank/macros.tex.j2): callable by name in every question's templates.
+MACROS_FILE = "macros.tex.j2"
+# How each part's answer was checked (RenderedPart.check), as the key's opening paragraph says it.
+FINITE_DIFFERENCES = "finite differences"
+VALUE_CHECK = "value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +83,8 @@ class RenderedPart:
     answer: str
     index_form: str
     vectorized: str
+    check: str = FINITE_DIFFERENCES  # how the answer was checked: FINITE_DIFFERENCES (a Jacobian) or VALUE_CHECK
+    rounded: bool = False  # answered to some decimals or significant digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,21 @@ def _answer_block(answer: PartAnswer, exact: str) -> str:
     return sentence + _display_math(exact) + _display_math(rf"\approx {latex_approx(value)}")
 
 
+def _rounded_block(answer: PartAnswer, exact: str) -> str:
+    """The answer of a part answered in decimals or significant digits: the rounded value, what
+    is accepted, and the exact form where it is readable (or where the part asks for it)."""
+    rule, value, form = answer.spec.rule, answer.value, answer.index_form
+    assert rule.digits is not None
+    shown = (latex_decimals if rule.kind == "decimals" else latex_sigfigs)(value, rule.digits)
+    with_exact = rule.show_exact if rule.show_exact is not None else readable(value)
+    if value.ndim == 0:
+        text = f"{_inline_math(shown)} ({rule_tex(rule)})"
+        return text + (f"; exactly {_inline_math(exact)}" if with_exact else "")
+    sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""
+    text = sentence + _display_math(shown) + f"Each entry {rule_tex(rule)}."
+    return text + ("\nExactly:\n" + _display_math(exact) if with_exact else "")
+
+
 def _number(value: Any) -> str:
     """Points and other plain numbers without a trailing `.0`: 6.0 -> 6, 2.5 -> 2.5."""
     return f"{value:g}"
@@ -139,6 +169,10 @@ def make_environment(user_templates: str | Path | None = None) -> SandboxedEnvir
         matrix=latex_matrix,
         display=_display,
         approx=latex_approx,
+        decimals=latex_decimals,
+        sigfigs=latex_sigfigs,
+        formula=latex_formula,
+        term=latex_term,
         tex=escape_text,
         num=_number,
     )
@@ -200,10 +234,19 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
         raise RenderError(f"{where(e.lineno)}: {text.key}: template syntax: {e.message}") from None
     except jinja2.UndefinedError as e:
         line = _locate(sys.exc_info()[2], filename)
-        raise RenderError(f"{where(line)}: {text.key}: undefined template variable: {e.message}") from None
+        lines = text.source.splitlines()
+        line_text = lines[line - 1] if line is not None and 0 < line <= len(lines) else ""
+        message = _undefined_message(e.message or "", line_text, context)
+        raise RenderError(f"{where(line)}: {text.key}: undefined template variable: {message}") from None
     except jinja2.exceptions.SecurityError as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: not allowed in a template: {e}") from None
+    except ValueError as e:
+        line = _locate(sys.exc_info()[2], filename)
+        if "truth value of an array" in str(e):
+            raise RenderError(f"{where(line)}: {text.key}: a vector or matrix is not true or false as a whole; test one "
+                              "entry (x[0] > 0) or every entry with a define such as all(x > 0)") from None
+        raise RenderError(f"{where(line)}: {text.key}: ValueError: {e}") from None
     except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
@@ -218,13 +261,12 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     """
     instance = solution.instance
 
-    # (read only what is shown: values are lazy)
-    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:
-        return {name: tidy(values[name]) for name in values if used is None or name in used}
+    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:  # (read only what is shown: values are lazy)
+        return {name: plain_value(tidy(values[name])) for name in values if used is None or name in used}
 
     return {
         **instance.dims,
-        **instance.params,
+        **{name: plain_value(value) for name, value in instance.params.items()},
         # Derived and defined values in the same exact shape as answers (they appear in worked steps);
         # solve makes the derived ones in that shape.
         **shown(solution.derived, lambda value: value),
@@ -234,9 +276,57 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     }
 
 
-_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = (
-    weakref.WeakKeyDictionary()
-)
+def plain_value(value: Any) -> Any:
+    """What a template sees of a value: a scalar as a plain number (an int where integer, else the
+    SymPy number), so that it indexes lists and compares as a number; arrays as they are."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+        return int(value) if isinstance(value, sympy.Integer) else value
+    return value
+
+
+def describe_value(value: Any) -> str:
+    """What a template value is, in words: a scalar, a vector of 3, a 3x4 matrix, a list of 2, text."""
+    if isinstance(value, np.ndarray):
+        shape = value.shape
+        if not shape:
+            return "a scalar"
+        if len(shape) == 1:
+            return f"a vector of {shape[0]}"
+        return f"a {'x'.join(map(str, shape))} {'matrix' if len(shape) == 2 else 'array'}"
+    if isinstance(value, (int, float, sympy.Basic)) and not isinstance(value, bool):
+        return "a scalar"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping of " + ", ".join(map(str, value)) if value else "an empty mapping"
+    return "a " + type(value).__name__
+
+
+_NUMPY_WORDS = ((r"numpy\.ndarray object", "an array"), (r"sympy\.core\.[a-z.]+\.\w+ object", "a number"),
+                (r"\b(int|float) object", "a number"), (r"array\((-?[\w/.]+), dtype=\w+\)", r"\1"))
+
+
+def _undefined_message(message: str, line_text: str, context: Mapping[str, Any]) -> str:
+    """Jinja's message for a missing name, element or attribute, with the variable named and what it
+    holds (`W is a 3x4 matrix: it has no attribute 'foo'`) instead of Python's and numpy's type names."""
+    import re
+
+    match = re.search(r"has no (element|attribute) (.+)$", message)
+    if match:
+        what = match.group(2).strip("'")
+        for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line_text):
+            if name in context and re.search(rf"\b{re.escape(name)}\s*(\.\s*{re.escape(what)}|\[)", line_text):
+                kind = "element" if match.group(1) == "element" else "attribute"
+                return f"{name} is {describe_value(context[name])}: it has no {kind} {what}"
+    for pattern, words in _NUMPY_WORDS:
+        message = re.sub(pattern, words, message)
+    return message
+
+
+_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = weakref.WeakKeyDictionary()
 
 
 def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozenset[str] | None:
@@ -261,14 +351,15 @@ def _render_part(
     env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
 ) -> RenderedPart:
     part = answer.spec
-    block = _answer_block(answer, exact)
-    local = {**context, "answer": answer.value, "answer_block": block, "part": {"id": part.id}}
+    block = _rounded_block(answer, exact) if part.rule.rounded else _answer_block(answer, exact)
+    local = {**context, "answer": plain_value(answer.value), "answer_block": block, "part": {"id": part.id}}
     prompt = render_text(env, part.prompt, local, owner)
     shown = render_text(env, part.answer, local, owner) if part.answer else block
     vectorized = render_text(env, part.vectorized.latex, local, owner) if part.vectorized else ""
     form = answer.index_form
     index_form = _inline_math(latex_index_form(form)) if form else ""
-    return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized)
+    check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
+    return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded)
 
 
 def render_question(
@@ -281,7 +372,7 @@ def render_question(
     same text in manifest.json and answers.csv)."""
     question: QuestionSpec = solution.instance.question
     latex = latex if latex is not None else [latex_answer(answer) for answer in solution.parts]
-    context = question_context(solution, template_names(env, question))
+    context = {**bank_macros(env, question.path), **question_context(solution, template_names(env, question))}
     if extras:
         context.update(extras)
     owner = question.id
@@ -298,6 +389,42 @@ def render_question(
         parts=parts,
         solution=render_text(env, question.solution, context, owner) if question.solution else "",
     )
+
+
+_macros: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def macros_path(question_path: str | Path) -> Path | None:
+    """The bank's macro file for a question file in a bank's `questions/` folder, if there is one."""
+    path = Path(question_path)
+    if path.parent.name != "questions":
+        return None
+    file = path.parent.parent / MACROS_FILE
+    return file if file.is_file() else None
+
+
+def bank_macros(env: SandboxedEnvironment, question_path: str | Path) -> dict[str, Any]:
+    """The macros of the question's bank (`macros.tex.j2` beside `questions/`), by name; none without the file.
+
+    Raises:
+        RenderError: the macro file does not parse or fails (its file and line).
+    """
+    file = macros_path(question_path)
+    if file is None:
+        return {}
+    cache = _macros.setdefault(env, {})
+    key = str(file)
+    if key not in cache:
+        shown = str(file)
+        try:
+            template = _compiled(env, file.read_text(encoding="utf-8"), shown)
+            module = template.make_module({})
+        except jinja2.TemplateSyntaxError as e:
+            raise RenderError(f"{shown}:{e.lineno}: template syntax: {e.message}") from None
+        except (jinja2.TemplateError, TypeError, ValueError) as e:
+            raise RenderError(f"{shown}: {type(e).__name__}: {e}") from None
+        cache[key] = {name: value for name, value in vars(module).items() if not name.startswith("_")}
+    return cache[key]
 
 
 def with_points(question: RenderedQuestion, points: float | None) -> RenderedQuestion:
@@ -338,6 +465,7 @@ def render_document(
         kind=kind,
         shape_convention=SHAPE_CONVENTION,
         cjk=False,
+        **key_facts(questions),
     )
     try:
         document = env.get_template(name)
@@ -355,6 +483,25 @@ def render_document(
     except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: {type(e).__name__}: {e}") from None
+
+
+def key_facts(questions: Sequence[RenderedQuestion]) -> dict[str, Any]:
+    """What a key's opening paragraph may say of these questions, and only that: `jacobians` (some
+    part asks for a derivative: the shape convention applies), `index_forms` (some part shows one),
+    and `checks`, the sentence on how the answers were checked."""
+    parts = [part for question in questions for part in question.parts]
+    kinds = {part.check for part in parts}
+    if kinds <= {FINITE_DIFFERENCES}:
+        checks = "Every answer below was computed exactly with SymPy and checked against central finite differences."
+    elif kinds == {VALUE_CHECK}:
+        checks = ("Every answer below was computed exactly with SymPy and checked by evaluating its definition again "
+                  "in floating point with numpy.")
+    else:
+        checks = ("Every answer below was computed exactly with SymPy; each derivative was checked against central "
+                  "finite differences, each value by evaluating its definition again in floating point with numpy.")
+    if any(part.rounded for part in parts):
+        checks += " Rounded answers are rounded from the exact value, halves away from zero."
+    return {"jacobians": FINITE_DIFFERENCES in kinds, "index_forms": any(part.index_form for part in parts), "checks": checks}
 
 
 def _document_line(tb: TracebackType | None, name: str) -> tuple[str, int | None]:

@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 
 from generator.answers.floats import exact_float
+from generator.answers.rounding import rounded_text
 from generator.spec.printable import CJK_FONT, escape_text, unprintable_characters
 
 __all__ = [
@@ -23,6 +24,10 @@ __all__ = [
     "escape_text",
     "latex_answer",
     "latex_approx",
+    "latex_decimals",
+    "latex_formula",
+    "latex_sigfigs",
+    "latex_term",
     "latex_matrix",
     "latex_scalar",
     "latex_tensor",
@@ -184,6 +189,71 @@ def latex_approx(value: Any, digits: int = 4) -> str:
         raise ValueError(f"approx shows scalars, vectors and matrices, got order {array.ndim}")
     rows = [" & ".join(number(v) for v in row) for row in array]
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def _entrywise(value: Any, number: Callable[[Any], str], what: str) -> str:
+    """A scalar, or a vector (as a column) or matrix of `number(entry)` in a bmatrix."""
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0:
+        return number(array[()])
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(f"{what} shows scalars, vectors and matrices, got order {array.ndim}")
+    rows = [" & ".join(number(v) for v in row) for row in array]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def latex_decimals(value: Any, places: int = 2) -> str:
+    """An exact value rounded to `places` decimal places, zeros kept: `0.50`, `-1.25` (halves away from zero)."""
+    return _entrywise(value, lambda v: rounded_text(v, "decimals", places), "decimals")
+
+
+def latex_sigfigs(value: Any, digits: int = 3) -> str:
+    """An exact value rounded to `digits` significant digits, zeros kept: `0.500`, `1.23`, `1200`.
+
+    (`approx` also gives significant digits, 4 by default, but drops trailing zeros: 0.5.)"""
+    def number(v: Any) -> str:
+        text = rounded_text(v, "sigfigs", digits)
+        return text
+    return _entrywise(value, number, "sigfigs")
+
+
+_ORDERS = {"descending": None, "ascending": "rev-lex", "none": "none"}
+
+
+def latex_formula(value: Any, order: str = "descending") -> str:
+    """A formula (or any exact value) as SymPy prints it, sign-correct (`- 3 x_{1} x_{2}`), its terms
+    in `order`: `descending` powers (the default, as `latex` prints), `ascending`, or `none` (SymPy's own)."""
+    if order not in _ORDERS:
+        raise ValueError(f"formula order must be one of {', '.join(_ORDERS)}, got {order!r}")
+    if order == "descending":
+        return latex_value(value)
+
+    def one(v: Any) -> str:
+        expr = v if isinstance(v, sympy.Basic) else sympy.sympify(v, strict=True)
+        return sympy.latex(expr, order=_ORDERS[order])
+    return _entrywise(value, one, "formula")
+
+
+def latex_term(value: Any, tex: str = "", first: bool = False) -> str:
+    """A coefficient as a signed term of a formula written by hand: `+ 3 x`, `- x`, `+ \frac{1}{2} x`,
+    nothing for 0; `first` leaves out a leading `+`. For `x^2 << b | term("x") >> << c | term >>`."""
+    array = np.asarray(value, dtype=object)
+    if array.ndim != 0:
+        raise ValueError("term needs a single number")
+    number = array[()]
+    number = number if isinstance(number, sympy.Basic) else sympy.sympify(number, strict=True)
+    if number == 0:
+        return ""
+    negative = bool(number.could_extract_minus_sign())
+    size = -number if negative else number
+    body = latex_scalar(size)
+    if tex:
+        body = tex if size == 1 else f"{body} {tex}"
+    if negative:
+        return f"- {body}" if not first else f"-{body}"
+    return body if first else f"+ {body}"
 
 
 def latex_value(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:

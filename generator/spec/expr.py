@@ -615,6 +615,7 @@ def _substitution(node: ast.Call) -> _Code:
     no formula, so f and the definitions it reads are evaluated again with the symbols at the
     values (the environment's `DEFINITIONS`)."""
     formula = _compiled(node.args[0])
+    reads = frozenset(n.id for n in ast.walk(node.args[0]) if isinstance(n, ast.Name))
     pairs = [(arg.id, _compiled(value)) for arg, value in zip(node.args[1::2], node.args[2::2], strict=True)]  # type: ignore[attr-defined]
 
     def substitute(env: Mapping[str, Any], be: Backend) -> Any:
@@ -632,8 +633,10 @@ def _substitution(node: ast.Call) -> _Code:
         local: dict[str, Any] = dict(env)
         local.update(replacements)
         moved = set(replacements)
-        for name, expr in env.get(DEFINITIONS, ()):
-            if name in env and expr.names & moved:  # (only those evaluated before the one being evaluated)
+        definitions = env.get(DEFINITIONS, ())
+        needed = inputs_of(definitions, reads)  # (the formula's own inputs: never the definition being evaluated)
+        for name, expr in definitions:
+            if name in needed and name in env and expr.names & moved:
                 local[name] = evaluate(expr, local, be)
                 moved.add(name)
         return formula(local, be)

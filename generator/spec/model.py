@@ -14,7 +14,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from fractions import Fraction
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from generator.errors import Location, SpecError, display_path
-from generator.spec.expr import FUNCTIONS, Expr, parse_expression
+from generator.spec.expr import FUNCTIONS, RESERVED_WORDS, Expr, formula_symbols, parse_expression, reserved_message
 from generator.spec.indexnotation import (
     IndexExpr,
     IndexRef,
@@ -33,6 +34,8 @@ from generator.spec.indexnotation import (
 from generator.spec.yamlload import KeyPath, Positions, load_yaml
 
 __all__ = [
+    "EXACT_RULE",
+    "AnswerRule",
     "Bank",
     "ExamEntry",
     "ExamSpec",
@@ -44,6 +47,7 @@ __all__ = [
     "TemplateText",
     "VectorizedSpec",
     "WorksheetSpec",
+    "entry_values",
     "format_path",
     "load_bank",
     "load_exam",
@@ -69,16 +73,53 @@ class TemplateText:
 
 @dataclass(frozen=True, slots=True)
 class ParameterSpec:
-    """A random parameter: scalar, vector or matrix (shape names dimensions)."""
+    """A random parameter: scalar, vector or matrix (shape names dimensions).
+
+    Its entries are drawn from `low` to `high`: fractions p/q with q in `denominators`, or, with a
+    `step`, low, low + step, ..., high (decimals kept exact: 0.01 is 1/100, never a float)."""
 
     name: str
     shape: tuple[str | int, ...]
-    low: int
-    high: int
+    low: int | Fraction
+    high: int | Fraction
     denominators: tuple[int, ...]
     exclude: tuple[float, ...]
     onehot: bool
     where: Location
+    step: Fraction | None = None
+
+
+@lru_cache(maxsize=1024)  # the same list for every draw of every variant
+def entry_values(param: ParameterSpec) -> tuple[Fraction, ...]:
+    """The values one entry of a parameter can take, in increasing order (exact)."""
+    if param.step is not None:
+        count = int((Fraction(param.high) - Fraction(param.low)) / param.step)
+        values = {Fraction(param.low) + k * param.step for k in range(count + 1)}
+    else:
+        values = {Fraction(n, q) for q in param.denominators for n in range(int(param.low) * q, int(param.high) * q + 1)}
+    excluded = {Fraction(str(x)) for x in param.exclude}
+    return tuple(sorted(values - excluded))
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRule:
+    """How a part is answered: `exact` (the default), or rounded to `digits` decimal places
+    (`decimals`) or significant digits (`sigfigs`), accepted within `abs_tol` + `rel_tol` x |value|.
+
+    `show_exact`: whether the key also shows the exact form (None: where it is readable)."""
+
+    kind: str = "exact"
+    digits: int | None = None
+    abs_tol: Fraction | None = None
+    rel_tol: Fraction | None = None
+    show_exact: bool | None = None
+
+    @property
+    def rounded(self) -> bool:
+        return self.kind != "exact"
+
+
+EXACT_RULE = AnswerRule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +161,7 @@ class PartSpec:
     index_form: IndexFormSpec | None
     vectorized: VectorizedSpec | None
     where: Location
+    rule: AnswerRule = EXACT_RULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +185,7 @@ class QuestionSpec:
     solution: TemplateText | None
     path: str
     sha256: str
+    symbols: tuple[str, ...] = ()  # free symbols: a definition that holds one is a formula
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -319,8 +362,12 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
         return [(where, f"{name}: expected {word} {expected} items, got {len(instance)}")]
     if v == "minProperties":
         return [(where, f"{name}: expected at least {expected} entries, got {len(instance)}")]
-    if v in ("minimum", "exclusiveMinimum"):
+    if v == "minimum":
         return [(where, f"{name}: expected a number >= {expected}, got {instance!r}")]
+    if v == "exclusiveMinimum":
+        return [(where, f"{name}: expected a number > {expected}, got {instance!r}")]
+    if v == "maximum":
+        return [(where, f"{name}: expected a number <= {expected}, got {instance!r}")]
     if v == "minLength":
         return [(where, f"{name}: expected non-empty text, got {instance!r}")]
     if v == "uniqueItems":
@@ -381,14 +428,14 @@ def load_question(path: str | Path) -> QuestionSpec:
 
 
 def _expression(
-    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str],
-    later: dict[str, str] | None = None,
+    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str], later: dict[str, str] | None = None,
+    symbols: frozenset[str] = frozenset(),
 ) -> Expr | None:
     try:
         pending = {name: where for name, where in (later or {}).items() if name not in allowed}
         if path[-1] in pending:
             pending[str(path[-1])] = "a definition cannot use itself"
-        return parse_expression(value, positions.at(path), allowed, format_path(path), pending)
+        return parse_expression(value, positions.at(path), allowed, format_path(path), pending, symbols)
     except SpecError as e:
         problems.add_raw(positions.at(path), str(e))
         return None
@@ -403,16 +450,21 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     """
     p = _Problems(positions)
     names = _Names(p)
+    symbols = tuple(data.get("symbols", []))
+    for i, name in enumerate(symbols):
+        names.claim(name, "symbols", ("symbols", i))
     dimensions = _dimensions(p, names, data.get("dimensions", {}))
     dim_names = {name for name, _, _ in dimensions}
     parameters = [_parameter(p, names, name, raw, positions, dim_names) for name, raw in data["parameters"].items()]
+    formulas: dict[str, frozenset[str]] = {}  # definition -> the symbols its value holds
     derived, constraints, define, values = _definitions(p, names, data, positions,
-                                                        dim_names | {param.name for param in parameters})
+                                                        dim_names | {param.name for param in parameters},
+                                                        frozenset(symbols), formulas)
     defined = [name for name, _ in define] + [name for name in data["define"] if name not in dict(define)]
     index = data.get("index", {})
     index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
     parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
-                   values=values, scope=scope if "define" in index else None)
+                   values=values, scope=scope if "define" in index else None, formulas=formulas, symbols=frozenset(symbols))
     p.raise_if_any()
     return QuestionSpec(
         id=data["id"],
@@ -432,6 +484,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
         solution=_template(data["solution"], positions, ("solution",)) if "solution" in data else None,
         path=positions.file,
         sha256=sha256,
+        symbols=symbols,
     )
 
 
@@ -444,9 +497,10 @@ class _Names:
 
     def claim(self, name: str, section: str, path: KeyPath) -> None:
         """Take `name` for `section`, or report why it cannot be taken."""
-        if name in RESERVED_NAMES:
-            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name",
-                               key=True)
+        if name in RESERVED_WORDS:
+            self._problems.add(path, reserved_message(name), key=True)
+        elif name in RESERVED_NAMES:
+            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name", key=True)
         elif name in self._taken:
             self._problems.add(path, f"'{name}' is already defined in {self._taken[name]}", key=True)
         else:
@@ -483,11 +537,17 @@ def _parameter(p: _Problems, names: _Names, name: str, raw: dict[str, Any], posi
     onehot = bool(raw.get("onehot", False))
     low, high = _entry_range(p, path, raw, shape, onehot)
     denominators = tuple(raw.get("denominators", [1]))
+    low, high, step = _decimal_step(p, path, raw, low, high, onehot)
     exclude = tuple(raw.get("exclude", []))
     for i, value in enumerate(exclude):
         if not math.isfinite(value):
             p.add(path + ("exclude", i), f"expected a finite number, got {value}")
     exclude = tuple(x for x in exclude if math.isfinite(x))
+    if step is not None:
+        param = ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path), step)
+        if not entry_values(param):
+            p.add(path + ("exclude",), f"excludes every value in [{raw['entries'][0]}, {raw['entries'][1]}]")
+        return param
     if not onehot and low <= high:
         count = sum((high - low) * q + 1 for q in set(denominators))
         if count > MAX_VALUES:
@@ -498,8 +558,41 @@ def _parameter(p: _Problems, names: _Names, name: str, raw: dict[str, Any], posi
     return ParameterSpec(name, shape, low, high, denominators, exclude, onehot, positions.at(path))
 
 
+def _decimal_step(p: _Problems, path: KeyPath, raw: dict[str, Any], low: Any, high: Any,
+                  onehot: bool) -> tuple[Any, Any, Fraction | None]:
+    """A parameter's `step` (decimals): its range as exact numbers and the step; else the integer range and None."""
+    if onehot:
+        return low, high, None
+    if "step" in raw and "denominators" in raw:
+        p.add(path + ("step",), "give either step (decimals: 0.5, 0.51, ...) or denominators (fractions), not both", key=True)
+        return 0, 0, None
+    if "step" not in raw:
+        if any(not isinstance(v, int) for v in (low, high)):
+            p.add(path + ("entries",), f"expected whole numbers, got [{low}, {high}]; for decimals give a step as well, "
+                                       f"e.g. step: 0.01 (or denominators for fractions)")
+            return 0, 0, None
+        return low, high, None
+    step = _exact_decimal(raw["step"])
+    first, last = _exact_decimal(low), _exact_decimal(high)
+    steps = (last - first) / step
+    if last < first:
+        return 0, 0, None  # (reported by _entry_range)
+    if steps.denominator != 1:
+        p.add(path + ("step",), f"[{low}, {high}] is not a whole number of steps of {raw['step']}")
+        return 0, 0, None
+    if steps + 1 > MAX_VALUES:
+        p.add(path + ("step",), f"expected at most {MAX_VALUES} values to draw from, got {steps + 1}")
+        return 0, 0, None
+    return (int(first) if first.denominator == 1 else first), (int(last) if last.denominator == 1 else last), step
+
+
+def _exact_decimal(value: int | float) -> Fraction:
+    """A number as written in YAML, exactly: 0.01 is 1/100 (from its shortest text, not the binary float)."""
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
+
+
 def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[str | int, ...],
-                 onehot: bool) -> tuple[int, int]:
+                 onehot: bool) -> tuple[Any, Any]:
     """A parameter's `entries: [low, high]`; [0, 1] for a one-hot vector, which has none."""
     if onehot:
         if len(shape) != 1:
@@ -519,15 +612,18 @@ def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[
 
 def _definitions(
     p: _Problems, names: _Names, data: dict[str, Any], positions: Positions, values: set[str],
+    symbols: frozenset[str] = frozenset(), formulas: dict[str, frozenset[str]] | None = None,
 ) -> tuple[list[tuple[str, Expr]], list[Expr], list[tuple[str, Expr]], set[str]]:
     """The `derived:`, `constraints:` and `define:` sections, in their order of evaluation: derived,
     then constraints (at every draw), then define. Each expression may use `values` (dimensions
     and parameters) and the names defined above it.
 
     Returns derived, constraints and define (without the expressions that have problems), and
-    every name an expression of the question may use.
+    every name an expression of the question may use. `formulas` receives the symbols each
+    definition's value holds (a formula's free symbols).
     """
-    values = set(values)
+    values = set(values) | symbols
+    formulas = {} if formulas is None else formulas
     # Names defined further down, for a precise message when one is used too early.
     lines = {
         (section, name): positions.at((section, name), key=True).line
@@ -541,15 +637,19 @@ def _definitions(
     derived = []
     for name, text in data.get("derived", {}).items():
         names.claim(name, "derived", ("derived", name))
-        expr = _expression(p, text, positions, ("derived", name), values, later)
+        expr = _expression(p, text, positions, ("derived", name), values, later, symbols)
         values.add(name)
         if expr:
             derived.append((name, expr))
+            formulas[name] = formula_symbols(expr, symbols, formulas)
 
     constraints = []
     for i, text in enumerate(data.get("constraints", [])):
-        expr = _expression(p, text, positions, ("constraints", i), values, later)
-        if expr:
+        expr = _expression(p, text, positions, ("constraints", i), values, later, symbols)
+        if expr and (free := formula_symbols(expr, symbols, formulas)):
+            p.add(("constraints", i), f"uses the symbol(s) {', '.join(sorted(free))}, which have no value: a constraint "
+                                      "tests the drawn numbers (substitute a value with subs(f, x, value))")
+        elif expr:
             constraints.append(expr)
 
     later_define = {name: f"define.{name} is at line {line}; move it above this one"
@@ -557,19 +657,23 @@ def _definitions(
     define = []
     for name, text in data["define"].items():
         names.claim(name, "define", ("define", name))
-        expr = _expression(p, text, positions, ("define", name), values, later_define)
+        expr = _expression(p, text, positions, ("define", name), values, later_define, symbols)
         values.add(name)
         if expr:
             define.append((name, expr))
+            formulas[name] = formula_symbols(expr, symbols, formulas)
     return derived, constraints, define, values
 
 
 def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, defined: list[str],
-           parameters: list[str], values: set[str], scope: IndexScope | None) -> list[PartSpec]:
+           parameters: list[str], values: set[str], scope: IndexScope | None,
+           formulas: dict[str, frozenset[str]] | None = None, symbols: frozenset[str] = frozenset()) -> list[PartSpec]:
     """The `parts:` section: each part's id unique, its `of` in define and its `wrt` a parameter.
 
     `scope` is that of the question's index definitions; None when it has none (no `index: define:`).
+    `formulas` holds the symbols each definition holds: a part cannot ask for a formula yet.
     """
+    formulas = formulas or {}
     parts = []
     seen: set[str] = set()
     for i, raw in enumerate(raws):
@@ -581,8 +685,17 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
             p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
+        if formulas.get(raw["of"]):
+            free = sorted(formulas[raw["of"]])
+            p.add(path + ("of",), f"'{raw['of']}' is a formula in {', '.join(free)}; a part cannot ask for a formula yet: ask "
+                                  f"for its value at a point, e.g. define {raw['of']}_at: subs({raw['of']}, {free[0]}, "
+                                  f"{free[0]}0) with a parameter {free[0]}0")
         wrt = raw.get("wrt")
-        if wrt is not None and wrt not in parameters:
+        if wrt is not None and wrt in symbols:
+            p.add(path + ("wrt",), f"'{wrt}' is a symbol: a derivative with respect to a symbol is a formula, which a part "
+                                   f"cannot ask for yet; draw the point as a parameter ({wrt}0) and ask for the derivative of "
+                                   f"subs(f, {wrt}, {wrt}0) with respect to it")
+        elif wrt is not None and wrt not in parameters:
             hint = difflib.get_close_matches(wrt, parameters, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
             p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
@@ -602,8 +715,33 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             index_form=index_form,
             vectorized=_vectorized(p, raw["vectorized"], positions, path, values) if "vectorized" in raw else None,
             where=positions.at(path),
+            rule=_answer_rule(p, raw, path),
         ))
     return parts
+
+
+def _answer_rule(p: _Problems, raw: dict[str, Any], path: KeyPath) -> AnswerRule:
+    """A part's `decimals` / `sigfigs`, `tolerance` and `show_exact` (the default: exact)."""
+    if "decimals" in raw and "sigfigs" in raw:
+        p.add(path + ("sigfigs",), "give either decimals (places after the point) or sigfigs (significant digits), not both",
+              key=True)
+        return EXACT_RULE
+    kind = "decimals" if "decimals" in raw else "sigfigs" if "sigfigs" in raw else "exact"
+    if kind == "exact":
+        for key in ("tolerance", "show_exact"):
+            if key in raw:
+                p.add(path + (key,), f"{key} goes with decimals: N or sigfigs: N; an exact answer is given exactly", key=True)
+        return EXACT_RULE
+    digits = int(raw[kind])
+    tolerance = raw.get("tolerance", {})
+    abs_tol = _exact_decimal(tolerance["abs"]) if "abs" in tolerance else None
+    rel_tol = _exact_decimal(tolerance["rel"]) if "rel" in tolerance else None
+    if abs_tol is None and rel_tol is None:  # one unit of the last digit given
+        if kind == "decimals":
+            abs_tol = Fraction(1, 10**digits)
+        else:
+            rel_tol = Fraction(1, 10 ** (digits - 1))
+    return AnswerRule(kind, digits, abs_tol, rel_tol, raw.get("show_exact"))
 
 
 def _vectorized(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath,
@@ -690,9 +828,8 @@ def _index_form(
     return IndexFormSpec(of, wrt, expected, positions.at(base))
 
 
-def _count_values(low: int, high: int, denominators: tuple[int, ...], exclude: tuple[float, ...]) -> int:
-    from fractions import Fraction
-
+def _count_values(low: Any, high: Any, denominators: tuple[int, ...], exclude: tuple[float, ...]) -> int:
+    low, high = int(low), int(high)
     values = {Fraction(n, q) for q in denominators for n in range(low * q, high * q + 1)}
     return len(values - {Fraction(str(x)) for x in exclude})
 
