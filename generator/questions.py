@@ -11,6 +11,7 @@ it) rather than in a stage folder, since it calls stages from `answers` up to `o
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
 import multiprocessing
 import signal
@@ -37,7 +38,7 @@ class Solved:
 
     rendered: RenderedQuestion
     manifest: dict[str, Any]  # generator.outputs.manifest.manifest_entry
-    answers: tuple[tuple[str, str, str, str], ...]  # generator.outputs.keytable.answer_rows
+    answers: tuple[tuple[str, ...], ...]  # generator.outputs.keytable.answer_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ def solve_questions(
     fresh: dict[str, str] = {}  # question id -> key, for those solved now
     for qid, variant_indices in users.items():
         spec = bank.questions[qid]
-        key = question_key(code, spec.sha256, spec.path, qid, seed, variant_indices)
+        key = question_key(code + _macros_digest(spec.path), spec.sha256, spec.path, qid, seed, variant_indices)
         data = previous.solved_question(key)
         restored = _restore(data, qid, variant_indices) if data is not None else None
         if restored is not None:
@@ -259,6 +260,15 @@ def _raise(error: tuple[str, str]) -> NoReturn:
     from generator import errors
 
     raise getattr(errors, error[0])(error[1])
+
+
+def _macros_digest(question_path: str) -> str:
+    """The SHA-256 of the bank's macro file a question's templates can call ("" without one): a
+    changed macro changes the question's rendering, which the cache keeps per question."""
+    from generator.render.documents import macros_path
+
+    file = macros_path(question_path)
+    return "" if file is None else " macros " + hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 def _dump(solved: Solved) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from generator.answers.rounding import READABLE_NUMBER
 from generator.answers.sampling import MAX_TRIES, Instance, sample
 from generator.answers.solve import Solution, solve
 from generator.answers.verify import verify
@@ -53,6 +54,7 @@ from generator.render.documents import (
     render_question,
 )
 from generator.spec.assemble import variant_label
+from generator.spec.expr import inputs_of
 from generator.spec.model import (
     ParameterSpec,
     QuestionSpec,
@@ -69,8 +71,10 @@ __all__ = ["CheckOptions", "CheckReport", "check", "summary", "LARGE_NUMBER", "D
 DEFAULT_SEEDS = 20
 # A student works with exact fractions by hand; a numerator or denominator beyond this, anywhere
 # in a parameter, derived or defined value or answer (also inside closed forms such as
-# e^{x} / (1 + e^{x})), makes the exercise about arithmetic instead of derivatives.
-LARGE_NUMBER = 1000
+# e^{x} / (1 + e^{x})), makes the exercise about arithmetic instead of derivatives. Parts answered
+# in decimals, and values drawn in decimal steps, are worked in decimals and not held to it
+# (`_by_hand`). The key shows an exact form beside a rounded answer under the same bound.
+LARGE_NUMBER = READABLE_NUMBER
 # Constraints that need more draws than this on average make a failed build (after MAX_TRIES
 # draws) a real possibility for some seed.
 MANY_DRAWS = MAX_TRIES // 10
@@ -348,16 +352,41 @@ def _all_zero(value: np.ndarray) -> bool:
     return value.size > 0 and all(sympy.sympify(v).is_zero is True for v in value.flat)
 
 
+def _by_hand(question: QuestionSpec) -> tuple[set[str], set[str]]:
+    """(parameters, definitions) a student computes with in exact fractions: not those drawn in
+    decimal steps or computed from them (a student works those in decimals), nor definitions that
+    only parts answered in decimals or significant digits need."""
+    definitions = (*question.derived, *question.define)
+    decimal = {p.name for p in question.parameters if p.step is not None and p.step.denominator != 1}
+    exact_parts = [part for part in question.parts if not part.rule.rounded]
+    rounded_parts = [part for part in question.parts if part.rule.rounded]
+    exact_needs = inputs_of(definitions, [n for part in exact_parts for n in (part.of, part.wrt) if n])
+    rounded_needs = inputs_of(definitions, [n for part in rounded_parts for n in (part.of, part.wrt) if n])
+    names = set()
+    for name, _ in definitions:
+        if inputs_of(definitions, [name]) & decimal:
+            continue
+        if name in rounded_needs and name not in exact_needs:
+            continue
+        names.add(name)
+    return {p.name for p in question.parameters} - decimal, names
+
+
 def _check_large(question: QuestionSpec, draws: list[_Draw], found: _Findings) -> None:
+    parameters, definitions = _by_hand(question)
     named: list[tuple[str, Location, Any]] = []
     for p in question.parameters:
-        named.append((f"parameters.{p.name}", p.where, lambda d, n=p.name: d.instance.params[n]))
+        if p.name in parameters:
+            named.append((f"parameters.{p.name}", p.where, lambda d, n=p.name: d.instance.params[n]))
     for name, expr in question.derived:
-        named.append((f"derived.{name}", expr.where, lambda d, n=name: d.instance.derived[n]))
+        if name in definitions:
+            named.append((f"derived.{name}", expr.where, lambda d, n=name: d.instance.derived[n]))
     for name, expr in question.define:
-        named.append((f"define.{name}", expr.where, lambda d, n=name: d.solution.values[n]))
+        if name in definitions:
+            named.append((f"define.{name}", expr.where, lambda d, n=name: d.solution.values[n]))
     for i, part in enumerate(question.parts):
-        named.append((f"parts[{i}] ({part.id})", part.where, lambda d, i=i: d.solution.parts[i].value))
+        if not part.rule.rounded:  # a rounded answer is worked in decimals, not fractions
+            named.append((f"parts[{i}] ({part.id})", part.where, lambda d, i=i: d.solution.parts[i].value))
     for label, where, get in named:
         hits = [(d.seed, hit) for d in draws if (hit := _large_entry(get(d))) is not None]
         if hits:

@@ -4,6 +4,12 @@ Columns: document, variant, student_id, student_name (empty without a roster), n
 question's position in that copy, after any shuffling), question (id), part (id), latex (the
 exact form printed in the key), exact (plain text: nested lists of SymPy expressions such as
 `1/2` or `exp(2)/(1 + exp(2))`), decimal (the same shape, 10 significant digits).
+
+When some part of the build is answered rounded (`decimals: N` or `sigfigs: N`), three columns
+follow: rule (`exact`, `decimals 2`, `sigfigs 3`), rounded (the rounded answer, as the key shows
+it; empty for an exact part) and tolerance (`abs 0.01`, `rel 0.001`, both joined by `; `; empty
+for an exact part). A grader accepts x when |x - exact| <= abs + rel * |exact|. Builds with only
+exact parts leave the three columns out.
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ from generator.answers.solve import (
     plain_number,
     sympified,
 )
+from generator.answers.rounding import rounded_text, rule_label, tolerance_label
 from generator.render.latex import latex_answer, polynomial_in_e
 from generator.spec.assemble import Plan
 
-__all__ = ["COLUMNS", "answer_rows", "make_key_table"]
+__all__ = ["COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table"]
 
-COLUMNS = (
-    "document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal",
-)
+COLUMNS = ("document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal")
+RULE_COLUMNS = ("rule", "rounded", "tolerance")
 
 
 def _nested(array: np.ndarray, entry: Any) -> str:
@@ -126,16 +132,19 @@ def _atomic(product: tuple[int, tuple[tuple[tuple[int, ...], int], ...]], *, num
     return numerator or (lone and (factors[0][1] > 1 or _terms(factors[0][0]) == 1))
 
 
-def answer_rows(solution: Solution, latex: Sequence[str] | None = None) -> tuple[tuple[str, str, str, str], ...]:
-    """Each part of a solved question as key-table cells: (part, latex, exact, decimal).
+def answer_rows(solution: Solution, latex: Sequence[str] | None = None) -> tuple[tuple[str, ...], ...]:
+    """Each part of a solved question as key-table cells: (part, latex, exact, decimal, rule, rounded, tolerance).
 
     The latex cell is the part's `latex_answer`, as the key prints it (`latex`: each part's, when
     the caller has them already)."""
     latex = latex if latex is not None else [latex_answer(answer) for answer in solution.parts]
-    return tuple(
-        (answer.spec.id, text, _nested(answer.value, _exact), _nested(answer.value, _decimal))
-        for answer, text in zip(solution.parts, latex, strict=True)
-    )
+    rows = []
+    for answer, text in zip(solution.parts, latex, strict=True):
+        rule = answer.spec.rule
+        shown = _nested(answer.value, lambda v, r=rule: rounded_text(v, r.kind, r.digits)) if rule.rounded else ""
+        rows.append((answer.spec.id, text, _nested(answer.value, _exact), _nested(answer.value, _decimal),
+                     rule_label(rule), shown, tolerance_label(rule)))
+    return tuple(rows)
 
 
 def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[str, str, str, str]]]) -> str:
@@ -145,14 +154,16 @@ def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    rules = any(len(row) > 4 and row[4] != "exact" for rows in answers.values() for row in rows)
+    writer.writerow(COLUMNS + (RULE_COLUMNS if rules else ()))
     for document in plan.documents:
         for seat in plan.seats:
             student_id, student_name = (seat.student.id, seat.student.name) if seat.student else ("", "")
             for slot in document.slots[seat.variant_index]:
-                for part, latex, exact, decimal in answers[(seat.variant_index, slot.question)]:
+                for row in answers[(seat.variant_index, slot.question)]:
+                    part, latex, exact, decimal = row[:4]
                     writer.writerow((
                         document.id, seat.variant, student_id, student_name, slot.number, slot.question, part,
-                        latex, exact, decimal,
+                        latex, exact, decimal, *(row[4:7] if rules else ()),
                     ))
     return out.getvalue()

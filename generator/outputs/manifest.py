@@ -22,8 +22,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from generator import __version__
-from generator.answers.solve import Solution, to_plain
+from generator.answers.rounding import rounded_text, tolerance_numbers
+from generator.answers.solve import PartAnswer, Solution, to_plain
 from generator.outputs.cache import installed_versions
 from generator.outputs.layout import combined_file, copy_file
 from generator.render.latex import latex_answer
@@ -44,23 +47,35 @@ def manifest_entry(solution: Solution, latex: Sequence[str] | None = None) -> di
         "spec_sha256": instance.question.sha256,
         "dimensions": dict(instance.dims),
         "params": {name: to_plain(value) for name, value in instance.params.items()},
-        "parts": [
-            {
-                "id": answer.spec.id,
-                "of": answer.spec.of,
-                "wrt": answer.spec.wrt,
-                "shape": list(answer.value.shape),
-                "value": to_plain(answer.value),
-                "latex": text,  # the exact form as printed in the key
-            }
-            for answer, text in zip(solution.parts, latex, strict=True)
-        ],
+        "parts": [_part_entry(answer, text) for answer, text in zip(solution.parts, latex, strict=True)],
     }
 
 
-def make_manifest(
-    seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": answer.spec.id,
+        "of": answer.spec.of,
+        "wrt": answer.spec.wrt,
+        "shape": list(answer.value.shape),
+        "value": to_plain(answer.value),
+        "latex": text,  # the exact form as printed in the key
+    }
+    rule = answer.spec.rule
+    if rule.rounded:  # (an exact part has neither key: its answer is `value`, exactly)
+        assert rule.digits is not None
+        entry["rule"] = {"kind": rule.kind, "digits": rule.digits, "tolerance": tolerance_numbers(rule)}
+        entry["rounded"] = to_plain_rounded(answer.value, rule.kind, rule.digits)
+    return entry
+
+
+def to_plain_rounded(value: Any, kind: str, digits: int) -> Any:
+    """The rounded answer as JSON numbers (nested lists like `value`)."""
+    array = np.asarray(value, dtype=object)
+    rounded = np.vectorize(lambda v: float(rounded_text(v, kind, digits)), otypes=[float])(array) if array.size else array
+    return rounded.tolist()
+
+
+def make_manifest(seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole manifest for a build: `variants` holds each variant's label and its questions'
     `manifest_entry` (made where the question was solved, possibly in another process)."""
     import jinja2
