@@ -25,3 +25,17 @@ def test_spec_doc_example_is_valid_and_verifies(tmp_path):
         verify(solution)
         rendered = render_question(env, solution)
         assert r"\delta \mathbf{x}^T" in rendered.parts[0].vectorized
+
+
+def test_spec_doc_examples_beyond_matrix_calculus_load_and_verify(tmp_path):
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = text[text.index("## Beyond matrix calculus"):text.index("## What a spec cannot say")]
+    blocks = [block for block in re.findall(r"```yaml\n(.*?)```", section, re.S) if "\nparts:" in block]
+    assert len(blocks) == 4
+    env = make_environment()
+    for n, block in enumerate(blocks):
+        question = load_question(write(tmp_path / f"example{n}.yaml", block))
+        for seed in range(3):
+            solution = solve(sample(question, seed, 0))
+            verify(solution)
+            assert render_question(env, solution).stem
