@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from generator.answers.rounding import rounded_text, rule_label, tolerance_label
 from generator.answers.solve import (
     FactoredForm,
     Solution,
@@ -30,7 +31,6 @@ from generator.answers.solve import (
     plain_number,
     sympified,
 )
-from generator.answers.rounding import rounded_text, rule_label, tolerance_label
 from generator.render.latex import latex_answer, polynomial_in_e
 from generator.spec.assemble import Plan
 
@@ -147,7 +147,7 @@ def answer_rows(solution: Solution, latex: Sequence[str] | None = None) -> tuple
     return tuple(rows)
 
 
-def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[str, str, str, str]]]) -> str:
+def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[str, ...]]]) -> str:
     """The CSV text (UTF-8, `\\n` line ends, a header row), copies in seat order.
 
     `answers` maps (variant index, question id) to that question's `answer_rows`.

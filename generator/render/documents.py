@@ -247,7 +247,7 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
             raise RenderError(f"{where(line)}: {text.key}: a vector or matrix is not true or false as a whole; test one "
                               "entry (x[0] > 0) or every entry with a define such as all(x > 0)") from None
         raise RenderError(f"{where(line)}: {text.key}: ValueError: {e}") from None
-    except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
+    except (TypeError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
 

@@ -29,8 +29,21 @@ import sympy
 from generator.errors import ExpressionError, Location
 
 __all__ = [
-    "Expr", "Backend", "EXACT", "NUMERIC", "FUNCTIONS", "DEFINITIONS", "RESERVED_WORDS", "SYNONYMS", "evaluate", "formula_symbols",
-    "inputs_of", "parse_expression", "reserved_message", "symbol_values", "unknown_function_message",
+    "DEFINITIONS",
+    "EXACT",
+    "FUNCTIONS",
+    "NUMERIC",
+    "RESERVED_WORDS",
+    "SYNONYMS",
+    "Backend",
+    "Expr",
+    "evaluate",
+    "formula_symbols",
+    "inputs_of",
+    "parse_expression",
+    "reserved_message",
+    "symbol_values",
+    "unknown_function_message",
 ]
 
 
@@ -627,9 +640,9 @@ def _substitution(node: ast.Call) -> _Code:
             replacements[name] = array
         if be.dtype is object:
             mapping = {sympy.Symbol(name, real=True): array[()] for name, array in replacements.items()}
-            value = np.asarray(formula(env, be), dtype=object)
-            result = np.frompyfunc(lambda entry: sympy.sympify(entry).xreplace(mapping), 1, 1)(value)
-            return _wrap(result, be) if value.ndim == 0 else result
+            shown = np.asarray(formula(env, be), dtype=object)
+            result = np.frompyfunc(lambda entry: sympy.sympify(entry).xreplace(mapping), 1, 1)(shown)
+            return _wrap(result, be) if shown.ndim == 0 else result
         local: dict[str, Any] = dict(env)
         local.update(replacements)
         moved = set(replacements)
@@ -706,13 +719,13 @@ def _nonzero(value: Any) -> bool:
 
 _NONZERO = np.frompyfunc(_nonzero, 1, 1)
 _EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}
-_EXACT_BINARY = {
+_EXACT_BINARY: dict[str, Any] = {
     "min": np.frompyfunc(lambda a, b: sympy.Min(a, b), 2, 1),
     "max": np.frompyfunc(lambda a, b: sympy.Max(a, b), 2, 1),
     "binomial": np.frompyfunc(lambda n, k: sympy.binomial(n, k), 2, 1),
     "log": np.frompyfunc(lambda x, b: sympy.log(x, b), 2, 1),
 }
-_NUMERIC_BINARY = {
+_NUMERIC_BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "min": np.minimum,
     "max": np.maximum,
     "binomial": np.vectorize(_float_binomial, otypes=[float]),

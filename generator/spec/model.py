@@ -586,7 +586,7 @@ def _decimal_step(p: _Problems, path: KeyPath, raw: dict[str, Any], low: Any, hi
     return (int(first) if first.denominator == 1 else first), (int(last) if last.denominator == 1 else last), step
 
 
-def _exact_decimal(value: int | float) -> Fraction:
+def _exact_decimal(value: float) -> Fraction:
     """A number as written in YAML, exactly: 0.01 is 1/100 (from its shortest text, not the binary float)."""
     return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
 
