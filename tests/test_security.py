@@ -24,14 +24,14 @@ from generator.typeset.compile import compile_pdf
 
 HOSTILE_EXPRESSIONS = [
     ("__import__('os').system('touch {marker}')", "only calls of the listed functions are allowed, e.g. exp(x) (column 1"),
-    ("__import__('os')", "unknown function '__import__' (column 1"),
+    ("__import__('os')", "unknown function '__import__' (functions: abs, acos, "),
     ("x.__class__.__mro__[1].__subclasses__()", "only calls of the listed functions are allowed, e.g. exp(x) (column 1"),
     ("x.__class__", "attribute '.__class__' is not allowed (only .T, the transpose) (column 1"),
     ("W.T.__dict__", "attribute '.__dict__' is not allowed (only .T, the transpose) (column 1"),
     ("(lambda: 1)()", "only calls of the listed functions are allowed, e.g. exp(x) (column 1"),
     ("[c for c in x]", "ListComp syntax is not allowed in expressions (column 1"),
-    ("open('{marker}', 'w')", "unknown function 'open' (column 1"),
-    ("eval('1')", "unknown function 'eval' (column 1"),
+    ("open('{marker}', 'w')", "unknown function 'open' (functions: abs, acos, "),
+    ("eval('1')", "unknown function 'eval' (functions: abs, acos, "),
     ("exp('1')", "only numbers are allowed as constants, got '1' (column 5"),
     ("x[__import__('os')]", "indices must be integer literals, e.g. x[0] or W[1, 2] (column 1"),
     ("exp(x, **{'a': 1})", "exp() takes no keyword arguments (column 1"),
