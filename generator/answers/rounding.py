@@ -23,7 +23,8 @@ import sympy
 from generator.spec.model import AnswerRule
 
 __all__ = [
-    "READABLE_NUMBER", "decimal_text", "readable", "rounded", "rounded_text", "rule_label", "rule_tex", "tolerance_label",
+    "READABLE_NUMBER", "decimal_text", "readable", "rounded", "rounded_text", "rule_label", "rule_tex",
+    "tolerance_label",
     "tolerance_numbers", "tolerance_tex",
 ]
 

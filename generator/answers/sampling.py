@@ -67,7 +67,9 @@ class Instance:
     def env(self) -> ChainMap[str, Any]:
         """Every named value (dimensions, parameters, derived) for expression evaluation; a
         derived value is evaluated only if an expression reads it."""
-        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims), _symbols(self.question))
+        # ChainMap writes to its first map only; typeshed asks for every map to be mutable.
+        return ChainMap({}, self.derived, self.params, _dimension_values(self.dims),  # type: ignore[arg-type]
+                        _symbols(self.question))
 
 
 def _dimension_values(dims: Mapping[str, int]) -> dict[str, np.ndarray]:

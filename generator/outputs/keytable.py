@@ -36,7 +36,9 @@ from generator.spec.assemble import Plan
 
 __all__ = ["COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table"]
 
-COLUMNS = ("document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal")
+COLUMNS = (
+    "document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal",
+)
 RULE_COLUMNS = ("rule", "rounded", "tolerance")
 
 

@@ -71,11 +71,15 @@ def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
 def to_plain_rounded(value: Any, kind: str, digits: int) -> Any:
     """The rounded answer as JSON numbers (nested lists like `value`)."""
     array = np.asarray(value, dtype=object)
-    rounded = np.vectorize(lambda v: float(rounded_text(v, kind, digits)), otypes=[float])(array) if array.size else array
+    if not array.size:
+        return array.tolist()
+    rounded = np.vectorize(lambda v: float(rounded_text(v, kind, digits)), otypes=[float])(array)
     return rounded.tolist()
 
 
-def make_manifest(seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_manifest(
+    seed: int, variants: Iterable[tuple[str, list[dict[str, Any]]]], extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The whole manifest for a build: `variants` holds each variant's label and its questions'
     `manifest_entry` (made where the question was solved, possibly in another process)."""
     import jinja2

@@ -244,8 +244,8 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
     except ValueError as e:
         line = _locate(sys.exc_info()[2], filename)
         if "truth value of an array" in str(e):
-            raise RenderError(f"{where(line)}: {text.key}: a vector or matrix is not true or false as a whole; test one "
-                              "entry (x[0] > 0) or every entry with a define such as all(x > 0)") from None
+            raise RenderError(f"{where(line)}: {text.key}: a vector or matrix is not true or false as a whole; "
+                              "test one entry (x[0] > 0) or every entry with a define such as all(x > 0)") from None
         raise RenderError(f"{where(line)}: {text.key}: ValueError: {e}") from None
     except (TypeError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
@@ -261,7 +261,8 @@ def question_context(solution: Solution, used: frozenset[str] | None = None) -> 
     """
     instance = solution.instance
 
-    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:  # (read only what is shown: values are lazy)
+    # (read only what is shown: values are lazy)
+    def shown(values: Mapping[str, Any], tidy: Callable[[Any], Any]) -> dict[str, Any]:
         return {name: plain_value(tidy(values[name])) for name in values if used is None or name in used}
 
     return {
@@ -326,7 +327,9 @@ def _undefined_message(message: str, line_text: str, context: Mapping[str, Any])
     return message
 
 
-_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = weakref.WeakKeyDictionary()
+_names: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[QuestionSpec, frozenset[str] | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozenset[str] | None:
@@ -501,7 +504,8 @@ def key_facts(questions: Sequence[RenderedQuestion]) -> dict[str, Any]:
                   "finite differences, each value by evaluating its definition again in floating point with numpy.")
     if any(part.rounded for part in parts):
         checks += " Rounded answers are rounded from the exact value, halves away from zero."
-    return {"jacobians": FINITE_DIFFERENCES in kinds, "index_forms": any(part.index_form for part in parts), "checks": checks}
+    return {"jacobians": FINITE_DIFFERENCES in kinds, "index_forms": any(part.index_form for part in parts),
+            "checks": checks}
 
 
 def _document_line(tb: TracebackType | None, name: str) -> tuple[str, int | None]:

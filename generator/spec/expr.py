@@ -105,7 +105,8 @@ FUNCTIONS: dict[str, _Function] = {
     "rank": _Function(1, 1, "rank of a matrix"),
     "norm": _Function(1, 1, "Euclidean norm of a vector (Frobenius norm of a matrix)"),
     "solve": _Function(2, 2, "solve(A, b): the solution x of the linear system A x = b (A square, det(A) != 0)"),
-    "subs": _Function(3, 21, "subs(f, x, v, ...): the formula f with the symbol x replaced by v (pairs of symbol, value)"),
+    "subs": _Function(3, 21, "subs(f, x, v, ...): the formula f with the symbol x replaced by v (pairs of symbol, "
+                             "value)"),
     "min": _Function(1, 2, "min(a): smallest entry; min(a, b): elementwise smaller of a and b"),
     "max": _Function(1, 2, "max(a): largest entry; max(a, b): elementwise larger of a and b"),
     "all": _Function(1, 1, "every entry true / nonzero"),
@@ -170,7 +171,9 @@ def parse_expression(
     if not source:
         raise ExpressionError(f"{where}: {what}: expected an expression, got an empty string")
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}")
+        raise ExpressionError(
+            f"{where}: {what}: expected an expression of at most {MAX_LENGTH} characters, got {len(source)}"
+        )
     words = _reserved_words(source)
     parsed = _with_lambda_names(source, words)
     try:
@@ -178,7 +181,8 @@ def parse_expression(
     except SyntaxError as e:
         for word, column in words:
             if word in RESERVED_WORDS:  # the likely cause: a reserved word used as a name
-                raise ExpressionError(f"{where}: {what}: {reserved_message(word)} (column {column} of '{_one_line(source)}')") from None
+                message = f"{reserved_message(word)} (column {column} of '{_one_line(source)}')"
+                raise ExpressionError(f"{where}: {what}: {message}") from None
         col = (e.offset or 1)
         raise ExpressionError(f"{where}: {what}: syntax error at column {col} of '{_one_line(source)}'") from None
     except (RecursionError, MemoryError):
@@ -254,7 +258,8 @@ def _describe(value: Any) -> str:
 
 
 def _check(
-    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str], later: Mapping[str, str],
+    node: ast.AST, source: str, where: Location, what: str, allowed: frozenset[str], names: set[str],
+    later: Mapping[str, str],
     symbols: frozenset[str] = frozenset(),
 ) -> None:
     def fail(message: str) -> ExpressionError:
@@ -341,7 +346,8 @@ def _check(
 def _check_subs(node: ast.Call, symbols: frozenset[str], fail: Callable[[str], ExpressionError]) -> None:
     """subs(f, x, v, y, w, ...): pairs of a declared symbol and a value after the formula."""
     if len(node.args) % 2 == 0:
-        raise fail("subs() takes a formula and then pairs of a symbol and its value: subs(f, x, 2) or subs(f, x, 1, y, 2)")
+        raise fail("subs() takes a formula and then pairs of a symbol and its value: subs(f, x, 2) or "
+                   "subs(f, x, 1, y, 2)")
     for arg in node.args[1::2]:
         if not isinstance(arg, ast.Name) or arg.id not in symbols:
             shown = ast.unparse(arg)
@@ -352,7 +358,8 @@ def _check_subs(node: ast.Call, symbols: frozenset[str], fail: Callable[[str], E
 def unknown_function_message(name: str) -> str:
     """An unknown function: what to write instead (by meaning first, then by spelling), and every function there is."""
     if name in SYNONYMS:
-        hint = f"; write {SYNONYMS[name]}" if not SYNONYMS[name].isidentifier() else f"; did you mean '{SYNONYMS[name]}'?"
+        meant = SYNONYMS[name]
+        hint = f"; did you mean '{meant}'?" if meant.isidentifier() else f"; write {meant}"
     elif name.lower() in FUNCTIONS:
         hint = f"; did you mean '{name.lower()}'?"
     else:
@@ -500,7 +507,8 @@ def symbol_values(names: Iterable[str], backend: Backend) -> dict[str, np.ndarra
     """Each declared symbol's value for `backend`: a real SymPy symbol (exact), a fixed float (numeric)."""
     out = {}
     for k, name in enumerate(names):
-        value = sympy.Symbol(name, real=True) if backend.dtype is object else _PROBES[k % len(_PROBES)] + k // len(_PROBES)
+        probe = _PROBES[k % len(_PROBES)] + k // len(_PROBES)
+        value = sympy.Symbol(name, real=True) if backend.dtype is object else probe
         out[name] = _wrap(value, backend)
     return out
 
@@ -720,10 +728,10 @@ def _nonzero(value: Any) -> bool:
 _NONZERO = np.frompyfunc(_nonzero, 1, 1)
 _EXACT_UNARY = {name: np.frompyfunc(func, 1, 1) for name, func in EXACT.unary.items()}
 _EXACT_BINARY: dict[str, Any] = {
-    "min": np.frompyfunc(lambda a, b: sympy.Min(a, b), 2, 1),
-    "max": np.frompyfunc(lambda a, b: sympy.Max(a, b), 2, 1),
-    "binomial": np.frompyfunc(lambda n, k: sympy.binomial(n, k), 2, 1),
-    "log": np.frompyfunc(lambda x, b: sympy.log(x, b), 2, 1),
+    "min": np.frompyfunc(sympy.Min, 2, 1),
+    "max": np.frompyfunc(sympy.Max, 2, 1),
+    "binomial": np.frompyfunc(sympy.binomial, 2, 1),
+    "log": np.frompyfunc(sympy.log, 2, 1),
 }
 _NUMERIC_BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "min": np.minimum,
@@ -852,7 +860,8 @@ def _solve(args: list[Any], be: Backend) -> Any:
         matrix = _sympy_matrix(a)
         determinant = _nonsingular(matrix, "solve")
         right = _sympy_matrix(b.reshape(b.shape[0], -1))
-        x = matrix.adjugate() * right / determinant if matrix.free_symbols or right.free_symbols else matrix.LUsolve(right)
+        symbolic = matrix.free_symbols or right.free_symbols
+        x = matrix.adjugate() * right / determinant if symbolic else matrix.LUsolve(right)
         return np.array(x.tolist(), dtype=object).reshape(b.shape)
     return np.linalg.solve(a, b)
 

@@ -96,7 +96,8 @@ def entry_values(param: ParameterSpec) -> tuple[Fraction, ...]:
         count = int((Fraction(param.high) - Fraction(param.low)) / param.step)
         values = {Fraction(param.low) + k * param.step for k in range(count + 1)}
     else:
-        values = {Fraction(n, q) for q in param.denominators for n in range(int(param.low) * q, int(param.high) * q + 1)}
+        low, high = int(param.low), int(param.high)
+        values = {Fraction(n, q) for q in param.denominators for n in range(low * q, high * q + 1)}
     excluded = {Fraction(str(x)) for x in param.exclude}
     return tuple(sorted(values - excluded))
 
@@ -428,7 +429,8 @@ def load_question(path: str | Path) -> QuestionSpec:
 
 
 def _expression(
-    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str], later: dict[str, str] | None = None,
+    problems: _Problems, value: Any, positions: Positions, path: KeyPath, allowed: set[str],
+    later: dict[str, str] | None = None,
     symbols: frozenset[str] = frozenset(),
 ) -> Expr | None:
     try:
@@ -464,7 +466,8 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     index = data.get("index", {})
     index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
     parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
-                   values=values, scope=scope if "define" in index else None, formulas=formulas, symbols=frozenset(symbols))
+                   values=values, scope=scope if "define" in index else None, formulas=formulas,
+                   symbols=frozenset(symbols))
     p.raise_if_any()
     return QuestionSpec(
         id=data["id"],
@@ -500,7 +503,8 @@ class _Names:
         if name in RESERVED_WORDS:
             self._problems.add(path, reserved_message(name), key=True)
         elif name in RESERVED_NAMES:
-            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name", key=True)
+            self._problems.add(path, f"'{name}' is reserved (a function or template name); choose another name",
+                               key=True)
         elif name in self._taken:
             self._problems.add(path, f"'{name}' is already defined in {self._taken[name]}", key=True)
         else:
@@ -564,12 +568,13 @@ def _decimal_step(p: _Problems, path: KeyPath, raw: dict[str, Any], low: Any, hi
     if onehot:
         return low, high, None
     if "step" in raw and "denominators" in raw:
-        p.add(path + ("step",), "give either step (decimals: 0.5, 0.51, ...) or denominators (fractions), not both", key=True)
+        p.add(path + ("step",), "give either step (decimals: 0.5, 0.51, ...) or denominators (fractions), not both",
+              key=True)
         return 0, 0, None
     if "step" not in raw:
         if any(not isinstance(v, int) for v in (low, high)):
-            p.add(path + ("entries",), f"expected whole numbers, got [{low}, {high}]; for decimals give a step as well, "
-                                       f"e.g. step: 0.01 (or denominators for fractions)")
+            p.add(path + ("entries",), f"expected whole numbers, got [{low}, {high}]; for decimals give a step as "
+                                       f"well, e.g. step: 0.01 (or denominators for fractions)")
             return 0, 0, None
         return low, high, None
     step = _exact_decimal(raw["step"])
@@ -647,8 +652,8 @@ def _definitions(
     for i, text in enumerate(data.get("constraints", [])):
         expr = _expression(p, text, positions, ("constraints", i), values, later, symbols)
         if expr and (free := formula_symbols(expr, symbols, formulas)):
-            p.add(("constraints", i), f"uses the symbol(s) {', '.join(sorted(free))}, which have no value: a constraint "
-                                      "tests the drawn numbers (substitute a value with subs(f, x, value))")
+            p.add(("constraints", i), f"uses the symbol(s) {', '.join(sorted(free))}, which have no value: a "
+                                      "constraint tests the drawn numbers (substitute a value with subs(f, x, value))")
         elif expr:
             constraints.append(expr)
 
@@ -687,14 +692,15 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
         if formulas.get(raw["of"]):
             free = sorted(formulas[raw["of"]])
-            p.add(path + ("of",), f"'{raw['of']}' is a formula in {', '.join(free)}; a part cannot ask for a formula yet: ask "
-                                  f"for its value at a point, e.g. define {raw['of']}_at: subs({raw['of']}, {free[0]}, "
-                                  f"{free[0]}0) with a parameter {free[0]}0")
+            of, x = raw["of"], free[0]
+            p.add(path + ("of",), f"'{of}' is a formula in {', '.join(free)}; a part cannot ask for a formula yet: "
+                                  f"ask for its value at a point, e.g. define {of}_at: subs({of}, {x}, {x}0) "
+                                  f"with a parameter {x}0")
         wrt = raw.get("wrt")
         if wrt is not None and wrt in symbols:
-            p.add(path + ("wrt",), f"'{wrt}' is a symbol: a derivative with respect to a symbol is a formula, which a part "
-                                   f"cannot ask for yet; draw the point as a parameter ({wrt}0) and ask for the derivative of "
-                                   f"subs(f, {wrt}, {wrt}0) with respect to it")
+            p.add(path + ("wrt",), f"'{wrt}' is a symbol: a derivative with respect to a symbol is a formula, which a "
+                                   f"part cannot ask for yet; draw the point as a parameter ({wrt}0) and ask for the "
+                                   f"derivative of subs(f, {wrt}, {wrt}0) with respect to it")
         elif wrt is not None and wrt not in parameters:
             hint = difflib.get_close_matches(wrt, parameters, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
@@ -723,14 +729,15 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
 def _answer_rule(p: _Problems, raw: dict[str, Any], path: KeyPath) -> AnswerRule:
     """A part's `decimals` / `sigfigs`, `tolerance` and `show_exact` (the default: exact)."""
     if "decimals" in raw and "sigfigs" in raw:
-        p.add(path + ("sigfigs",), "give either decimals (places after the point) or sigfigs (significant digits), not both",
-              key=True)
+        p.add(path + ("sigfigs",),
+              "give either decimals (places after the point) or sigfigs (significant digits), not both", key=True)
         return EXACT_RULE
     kind = "decimals" if "decimals" in raw else "sigfigs" if "sigfigs" in raw else "exact"
     if kind == "exact":
         for key in ("tolerance", "show_exact"):
             if key in raw:
-                p.add(path + (key,), f"{key} goes with decimals: N or sigfigs: N; an exact answer is given exactly", key=True)
+                p.add(path + (key,), f"{key} goes with decimals: N or sigfigs: N; an exact answer is given exactly",
+                      key=True)
         return EXACT_RULE
     digits = int(raw[kind])
     tolerance = raw.get("tolerance", {})
