@@ -239,8 +239,12 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
         message = _undefined_message(e.message or "", line_text, context)
         raise RenderError(f"{where(line)}: {text.key}: undefined template variable: {message}") from None
     except jinja2.exceptions.SecurityError as e:
-        line = _locate(sys.exc_info()[2], filename)
+        line = getattr(e, "template_line", None) or _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: not allowed in a template: {e}") from None
+    except MemoryError:
+        # (the sandbox's limits should refuse first; this is the last line of defence)
+        line = _locate(sys.exc_info()[2], filename)
+        raise RenderError(f"{where(line)}: {text.key}: the template needs more memory than there is") from None
     except ValueError as e:
         line = _locate(sys.exc_info()[2], filename)
         if "truth value of an array" in str(e):
@@ -483,6 +487,12 @@ def render_document(
     except jinja2.UndefinedError as e:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None
+    except jinja2.exceptions.SecurityError as e:
+        file, line = _document_line(sys.exc_info()[2], name)
+        raise RenderError(f"{file}:{getattr(e, 'template_line', None) or line}: not allowed in a template: {e}") from None
+    except MemoryError:
+        file, line = _document_line(sys.exc_info()[2], name)
+        raise RenderError(f"{file}:{line}: the template needs more memory than there is") from None
     except (TypeError, ValueError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: {type(e).__name__}: {e}") from None
