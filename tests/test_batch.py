@@ -79,7 +79,7 @@ def test_batch_lines_of_each_part_are_known() -> None:
     lines = text.splitlines()
     for (first, last), name in zip(spans, "AB", strict=True):
         part = lines[first - 1 : last]
-        assert part[0].startswith("\\makeatletter\\generator@start{")
+        assert part[0].startswith("\\message{[generator: copy ") and "\\makeatletter\\generator@start{" in part[0]
         assert f"Text {name}" in part and part[-1].startswith("\\makeatletter\\generator@end{")
 
 

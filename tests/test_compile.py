@@ -294,7 +294,8 @@ def test_a_primed_run_reports_errors_and_timeouts_as_a_run_on_the_file_does(tmp_
     endless = HEAD + "\\def\\x{\\x}\\x\n" + "filler line\n" * 20000 + "\\end{document}\n"
     run = primed_run(tmp_path / "endless")
     start = time.monotonic()
-    assert run.finish(endless, 3) == (None, "")
+    with pytest.raises(compile.TeXLimitError, match=r"batch.tex: TeX did not finish within 3 s"):
+        run.finish(endless, 3)
     assert time.monotonic() - start < 20 and run.process.poll() is not None
 
 
@@ -329,9 +330,9 @@ def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tm
     fed: list[str] = []
     real = PrimedRun.finish
 
-    def feeding(self: PrimedRun, text: str, timeout: float) -> tuple[int | None, str]:
+    def feeding(self: PrimedRun, text: str, timeout: float, max_pages: int | None = None) -> tuple[int | None, str]:
         fed.append(text)
-        return real(self, text, timeout)
+        return real(self, text, timeout, max_pages)
 
     def taking_once_primed(self: Primer, text: str) -> PrimedRun | None:
         if self._thread.ident is not None:  # (a build this small may reach TeX before its runs are primed)

@@ -64,7 +64,7 @@ from generator.spec.model import (
     load_worksheet,
 )
 from generator.spec.yamlload import load_yaml
-from generator.typeset.compile import INSTALL_COMMAND, compile_pdf, tex_available
+from generator.typeset.compile import INSTALL_COMMAND, announced, compile_pdf, tex_available
 
 __all__ = ["CheckOptions", "CheckReport", "check", "summary", "LARGE_NUMBER", "DEFAULT_SEEDS"]
 
@@ -460,7 +460,7 @@ def _compile_all(env: Any, items: list[tuple[QuestionSpec, list[_Draw]]], found:
             return str(e)
         with tempfile.TemporaryDirectory(prefix="generator-check-") as folder:
             tex = Path(folder) / f"{question.id}.tex"
-            tex.write_text(text, encoding="utf-8")
+            tex.write_text(announced(text), encoding="utf-8")
             try:
                 compile_pdf(tex)
             except CompileError as e:

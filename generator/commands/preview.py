@@ -32,7 +32,7 @@ from generator.render.documents import (
 from generator.spec.assemble import variant_label
 from generator.spec.model import QuestionSpec, WorksheetSpec, load_question
 from generator.spec.yamlload import load_yaml
-from generator.typeset.compile import INSTALL_COMMAND, compile_pdf, tex_available
+from generator.typeset.compile import INSTALL_COMMAND, announced, compile_pdf, tex_available
 
 __all__ = [
     "PreviewOptions", "PreviewResult", "preview", "find_question", "looks_like_worksheet", "render_preview_document",
@@ -146,7 +146,7 @@ def preview(options: PreviewOptions) -> PreviewResult:
         (temp / f"{name}.tex").write_text(text, encoding="utf-8")
         scratch = temp / ".tex"
         scratch.mkdir()
-        shutil.copyfile(temp / f"{name}.tex", scratch / f"{name}.tex")
+        (scratch / f"{name}.tex").write_text(announced(text), encoding="utf-8")
         shutil.copyfile(compile_pdf(scratch / f"{name}.tex"), temp / f"{name}.pdf")
         shutil.rmtree(scratch)
         pages: list[str] = []

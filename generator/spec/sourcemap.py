@@ -21,7 +21,7 @@ from generator.errors import GeneratorError, Location
 from generator.spec.model import format_path
 from generator.spec.yamlload import KeyPath, load_yaml
 
-__all__ = ["TemplateLine", "template_origin"]
+__all__ = ["TemplateLine", "piece_location", "template_origin"]
 
 _JINJA = re.compile(r"<<.*?>>|<%.*?%>|<#.*?#>")
 
@@ -114,3 +114,17 @@ def template_origin(spec_path: str, question_id: str, piece: str, rendered: list
                 best = candidate
         offset += len(lines)
     return best[1] if best else None
+
+
+def piece_location(spec_path: str, question_id: str, piece: str) -> Location | None:
+    """Where the template of a marker's piece (`stem`, `solution`, `part <id>`) starts in `spec_path`."""
+    try:
+        data, positions = load_yaml(spec_path)
+    except GeneratorError:
+        return None
+    if not isinstance(data, dict) or data.get("id") != question_id:
+        return None
+    for path in _candidates(data, piece):
+        if isinstance(_value(data, path), str):
+            return positions.text_start(path)
+    return None

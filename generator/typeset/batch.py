@@ -80,13 +80,18 @@ from generator.render.templating import project_preamble
 from generator.typeset.combine import combine_pdfs
 from generator.typeset.compile import (
     MAX_PASSES,
+    TeXLimitError,
     allow_running,
+    announced,
     compile_pdf,
     error_line,
     format_file,
+    located,
     needs_rerun,
+    page_limit,
     run_pdflatex,
     stop_running,
+    time_limit,
 )
 from generator.typeset.formats import Primer, UnpackedFormat
 from generator.typeset.split import SplitError, join_pdfs, split_pdf
@@ -530,8 +535,10 @@ def batch_text(
         parts = split_copy(copy.text)
         assert parts is not None
         _, setup, body = parts
-        text = (f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n"
-                f"{setup}{body}")
+        # (\\message: which copy TeX is in, should a limit stop it; see generator.typeset.compile)
+        text = (f"\\message{{[generator: copy {part}]}}"
+                f"\\makeatletter\\generator@start{{{part}}}{{{_pdf_string(copy.bookmark)}}}\\makeatother\n"
+                f"{setup}{announced(body)}")
         if not text.endswith("\n"):
             text += "\n"
         text += f"\\makeatletter\\generator@end{{{part}}}\\makeatother\n"
@@ -558,25 +565,26 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: Unpac
     text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
     # With the preamble preloaded (generator.typeset.formats.UnpackedFormat): its lines blank, the same lines.
     read, loaded = formats.reading(text) if formats is not None else (text, None)
-    timeout = 120.0 + 2.0 * len(batch.members)
+    timeout, pages = time_limit(len(text)), page_limit(len(text))
     run = primer.take(read) if primer is not None else None
-    if run is not None:  # pdflatex has read the preamble already (generator.typeset.formats.Primer)
-        source = run.source
-        returncode, log = run.finish(read, timeout)
-    else:
-        work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
-        work.mkdir(parents=True, exist_ok=True)
-        source = work / "batch.tex"
-        source.write_text(read, encoding="utf-8")
-        returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded)
-    for _ in range(MAX_PASSES - 1):
-        if returncode != 0 or not needs_rerun(log):
-            break
-        returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded)
+    try:
+        if run is not None:  # pdflatex has read the preamble already (generator.typeset.formats.Primer)
+            source = run.source
+            returncode, log = run.finish(read, timeout, pages)
+        else:
+            work = scratch / Path(job.combined).parent / f"{Path(job.combined).stem}-{batch.index}"
+            work.mkdir(parents=True, exist_ok=True)
+            source = work / "batch.tex"
+            source.write_text(read, encoding="utf-8")
+            returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded, max_pages=pages)
+        for _ in range(MAX_PASSES - 1):
+            if returncode != 0 or not needs_rerun(log):
+                break
+            returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded, max_pages=pages)
+    except TeXLimitError as e:
+        culprit = job.copies[batch.members[min(max(e.copy or 1, 1), len(batch.members)) - 1]]
+        raise CompileError(located(e.origin, f"TeX {e.what}", culprit.tex)) from None
     started, ranges = _read_pages(source.with_suffix(".pages"), len(batch.members))
-    if returncode is None:
-        culprit = batch.members[max(started, 1) - 1]
-        raise CompileError(f"{job.copies[culprit].tex}: pdflatex did not finish within {timeout:.0f} s")
     if returncode == 0 and ranges is not None:
         batch.pdf, batch.ranges = source.with_suffix(".pdf"), ranges
         return
@@ -626,7 +634,7 @@ def _compile_alone(scratch: Path, copy: Copy, fmt: Path | None = None) -> Path:
     """Compile one copy as the standalone document it is; errors name it as in the output."""
     source = scratch / copy.tex
     source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_text(copy.text, encoding="utf-8")
+    source.write_text(announced(copy.text), encoding="utf-8")
     try:
         return compile_pdf(source, fmt=fmt)
     except CompileError as e:

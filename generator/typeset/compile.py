@@ -7,6 +7,13 @@ pass runs only when the log asks for one (labels or references changed), as late
 On failure the error shows the relevant log lines and, through the `%% generator: question ...`
 markers the render stage writes, which question's text produced them.
 
+Every run has limits: a time limit scaled to the document's size (`time_limit`) and a page
+limit (`page_limit`), because TeX is a programming language and `\\def\\x{\\x}\\x` in a stem
+never ends, while `\\loop\\null\\newpage\\repeat` fills the disk with pages. A breach kills
+the run and raises `TeXLimitError`, naming the question whose text TeX was reading: the copy
+compiled (never the output's `.tex`) announces each `%% generator: question` marker on TeX's
+terminal (`\\message`, which TeX flushes at once), so the last announcement says where TeX was.
+
 What a build makes ready before its batches reach TeX (formats kept and preloaded, runs started
 early) is in `generator.typeset.formats`.
 """
@@ -19,6 +26,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "INSTALL_COMMAND",
     "INSTALL_HINT",
+    "TeXLimitError",
+    "announced",
+    "page_limit",
+    "time_limit",
     "SOURCE_DATE_EPOCH",
     "allow_running",
     "end_pdflatex",
@@ -54,7 +66,95 @@ INSTALL_HINT = f"no TeX engine (pdflatex) on PATH; wrote .tex and manifest only.
 SOURCE_DATE_EPOCH = "0"
 MAX_PASSES = 3
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references")
-_MARKER = re.compile(r"^%% generator: question (\S+)(?: (.*))?$")
+_MARKER = re.compile(r"^(?:\\message\{[^{}]*\})?%% generator: question (\S+)(?: (.*))?$")
+# What `announced` lets TeX print: ids, piece names and paths of these characters only (a path
+# with TeX's special characters is left out of the announcement, never quoted into TeX).
+_PLAIN = re.compile(r"[\w./ -]+")
+_ANNOUNCEMENT = re.compile(r"\[generator: question (\S+) ([^\]]*)\]")
+
+# Limits of one pdflatex run (seconds, pages); GENERATOR_TEX_SECONDS replaces the base time
+# (tests make a hanging document fail fast with it).
+TIME_BASE = 30.0
+CHARACTERS_PER_SECOND = 20_000  # about 25 times slower than pdflatex typesets the bank's documents
+PAGE_BASE = 100
+CHARACTERS_PER_PAGE = 100  # the bank's copies have about 2,000 source characters per page
+
+
+def time_limit(characters: int) -> float:
+    """Seconds a pdflatex run on a document of `characters` may take."""
+    try:
+        base = float(os.environ.get("GENERATOR_TEX_SECONDS", TIME_BASE))
+    except ValueError:
+        base = TIME_BASE
+    return base + characters / CHARACTERS_PER_SECOND
+
+
+def page_limit(characters: int) -> int:
+    """Pages a pdflatex run on a document of `characters` may make."""
+    return PAGE_BASE + characters // CHARACTERS_PER_PAGE
+
+
+class TeXLimitError(CompileError):
+    """A pdflatex run went past its time or page limit and was ended."""
+
+    def __init__(self, tex_file: Path, what: str, origin: tuple[str, str] | None, copy: int | None):
+        self.what, self.origin, self.copy = what, origin, copy
+        super().__init__(located(origin, f"TeX {what}", tex_file.name))
+
+
+def located(origin: tuple[str, str] | None, what: str, document: str) -> str:
+    """`spec:line: key: what (question 'q', piece; document)` for an origin (where, which
+    question), `document: what` without one."""
+    if origin is None:
+        return f"{document}: {what}"
+    where, context = origin
+    return f"{where}: {what} ({context}; {document})"
+
+
+def announced(text: str) -> str:
+    """`text` with each question marker announced on TeX's terminal (same lines, same pages)."""
+    if "%% generator: question" not in text:
+        return text
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if line.startswith("%% generator: question ") and _PLAIN.fullmatch(line[len("%% generator: question "):]):
+            lines[n] = "\\message{[" + line[len("%% "):] + "]}" + line
+    return "\n".join(lines)
+
+
+def _breach_origin(terminal: str) -> tuple[tuple[str, str] | None, int | None]:
+    """From TeX's terminal output: where TeX was (`spec:line: key`, `question 'q', piece`), and
+    the batch part it was in (`generator: copy N`)."""
+    copy = None
+    for m in re.finditer(r"\[generator: copy (\d+)\]", terminal):
+        copy = int(m.group(1))
+    start = terminal.rfind("[generator: copy ")
+    paths: dict[str, str] = {}
+    last: tuple[str, str] | None = None
+    for m in _ANNOUNCEMENT.finditer(terminal, max(start, 0)):
+        question, rest = m.group(1), m.group(2).strip()
+        if rest.startswith("from "):
+            paths[question] = rest[5:]
+            last = (question, "")
+        else:
+            last = (question, rest)
+    if last is None:
+        return None, copy
+    question, piece = last
+    path = paths.get(question)
+    where = None
+    if path and piece:
+        from generator.spec.sourcemap import piece_location  # reads the spec again: only for messages
+
+        where = piece_location(path, question, piece)
+    context = f"question '{question}'" + (f", {piece}" if piece else "")
+    if where is not None:
+        return (f"{where}: {_key(piece)}", context), copy
+    return (path or "question", context), copy
+
+
+def _key(piece: str) -> str:
+    return "parts" if piece.startswith("part ") else piece
 _running: set[subprocess.Popen[bytes]] = set()
 _running_lock = threading.Lock()
 _stopped = threading.Event()
@@ -89,18 +189,22 @@ def tex_environment() -> dict[str, str]:
     return env
 
 
-def compile_pdf(tex_file: Path, *, timeout: float = 120.0, fmt: Path | None = None) -> Path:
+def compile_pdf(tex_file: Path, *, timeout: float | None = None, fmt: Path | None = None) -> Path:
     """Compile `tex_file` in its own folder (with format file `fmt`, else TeX's own); return the PDF path.
 
+    `timeout` (seconds) defaults to `time_limit` of the file's size; the pages to `page_limit`'s.
+
     Raises:
-        CompileError: TeX reported an error (with log excerpt and the question it came from),
-            or did not finish within `timeout` seconds.
+        CompileError: TeX reported an error (with log excerpt and the question it came from).
+        TeXLimitError: TeX went past its time or page limit (naming the question it was in).
     """
     tex_file = Path(tex_file)
+    text = tex_file.read_text(encoding="utf-8")
+    if timeout is None:
+        timeout = time_limit(len(text))
+    pages = page_limit(len(text))
     for _ in range(MAX_PASSES):
-        returncode, log = run_pdflatex(tex_file, timeout=timeout, fmt=fmt)
-        if returncode is None:
-            raise CompileError(f"{tex_file}: pdflatex did not finish within {timeout:.0f} s")
+        returncode, log = run_pdflatex(tex_file, timeout=timeout, fmt=fmt, max_pages=pages)
         if returncode != 0:
             raise CompileError(explain_failure(tex_file, log), tex_line=error_line(tex_file, log))
         if not needs_rerun(log):
@@ -113,15 +217,19 @@ def needs_rerun(log: str) -> bool:
     return _RERUN.search(log) is not None
 
 
-def run_pdflatex(tex_file: Path, *, timeout: float = 120.0, fmt: Path | None = None) -> tuple[int | None, str]:
-    """One pdflatex pass over `tex_file` in its folder: (exit code, or None on timeout; the log).
+def run_pdflatex(tex_file: Path, *, timeout: float = 120.0, fmt: Path | None = None,
+                 max_pages: int | None = None) -> tuple[int | None, str]:
+    """One pdflatex pass over `tex_file` in its folder: (exit code; the log).
 
     The process is registered while it runs, so that `stop_running` can end it: builds run
     several TeX jobs from threads, and Ctrl-C must not wait for them.
+
+    Raises:
+        TeXLimitError: the run took more than `timeout` seconds or made more than `max_pages` pages.
     """
     terminal = tex_file.with_suffix(".terminal")
     process = start_pdflatex(tex_file, fmt, terminal)
-    return wait_pdflatex(process, tex_file, terminal, timeout)
+    return wait_pdflatex(process, tex_file, terminal, timeout, max_pages)
 
 
 def start_pdflatex(tex_file: Path, fmt: Path | None, terminal: Path) -> subprocess.Popen[bytes]:
@@ -150,17 +258,26 @@ def start_pdflatex(tex_file: Path, fmt: Path | None, terminal: Path) -> subproce
     return process
 
 
-def wait_pdflatex(
-    process: subprocess.Popen[bytes], tex_file: Path, terminal: Path, timeout: float
-) -> tuple[int | None, str]:
-    """Wait for a pdflatex run (killed after `timeout` s, or on Ctrl-C): (exit code or None, its log)."""
+def wait_pdflatex(process: subprocess.Popen[bytes], tex_file: Path, terminal: Path, timeout: float,
+                  max_pages: int | None = None, stated: float | None = None) -> tuple[int | None, str]:
+    """Wait for a pdflatex run (killed on Ctrl-C): (exit code, its log). `stated`: the time
+    limit to name in the message, when part of it was spent before the wait.
+
+    Raises:
+        TeXLimitError: killed after `timeout` s, or once TeX has made more than `max_pages` pages
+            (TeX prints `[N` on its terminal for every page it ships out, and flushes it).
+    """
     try:
         try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return None, ""
+            breach = _watch(process, terminal, timeout, max_pages, timeout if stated is None else stated)
+            if breach is not None:
+                process.kill()
+                process.wait()
+                seen = terminal.read_text(encoding="latin-1") if terminal.exists() else ""
+                origin, copy = _breach_origin(seen)
+                raise TeXLimitError(tex_file, breach, origin, copy)
+        except TeXLimitError:
+            raise
         except BaseException:  # Ctrl-C: TeX must not outlive the build
             process.kill()
             process.wait()
@@ -171,6 +288,39 @@ def wait_pdflatex(
     log_path = tex_file.with_suffix(".log")
     log = (log_path if log_path.exists() else terminal).read_text(encoding="latin-1")
     return process.returncode, log
+
+
+_PAGE = re.compile(rb"\[\d+")
+
+
+def _watch(process: subprocess.Popen[bytes], terminal: Path, timeout: float, max_pages: int | None, stated: float) -> str | None:
+    """Wait for `process` to end; what it went past (time or pages) if it has to be stopped.
+
+    Pages are counted in what TeX writes to its terminal since the last look (a `[N` split
+    between two looks may be missed: the limit is for runaway documents, far above real ones)."""
+    deadline = time.monotonic() + timeout
+    pages, offset, step = 0, 0, 0.05
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return f"did not finish within {stated:.0f} s (an endless loop?)"
+        try:
+            process.wait(timeout=min(step, remaining))
+            return None
+        except subprocess.TimeoutExpired:
+            step = min(step * 2, 0.5)  # (most runs end within the first short steps)
+        if max_pages is None:
+            continue
+        try:
+            with open(terminal, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except OSError:
+            continue
+        offset += len(chunk)
+        pages += len(_PAGE.findall(chunk))
+        if pages > max_pages:
+            return f"made more than {max_pages} pages"
 
 
 def end_pdflatex(process: subprocess.Popen[bytes]) -> None:

@@ -376,20 +376,22 @@ class PrimedRun:
             return None
         return "pipe" in wchan  # asleep reading the pipe (opening it is "wait_for_partner")
 
-    def finish(self, text: str, timeout: float) -> tuple[int | None, str]:
-        """Hand TeX the rest of `text` (which starts with the head) and wait: (exit code, or None
-        on timeout; the log), as `run_pdflatex`. The file is a regular file again afterwards."""
+    def finish(self, text: str, timeout: float, max_pages: int | None = None) -> tuple[int | None, str]:
+        """Hand TeX the rest of `text` (which starts with the head) and wait: (exit code; the log),
+        as `run_pdflatex` (and its `TeXLimitError`). The file is a regular file again afterwards."""
         if not text.startswith(self.head):
             raise ValueError("the document does not start with the head this run has read")
         deadline = time.monotonic() + timeout
         if self._pipe is not None:
             self._send(text[len(self.head):].encode("utf-8"), deadline)
             self._close_pipe()
-        result = wait_pdflatex(self.process, self.source, self._terminal, max(0.0, deadline - time.monotonic()))
-        # Another pass (or an error message quoting the .tex) reads the document as a file.
-        self.source.unlink()
-        self.source.write_text(text, encoding="utf-8")
-        return result
+        try:
+            return wait_pdflatex(self.process, self.source, self._terminal, max(0.0, deadline - time.monotonic()), max_pages,
+                                 stated=timeout)
+        finally:
+            # Another pass (or an error message quoting the .tex) reads the document as a file.
+            self.source.unlink()
+            self.source.write_text(text, encoding="utf-8")
 
     def discard(self) -> None:
         """End the run unused."""
