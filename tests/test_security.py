@@ -59,7 +59,7 @@ def test_huge_powers_are_refused_not_computed(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert out == (
         f"{path}:11:6: cannot evaluate 'W @ x * 2 ** 10 ** 10 ** 10': exponent 10000000000 is too large "
-        "(at most 100 in absolute value) (question 'q', variant A, seed 0)\n"
+        "(at most 100 in absolute value) (question 'q', variant A, seed 0; values: d = 2, x = [3, -3], W = [[-1, 2], [1, 2]])\n"
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from generator.errors import SolveError
 import sympy
 from conftest import BANK, write
 
@@ -266,7 +268,7 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
     q = question(
         tmp_path,
         "  w: {entries: [-3, 3]}\n  x: {entries: [-3, 3]}\n",
-        "  u: w * x\n  v: u ** 2 + 1\n  r: 1 / (v - v)\n",
+        "  u: w * x\n  v: u ** 2 + 1\n  r: 1 / (v - 37)\n",
         "  - {id: dv_dw, of: v, wrt: w, prompt: p}\n",
     )
     import generator.answers.sampling as module  # (where definitions are evaluated)
@@ -288,9 +290,12 @@ def test_defined_values_are_exact_and_evaluated_only_when_read(tmp_path, monkeyp
     assert evaluated == ["w * x", "u ** 2 + 1"]  # in order, up to the one read
     with pytest.raises(KeyError):
         solution.values["w"]
-    # 1/0 is no error in exact arithmetic: complex infinity, made only now that it is read.
-    assert solution.values["r"][()] == sympy.zoo
-    assert evaluated == ["w * x", "u ** 2 + 1", "1 / (v - v)"]
+    # 1/0 (v is 37 in this variant) would be complex infinity in exact arithmetic, printed as
+    # \\tilde{\\infty}: an error, raised only now that it is read.
+    with pytest.raises(SolveError, match=r"cannot evaluate '1 / \(v - 37\)': division by zero \(question 't', variant A, seed 0; "
+                                         r"values: w = 2, x = -3\)"):
+        solution.values["r"]
+    assert evaluated == ["w * x", "u ** 2 + 1", "1 / (v - 37)"]
 
 
 def test_derived_values_shown_are_the_exact_values_in_canonical_shape_over_the_bank():

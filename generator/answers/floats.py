@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-__all__ = ["TRUSTED", "exact_float", "float_array", "float_in_e"]
+__all__ = ["TRUSTED", "NotAFloatError", "exact_float", "float_array", "float_in_e"]
 
 TRUSTED = 1e-13
 _U = 2.0**-53  # the unit roundoff of double precision
@@ -40,7 +40,24 @@ def exact_float(value: Any) -> float:
             return result
     except (_Untrusted, OverflowError, ZeroDivisionError, ValueError):
         pass
-    return float(sympy.N(value, 20))
+    try:
+        number = complex(sympy.N(value, 20))
+    except (OverflowError, TypeError, ValueError):  # (mpmath's precision overflows for e^(e^(e^(e^3))))
+        raise NotAFloatError(f"{_short(value)} is too large for a float") from None
+    if number.imag:
+        raise NotAFloatError(f"{_short(value)} is not a real number")
+    if not math.isfinite(number.real):
+        raise NotAFloatError(f"{_short(value)} is too large for a float")
+    return number.real
+
+
+class NotAFloatError(ArithmeticError):
+    """An exact value that has no float (too large, or not real); the caller says where."""
+
+
+def _short(value: Any) -> str:
+    text = sympy.sstr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def float_array(array: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ __all__ = [
     "Definitions",
     "Instance",
     "count_variants",
+    "describe_values",
     "question_rng",
     "sample",
     "sample_variants",
@@ -70,6 +71,20 @@ class Instance:
         # ChainMap writes to its first map only; typeshed asks for every map to be mutable.
         return ChainMap({}, self.derived, self.params, _dimension_values(self.dims),  # type: ignore[arg-type]
                         _symbols(self.question))
+
+
+MAX_DESCRIPTION = 240
+
+
+def describe_values(dims: Mapping[str, int], params: Mapping[str, np.ndarray]) -> str:
+    """A variant's numbers for a message: `d = 2, x = [1, -2], W = [[1, 0], [2, 1]]` (shortened)."""
+    pieces = [f"{name} = {value}" for name, value in dims.items()]
+    for name, value in params.items():
+        array = np.asarray(value, dtype=object)
+        shown = str(array[()]) if array.ndim == 0 else str(array.tolist()).replace("'", "")
+        pieces.append(f"{name} = {shown}")
+    text = ", ".join(pieces)
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."
 
 
 def _dimension_values(dims: Mapping[str, int]) -> dict[str, np.ndarray]:
@@ -182,7 +197,11 @@ def _check(
         if name in needed:
             derived[name] = env[name] = evaluate(expr, env, EXACT)
     failed = [i for i, c in enumerate(question.constraints) if not bool(np.all(evaluate(c, env, EXACT)))]
-    return Definitions(question.derived, ChainMap(params, dimensions), derived), failed
+
+    def located(e: ExpressionError) -> Exception:  # (a derived value read later, e.g. by a template)
+        return type(e)(f"{e} (question '{question.id}'; values: {describe_values(dims, params)})")
+
+    return Definitions(question.derived, ChainMap(params, dimensions), derived, failed=located), failed
 
 
 @lru_cache(maxsize=256)
@@ -205,7 +224,10 @@ def sample(question: QuestionSpec, seed: int, variant_index: int, redraw: int = 
     for attempt in range(1, MAX_TRIES + 1):
         dims = {name: int(rng.integers(low, high + 1)) for name, low, high in question.dimensions}
         params = {p.name: _draw(p, dims, rng) for p in question.parameters}
-        derived, failed = _check(question, dims, params)
+        try:
+            derived, failed = _check(question, dims, params)
+        except ExpressionError as e:  # (a derived value or constraint outside its domain for these numbers)
+            raise type(e)(f"{e} (question '{question.id}', seed {seed}; values: {describe_values(dims, params)})") from e
         if not failed:
             return Instance(question, seed, variant_label(variant_index), dims, params, derived, attempt)
         for i in failed:

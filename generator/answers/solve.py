@@ -37,9 +37,9 @@ from sympy.polys.sqfreetools import dup_sqf_list
 
 from generator.answers.floats import float_in_e
 from generator.answers.indexform import IndexForm, derive_index_form
-from generator.answers.sampling import Definitions, Instance
+from generator.answers.sampling import Definitions, Instance, describe_values
 from generator.errors import ExpressionError, SolveError
-from generator.spec.expr import EXACT, evaluate, symbol_values
+from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, symbol_values
 from generator.spec.model import PartSpec, QuestionSpec
 
 __all__ = [
@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.render.latex)
+# Entries of one part's answer: the bank's largest has 192; beyond this a key is unreadable and
+# the symbolic Jacobian (one derivative per entry) takes minutes. Refused before it is derived.
+MAX_ANSWER_ENTRIES = 2000
+_UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, sympy.S.NegativeInfinity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +102,27 @@ class DerivedValues(Mapping[str, np.ndarray]):
             if name not in instance.derived:
                 raise KeyError(name)
             symbolic = _symbolic_values(instance.question, self._dims)
-            if symbolic is None:
-                self._shown[name] = tidy_array(instance.derived[name])
-            else:
-                self._shown[name] = _substitute(
-                    np.asarray(symbolic[name], dtype=object), self._substitution, self._memo
-                )
+            try:
+                if symbolic is None:
+                    shown = tidy_array(instance.derived[name])
+                else:
+                    shown = _substitute(np.asarray(symbolic[name], dtype=object), self._substitution, self._memo)
+            except _TooLarge as e:
+                where = dict(instance.question.derived)[name].where
+                raise SolveError(f"{where}: derived.{name}: {e} (question '{instance.question.id}', variant {instance.variant}, "
+                                 f"seed {instance.seed}; values: {describe_values(instance.dims, instance.params)})") from e
+            except ExpressionError as e:
+                raise SolveError(f"{e} (question '{instance.question.id}', variant {instance.variant}, seed {instance.seed}; "
+                                 f"values: {describe_values(instance.dims, instance.params)})") from e
+            for entry in shown.flat:
+                problem = _not_real(entry)
+                if problem:
+                    where = dict(instance.question.derived)[name].where
+                    raise SolveError(
+                        f"{where}: derived.{name}: the value is {problem} for variant {instance.variant} of question "
+                        f"'{instance.question.id}' (seed {instance.seed}; values: {describe_values(instance.dims, instance.params)}); "
+                        "add a constraint")
+            self._shown[name] = shown
         return self._shown[name]
 
     def __contains__(self, name: object) -> bool:
@@ -294,8 +313,29 @@ def _substitute(array: np.ndarray, values: dict[sympy.Symbol, Any], memo: dict[A
         entry = sympified(array[index])
         pair = _as_fraction(entry, values, memo)
         value = _settled(tuple(pair[0]), tuple(pair[1])) if pair is not None else None
-        out[index] = value if value is not None else _tidy(entry.xreplace(values))
+        out[index] = value if value is not None else _tidy(_bounded_exponents(entry.xreplace(values)))
     return out
+
+
+class _TooLarge(SolveError):
+    """An exact value too large to put in canonical shape (the caller adds where it is)."""
+
+
+def _bounded_exponents(entry: sympy.Expr) -> sympy.Expr:
+    """`entry` if every exp in it has an argument within ±MAX_EXP_ARGUMENT (e^(e^(e^3)) has
+    about 10^8 digits, and tidying exp(20000) takes minutes); else `_TooLarge`."""
+    for power in entry.atoms(sympy.exp):
+        argument = power.args[0]
+        if argument.free_symbols:
+            continue
+        try:
+            size = abs(float(sympy.N(argument, 15)))
+        except (OverflowError, TypeError, ValueError):
+            size = math.inf
+        if not size <= MAX_EXP_ARGUMENT:
+            raise _TooLarge(f"an exponential of about {sympy.N(argument, 3) if math.isfinite(size) else 'a huge number'} "
+                                  f"is too large for a key (arguments of exp within ±{MAX_EXP_ARGUMENT})")
+    return entry
 
 
 # Cached: the entries of a key repeat across parts and variants (0, 1, sigma'(1) = e/(e + 1)^2, ...),
@@ -613,7 +653,8 @@ def solve(instance: Instance) -> Solution:
     dims = tuple(sorted(instance.dims.items()))
 
     def failed(e: ExpressionError) -> SolveError:
-        return SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})")
+        return SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed}; "
+                          f"values: {describe_values(instance.dims, instance.params)})")
 
     values = Definitions(question.define, instance.env(), failed=failed)
     shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians (and the derived values shown) have in common
@@ -631,30 +672,48 @@ def solve(instance: Instance) -> Solution:
                     f"the answer would have order {len(shape)} (shape {list(shape)}); "
                     f"a key can show at most order {MAX_ORDER}"
                 )
+            if math.prod(shape) > MAX_ANSWER_ENTRIES:
+                raise SolveError(
+                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have {math.prod(shape)} "
+                    f"entries (shape {list(shape)}, variant {instance.variant}); a key shows at most {MAX_ANSWER_ENTRIES}: "
+                    "lower the dimensions"
+                )
             if part.wrt is None:
                 parts.append(PartAnswer(part, _substitute(values[part.of], {}), out_shape, ()))
                 continue
             jac = _jacobian(question, dims, part.of, part.wrt)
             form = derive_index_form(question, part.id)
-            parts.append(PartAnswer(
-                part, _substitute(jac, substitution, shared), out_shape, instance.params[part.wrt].shape, form
-            ))
+            try:
+                value = _substitute(jac, substitution, shared)
+            except _TooLarge as e:
+                raise SolveError(f"{part.where}: question '{question.id}' part '{part.id}': {e} (variant {instance.variant}, "
+                                 f"seed {instance.seed}; values: {describe_values(instance.dims, instance.params)})") from e
+            parts.append(PartAnswer(part, value, out_shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
         raise failed(e) from e
     for answer in parts:
         for entry in answer.value.flat:
-            if entry.has(sympy.zoo, sympy.nan, sympy.oo):
+            problem = _not_real(entry)
+            if problem:
                 raise SolveError(
-                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' "
-                    f"variant {instance.variant}: the answer is undefined for these values (division by zero?); "
+                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' variant {instance.variant}: "
+                    f"the answer is {problem} for these values (values: {describe_values(instance.dims, instance.params)}); "
                     "add a constraint"
                 )
     return Solution(instance, values, tuple(parts), DerivedValues(instance, dims, substitution, shared))
 
 
-def _substitution(
-    question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance
-) -> dict[sympy.Symbol, Any]:
+def _not_real(entry: Any) -> str | None:
+    """Why an exact entry cannot be a key's answer (None if it can)."""
+    entry = sympified(entry)
+    if entry.has(*_UNDEFINED):
+        return "undefined (division by zero?)"
+    if entry.has(sympy.I):
+        return "not a real number (a square root or logarithm of a negative number?)"
+    return None
+
+
+def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:
     out: dict[sympy.Symbol, Any] = {}
     for name, symbols in _flat_symbols(question, dims):
         out.update(zip(symbols, instance.params[name].flat, strict=True))

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.answers.floats import float_array
+from generator.answers.floats import NotAFloatError, float_array
 from generator.answers.indexform import check_index_form, variant_grid
+from generator.answers.sampling import describe_values
 from generator.answers.solve import Solution
 from generator.errors import VerifyError
 from generator.spec.expr import DEFINITIONS, NUMERIC, Expr, evaluate, inputs_of, symbol_values
@@ -76,6 +77,12 @@ def _mismatch(
     solution: Solution, part_id: str, what: str, index: tuple[int, ...], exact: float, numeric: float, where: object
 ) -> VerifyError:
     instance = solution.instance
+    if not np.isfinite(numeric):
+        return VerifyError(
+            f"{where}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
+            f"(seed {instance.seed}): {what} is {numeric} at index {list(index)}, not a number: a logarithm or square root "
+            f"of a negative number, a division by zero or an overflow in the definitions for these values "
+            f"({describe_values(instance.dims, instance.params)}); add a constraint")
     return VerifyError(
         f"{where}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
         f"(seed {instance.seed}): {what} disagrees at index {list(index)}: exact {exact:.10g}, numeric {numeric:.10g}"
@@ -87,13 +94,29 @@ def _close(exact: np.ndarray, numeric: np.ndarray) -> np.ndarray:
 
 
 def verify(solution: Solution) -> None:
-    """Raise `VerifyError` if any part of `solution` disagrees with its numeric check."""
+    """Raise `VerifyError` if any part of `solution` disagrees with its numeric check (or an
+    exact answer has no float: too large, or not real)."""
+    instance = solution.instance
+    try:
+        _verify(solution)
+    except NotAFloatError as e:
+        where = getattr(e, "where", None)
+        raise VerifyError(f"{where}: question '{instance.question.id}', variant {instance.variant} (seed {instance.seed}): {e} "
+                          f"(values: {describe_values(instance.dims, instance.params)}); narrow the entry ranges or add a "
+                          "constraint") from None
+
+
+def _verify(solution: Solution) -> None:
     base = _numeric_env(solution)
     question = solution.instance.question
     grid = None  # the index forms' evaluator for this variant, shared by its parts
     for answer in solution.parts:
         part = answer.spec
-        exact = float_array(answer.value)
+        try:
+            exact = float_array(answer.value)
+        except NotAFloatError as e:
+            e.where = f"{part.where}: part '{part.id}'"  # type: ignore[attr-defined]
+            raise
         if part.wrt is None:
             numeric = np.asarray(base[part.of], dtype=float)
             what = "the value"

@@ -232,6 +232,8 @@ def _check_draws(question: QuestionSpec, seeds: int, env: Any, found: _Findings)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 solution = solve(instance)
                 verify(solution)
+                for name in instance.derived:  # every derived value, as a template could show it
+                    solution.derived[name]
             rendered = render_question(env, solution)
         except GeneratorError as e:
             _record(failures, e, seed)

@@ -32,6 +32,9 @@ __all__ = [
     "DEFINITIONS",
     "EXACT",
     "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_ENTRIES",
+    "MAX_EXP_ARGUMENT",
     "NUMERIC",
     "RESERVED_WORDS",
     "SYNONYMS",
@@ -40,6 +43,7 @@ __all__ = [
     "evaluate",
     "formula_symbols",
     "inputs_of",
+    "nesting_depths",
     "parse_expression",
     "reserved_message",
     "symbol_values",
@@ -682,11 +686,18 @@ def _binary(op: type, left: _Code, right: _Code) -> _Code:
     if op is ast.Mult:
         return lambda env, be: left(env, be) * right(env, be)
     if op is ast.Div:
-        return lambda env, be: left(env, be) / right(env, be)
+        def divide(env: Mapping[str, Any], be: Backend) -> Any:
+            numerator, denominator = left(env, be), right(env, be)
+            if be.dtype is object:
+                _check_divisor(denominator)
+            return numerator / denominator
+        return divide
     if op is ast.Pow:
         def power(env: Mapping[str, Any], be: Backend) -> Any:
             base, exponent = left(env, be), right(env, be)
             _check_exponent(exponent)
+            if be.dtype is object:
+                _check_power(base, exponent)
             return base**exponent
         return power
 
@@ -775,6 +786,68 @@ def _check_exponent(exponent: Any) -> None:
     for value in np.asarray(exponent, dtype=object).flat:
         if (isinstance(value, (int, float)) or getattr(value, "is_Number", False)) and abs(value) > MAX_EXPONENT:
             raise ValueError(f"exponent {value} is too large (at most {MAX_EXPONENT} in absolute value)")
+
+
+# An exact value outside a function's domain is an error, not a printed infinity (1/0 is
+# `zoo`, shown as \tilde{\infty}) or a complex number (log(-3) = log(3) + i pi) in a key. Only
+# numbers are judged here (a drawn variant's values); over symbols, the answers' check in
+# generator.answers.solve judges what the numbers make.
+MAX_EXP_ARGUMENT = 200  # e^200 is about 10^87: no hand computation, and e^710 overflows a float
+MAX_ENTRIES = 10_000  # entries of any array an expression makes (outer products of outer products...)
+MAX_DEPTH = 40  # operators and calls nested, through the definitions an expression uses (the bank's deepest: 10)
+
+
+def _numbers(value: Any) -> Iterable[Any]:
+    for entry in np.asarray(value, dtype=object).flat:
+        if getattr(entry, "is_Number", False) or (isinstance(entry, (int, float)) and not isinstance(entry, bool)):
+            yield entry
+
+
+def _check_divisor(denominator: Any) -> None:
+    for entry in _numbers(denominator):
+        if entry == 0:
+            raise ValueError("division by zero")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    exponents = list(_numbers(exponent))
+    if not exponents:
+        return
+    negative_power = any(e < 0 for e in exponents)
+    fractional = any(not getattr(e, "is_Integer", isinstance(e, int)) for e in exponents)
+    for entry in _numbers(base):
+        if entry == 0 and negative_power:
+            raise ValueError("division by zero (0 to a negative power)")
+        if entry < 0 and fractional:
+            raise ValueError(f"a negative number ({entry}) to a fractional power has no real value")
+
+
+def _check_domain(name: str, operand: Any) -> None:
+    for entry in _numbers(operand):
+        if name == "log" and entry <= 0:
+            raise ValueError(f"log({entry}): the logarithm needs a positive number")
+        if name == "sqrt" and entry < 0:
+            raise ValueError(f"sqrt({entry}): a negative number has no real square root")
+        if name in ("exp", "sigmoid", "tanh") and abs(entry) > MAX_EXP_ARGUMENT:
+            raise ValueError(f"{name}({entry}): arguments beyond ±{MAX_EXP_ARGUMENT} make numbers too large for a key")
+
+
+def nesting_depths(definitions: Sequence[tuple[str, Expr]]) -> dict[str, int]:
+    """How deeply each definition nests operators and calls, counting the definitions it uses
+    (in order: a definition uses only names defined before it)."""
+    depths: dict[str, int] = {}
+
+    def depth(node: ast.AST) -> int:
+        if isinstance(node, ast.Name):
+            return depths.get(node.id, 1)
+        return 1 + max((depth(child) for child in ast.iter_child_nodes(node)), default=0)
+
+    for name, expr in definitions:
+        try:
+            depths[name] = depth(expr.tree.body)
+        except RecursionError:
+            depths[name] = MAX_DEPTH + 1
+    return depths
 
 
 def _size(value: Any) -> int:
@@ -887,6 +960,7 @@ def _call(name: str, args: list[Any], be: Backend) -> Any:
         return _LINEAR_ALGEBRA[name](args, be)
     if name in be.unary:
         if be.dtype is object:
+            _check_domain(name, args[0])
             operand = np.asarray(args[0], dtype=object)  # (an operation on 0-d arrays gives a bare number)
             result = _EXACT_UNARY[name](operand)
             return _wrap(result, be) if operand.ndim == 0 else result
@@ -902,6 +976,8 @@ def _call(name: str, args: list[Any], be: Backend) -> Any:
             return a.sum(axis=_size(args[1]))
         return _wrap(a.sum(), be) if be.dtype is object else np.asarray(a.sum())
     if name == "outer":
+        if a.size * args[1].size > MAX_ENTRIES:
+            raise ValueError(f"outer product of {a.size * args[1].size} entries is too large (at most {MAX_ENTRIES})")
         return np.multiply.outer(a, args[1])
     if name == "dot":
         if a.ndim != 1 or args[1].ndim != 1:

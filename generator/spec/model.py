@@ -23,7 +23,16 @@ from typing import Any
 import jsonschema
 
 from generator.errors import Location, SpecError, display_path
-from generator.spec.expr import FUNCTIONS, RESERVED_WORDS, Expr, formula_symbols, parse_expression, reserved_message
+from generator.spec.expr import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    RESERVED_WORDS,
+    Expr,
+    formula_symbols,
+    nesting_depths,
+    parse_expression,
+    reserved_message,
+)
 from generator.spec.indexnotation import (
     IndexExpr,
     IndexRef,
@@ -463,6 +472,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
                                                         dim_names | {param.name for param in parameters},
                                                         frozenset(symbols), formulas)
     defined = [name for name, _ in define] + [name for name in data["define"] if name not in dict(define)]
+    _check_nesting(p, derived, define)
     index = data.get("index", {})
     index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
     parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
@@ -613,6 +623,15 @@ def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[
     if low > high:
         p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
     return low, high
+
+
+def _check_nesting(p: _Problems, derived: list[tuple[str, Expr]], define: list[tuple[str, Expr]]) -> None:
+    """A deep expression makes a derivative SymPy takes minutes over: refused before any is taken."""
+    sections = {name: "derived" for name, _ in derived} | {name: "define" for name, _ in define}
+    for name, depth in nesting_depths((*derived, *define)).items():
+        if depth > MAX_DEPTH:
+            p.add((sections[name], name), f"nests {depth} operations and calls deep, counting the definitions it uses "
+                                          f"(at most {MAX_DEPTH}); simplify it")
 
 
 def _definitions(
