@@ -149,7 +149,8 @@ def build(options: BuildOptions) -> BuildResult:
             write_index(temp, inputs, files, notes, {job.key: list(job.files) for job in compiled}, solved=kept,
                         digests=digests)
     ran = sum(job.compiled for job in compiled)
-    return BuildResult(options.destination, tuple(sorted(files)), tuple(notes), plan,
+    # (the bank's warnings are told, not recorded: the manifest describes what was built)
+    return BuildResult(options.destination, tuple(sorted(files)), (*bank.warnings, *notes), plan,
                        compiled=ran, cached=len(compiled) - ran)
 
 

@@ -196,7 +196,10 @@ def _list(args: argparse.Namespace) -> int:
     from generator.commands.listing import list_bank
     from generator.spec.model import load_bank
 
-    print(list_bank(load_bank(args.bank)), end="")
+    bank = load_bank(args.bank)
+    for warning in bank.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+    print(list_bank(bank), end="")
     return 0
 
 

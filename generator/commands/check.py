@@ -56,12 +56,15 @@ from generator.render.documents import (
 from generator.spec.assemble import variant_label
 from generator.spec.expr import inputs_of
 from generator.spec.model import (
+    ExamSpec,
     ParameterSpec,
     QuestionSpec,
     WorksheetSpec,
     entry_values,
+    load_exam,
     load_question,
     load_worksheet,
+    stray_files,
 )
 from generator.spec.yamlload import load_yaml
 from generator.typeset.compile import INSTALL_COMMAND, announced, compile_pdf, tex_available
@@ -104,6 +107,7 @@ class CheckReport:
     questions: int
     worksheets: int
     compiled: int
+    exams: int = 0
 
     @property
     def ok(self) -> bool:
@@ -138,10 +142,10 @@ def check(options: CheckOptions) -> CheckReport:
 
     questions: dict[str, QuestionSpec] = {}
     to_compile: list[tuple[QuestionSpec, list[_Draw]]] = []
-    worksheet_files = []
+    worksheet_files, exam_files = [], []
     for path, kind in files:
-        if kind == "worksheet":
-            worksheet_files.append(path)
+        if kind in ("worksheet", "exam"):
+            (worksheet_files if kind == "worksheet" else exam_files).append(path)
             continue
         try:
             question = load_question(path)
@@ -157,16 +161,15 @@ def check(options: CheckOptions) -> CheckReport:
             to_compile.append((question, draws))
 
     worksheets = [w for w in (_check_worksheet(path, questions, found) for path in worksheet_files) if w]
+    exams = [x for x in (_check_exam(path, questions, found) for path in exam_files) if x]
 
     compiled = 0
     if options.compile and to_compile:
         if tex_available():
             compiled = _compile_all(env, to_compile, found)
         else:
-            found.notes.append(
-                f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}"
-            )
-    return CheckReport(tuple(found.problems), tuple(found.notes), len(questions), len(worksheets), compiled)
+            found.notes.append(f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}")
+    return CheckReport(tuple(found.problems), tuple(found.notes), len(questions), len(worksheets), compiled, len(exams))
 
 
 # --- which files ------------------------------------------------------------------------------
@@ -177,8 +180,10 @@ def _collect(options: CheckOptions, found: _Findings) -> list[tuple[Path, str]]:
         bank = options.bank
         if not bank.is_dir():
             raise SpecError(f"{display_path(bank)}: bank folder not found (give --bank or the files to check)")
+        found.notes.extend(stray_files(bank))
         files = [(p, "question") for p in sorted((bank / "questions").glob("*.y*ml"))]
-        return files + [(p, "worksheet") for p in sorted((bank / "worksheets").glob("*.y*ml"))]
+        files += [(p, "worksheet") for p in sorted((bank / "worksheets").glob("*.y*ml"))]
+        return files + [(p, "exam") for p in sorted((bank / "exams").glob("*.y*ml"))]
     files = []
     for path in options.paths:
         if path.is_dir():
@@ -195,14 +200,23 @@ def _hidden(relative: Path) -> bool:
 
 
 def _kind(path: Path) -> str:
-    """`question` or `worksheet`: by folder name in a bank, else by content."""
-    if path.parent.name in ("questions", "worksheets"):
+    """`question`, `worksheet` or `exam`: by folder name in a bank, else by content."""
+    if path.parent.name in ("questions", "worksheets", "exams"):
         return path.parent.name[:-1]
     try:
         data, _ = load_yaml(path)
     except GeneratorError:
         return "question"  # loading it as a question reports the problem
-    return "worksheet" if looks_like_worksheet(data) else "question"
+    if not looks_like_worksheet(data):
+        return "question"
+    return "exam" if _looks_like_exam(data) else "worksheet"
+
+
+def _looks_like_exam(data: dict[str, Any]) -> bool:
+    """An exam's own keys (a cover page, points, questions drawn by tag), none of which a worksheet has."""
+    entries = data.get("questions") if isinstance(data.get("questions"), list) else []
+    return bool({"date", "duration", "shuffle", "total"} & set(data)) or any(
+        isinstance(e, dict) and ({"tag", "points", "count"} & set(e)) for e in entries)
 
 
 def _key_location(path: Path, key: tuple[str | int, ...]) -> Location:
@@ -435,6 +449,21 @@ def _check_worksheet(path: Path, questions: dict[str, QuestionSpec], found: _Fin
     return sheet
 
 
+def _check_exam(path: Path, questions: dict[str, QuestionSpec], found: _Findings) -> ExamSpec | None:
+    try:
+        exam = load_exam(path)
+    except SpecError as e:
+        found.problems.extend(e.problems)
+        return None
+    known = set(questions) | _ids_in(path.parent.parent / "questions" if path.parent.name == "exams" else None)
+    for i, entry in enumerate(exam.entries):
+        if entry.id is not None and entry.id not in known:
+            hint = difflib.get_close_matches(entry.id, sorted(known), n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else ""
+            found.problems.append(f"{entry.where}: questions[{i}]: no question with id {entry.id!r} in the bank{extra}")
+    return exam
+
+
 def _ids_in(folder: Path | None) -> set[str]:
     """Ids of the question files in a bank folder, read without validating them."""
     ids: set[str] = set()
@@ -493,7 +522,8 @@ def _seed_at(text: str, line: int | None) -> int | None:
 
 def summary(report: CheckReport, seeds: int) -> str:
     """One line for the end of the output."""
-    what = f"{report.questions} question(s), {report.worksheets} worksheet(s), {seeds} seed(s) each"
+    exams = f", {report.exams} exam(s)" if report.exams else ""
+    what = f"{report.questions} question(s), {report.worksheets} worksheet(s){exams}, {seeds} seed(s) each"
     compiled = f", {report.compiled} compiled" if report.compiled else ""
     if report.ok:
         return f"ok: {what}{compiled}"

@@ -65,11 +65,22 @@ def _add_tree(digest: Any, label: str, root: Path | None) -> None:
     if root is None or not root.exists():
         return
     if root.is_file():
-        digest.update(root.read_bytes())
+        with open(root, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
         return
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    # Regular files only, read in chunks: a link, a named pipe or a device in the bank is not
+    # followed or opened here (loading the bank refuses the files it would read), and a huge
+    # file does not fill the memory. (Links stand for their target's name.)
+    for path in sorted(p for p in root.rglob("*") if "__pycache__" not in p.parts):
+        if path.is_symlink():
+            digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0link\0" + os.readlink(path).encode("utf-8", "replace"))
+            continue
+        if not path.is_file():
+            continue
         digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
 
 
 def tex_identity() -> str:

@@ -40,7 +40,7 @@ from generator.spec.indexnotation import (
     parse_index_expression,
     parse_index_ref,
 )
-from generator.spec.yamlload import KeyPath, Positions, load_yaml
+from generator.spec.yamlload import KeyPath, Positions, load_yaml, read_regular_file
 
 __all__ = [
     "EXACT_RULE",
@@ -62,6 +62,7 @@ __all__ = [
     "load_exam",
     "load_question",
     "load_worksheet",
+    "stray_files",
 ]
 
 RESERVED_NAMES = frozenset({"answer", "part", "question", "variant", "e", "pi", *FUNCTIONS})
@@ -266,6 +267,7 @@ class Bank:
     questions: dict[str, QuestionSpec]
     worksheets: dict[str, WorksheetSpec]
     exams: dict[str, ExamSpec] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. YAML files outside questions/, worksheets/ and exams/, which are not read
 
 
 # --- schema layer -----------------------------------------------------------------------------
@@ -424,7 +426,11 @@ def _load_document(path: str | Path, kind: str) -> tuple[dict[str, Any], Positio
     problems = _schema_problems(data, positions, kind)
     if problems:
         raise SpecError(problems)
-    return data, positions, hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    try:
+        content = read_regular_file(path)
+    except OSError as e:
+        raise SpecError(str(e)) from None
+    return data, positions, hashlib.sha256(content).hexdigest()
 
 
 def load_question(path: str | Path) -> QuestionSpec:
@@ -991,6 +997,22 @@ def load_bank(root: str | Path) -> Bank:
         exams[exam.id] = exam
     if problems:
         raise SpecError(problems)
-    return Bank(str(root), questions, worksheets, exams)
+    return Bank(str(root), questions, worksheets, exams, stray_files(root))
+
+
+BANK_FOLDERS = ("questions", "worksheets", "exams")
+
+
+def stray_files(root: Path) -> tuple[str, ...]:
+    """A warning for each YAML file the bank does not read: outside its three folders, or below them."""
+    warnings = []
+    for file in sorted(root.rglob("*.y*ml")):
+        relative = file.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if len(relative.parts) == 2 and relative.parts[0] in BANK_FOLDERS:
+            continue
+        warnings.append(f"{display_path(file)}: not read (the bank reads only {', '.join(f + '/*.yaml' for f in BANK_FOLDERS)})")
+    return tuple(warnings)
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from generator.errors import RosterError, display_path
 from generator.spec.printable import unprintable_characters
+from generator.spec.yamlload import read_regular_file
+
+MAX_ROSTER_BYTES = 16 << 20  # about 100,000 students
 
 __all__ = ["Student", "Roster", "load_roster", "REQUIRED_COLUMNS"]
 
@@ -51,11 +54,9 @@ def load_roster(path: str | Path) -> Roster:
     """
     shown = display_path(path)
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise RosterError(f"{shown}: no such file") from None
+        data = read_regular_file(path, MAX_ROSTER_BYTES, "roster")
     except OSError as e:
-        raise RosterError(f"{shown}: cannot read ({e.strerror})") from None
+        raise RosterError(str(e)) from None
     text = _decode(data, shown)
     rows = _rows(text, shown)
     if not rows:

@@ -9,6 +9,8 @@ its file:line:col, and validation errors found much later can still point at the
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,13 @@ import yaml
 
 from generator.errors import Location, SpecError, display_path
 
-__all__ = ["Positions", "load_yaml", "load_yaml_text"]
+__all__ = ["MAX_FILE_BYTES", "Positions", "load_yaml", "load_yaml_text", "read_regular_file"]
 
 KeyPath = tuple[str | int, ...]
 
 MAX_NODES = 100_000
+# The bank's largest file has about 4 KB; a spec of a megabyte is a mistake (or a trap).
+MAX_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +65,60 @@ class Positions:
         return Location(self.file, line, col)
 
 
-def load_yaml(path: str | Path) -> tuple[Any, Positions]:
-    """Read and parse a YAML file; errors are `SpecError` with file:line:col."""
+def read_regular_file(path: str | Path, limit: int = MAX_FILE_BYTES, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, refusing anything else unread.
+
+    Why so careful: a bank is often someone else's folder. A symbolic link in it could point at
+    /etc/passwd (whose text a YAML error would then quote) or /dev/zero (endless), and a named
+    pipe blocks whoever opens it. So the path is looked at first (`lstat`: a link is not
+    followed), then opened with O_NOFOLLOW (a link put there since is refused) and O_NONBLOCK (a
+    pipe put there since does not block the open), and checked again on the open file.
+
+    Raises:
+        OSError: its message names the path and why (no such file, a link, not a regular file,
+            too large); callers turn it into their stage's error.
+    """
     shown = display_path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        info = os.lstat(path)
     except FileNotFoundError:
-        raise SpecError(f"{shown}: no such file") from None
+        raise OSError(f"{shown}: no such file") from None
+    except OSError as e:
+        raise OSError(f"{shown}: cannot read ({e.strerror})") from None
+    _check_kind(info, shown, limit, what)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise OSError(f"{shown}: cannot read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        _check_kind(os.fstat(fd), shown, limit, what)
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{shown}: {what} larger than {limit} bytes; not read")
+    return data
+
+
+def _check_kind(info: os.stat_result, shown: str, limit: int, what: str) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise OSError(f"{shown}: a symbolic link; only regular files are read (copy the file here instead)")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a named pipe" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a special file")
+        raise OSError(f"{shown}: {kind}, not a regular file; not read")
+    if info.st_size > limit:
+        raise OSError(f"{shown}: {what} of {info.st_size} bytes, larger than {limit}; not read")
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Positions]:
+    """Read and parse a YAML file (a regular file, see `read_regular_file`); errors are `SpecError` with file:line:col."""
+    shown = display_path(path)
+    try:
+        text = read_regular_file(path).decode("utf-8")
     except UnicodeDecodeError as e:
         raise SpecError(f"{shown}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise SpecError(f"{shown}: cannot read ({e.strerror})") from None
+        raise SpecError(str(e)) from None
     return load_yaml_text(text, shown)
 
 
