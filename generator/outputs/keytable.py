@@ -10,6 +10,14 @@ follow: rule (`exact`, `decimals 2`, `sigfigs 3`), rounded (the rounded answer, 
 it; empty for an exact part) and tolerance (`abs 0.01`, `rel 0.001`, both joined by `; `; empty
 for an exact part). A grader accepts x when |x - exact| <= abs + rel * |exact|. Builds with only
 exact parts leave the three columns out.
+Why some cells start with `'`: a spreadsheet reads a cell that starts with `=`, `+`, `-`, `@`,
+a tab or a carriage return as a formula, and a roster name such as `=HYPERLINK(...)` or
+`+cmd|' /C calc'!A0` would then run on the grader's machine (CSV injection). As OWASP advises,
+such a text cell is written with a single quote in front (`'=HYPERLINK(...)`), which the
+spreadsheet shows as text. The answer cells are made by the tool's printers from numbers, never
+from text anyone wrote, and a negative answer starts with `-` (`-1/2`, `-\frac{1}{2}`): they are
+left as they are when they hold only characters those printers use (no quotes, `|`, `!`, `:`,
+`;`, `@`, `"` or `=`...), and quoted like text otherwise. manifest.json keeps every text exactly.
 """
 
 from __future__ import annotations
@@ -34,12 +42,29 @@ from generator.answers.solve import (
 from generator.render.latex import latex_answer, polynomial_in_e
 from generator.spec.assemble import Plan
 
-__all__ = ["COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table"]
+__all__ = ["COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table", "spreadsheet_text"]
 
 COLUMNS = (
     "document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal",
 )
 RULE_COLUMNS = ("rule", "rounded", "tolerance")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What SymPy's and our printers write into the latex, exact and decimal cells.
+_PRINTED = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ +-*/^().,[]{}\\&_\n")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: `'` before a leading `=`, `+`, `-`, `@`, tab or CR."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _answer_cell(text: str) -> str:
+    """An answer cell as printed, unless it could be read as a formula other than arithmetic."""
+    if not text.startswith(_FORMULA_START) or (text[0] == "-" and _PRINTED.issuperset(text)):
+        return text
+    return spreadsheet_text(text)
 
 
 def _nested(array: np.ndarray, entry: Any) -> str:
@@ -165,7 +190,9 @@ def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[
                 for row in answers[(seat.variant_index, slot.question)]:
                     part, latex, exact, decimal = row[:4]
                     writer.writerow((
-                        document.id, seat.variant, student_id, student_name, slot.number, slot.question, part,
-                        latex, exact, decimal, *(row[4:7] if rules else ()),
+                        *map(spreadsheet_text, (document.id, seat.variant, student_id, student_name)), slot.number,
+                        spreadsheet_text(slot.question), spreadsheet_text(part),
+                        _answer_cell(latex), _answer_cell(exact), _answer_cell(decimal),
+                        *(map(_answer_cell, row[4:7]) if rules else ()),
                     ))
     return out.getvalue()
