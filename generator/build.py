@@ -273,7 +273,7 @@ def _jobs(plan: Plan, document: DocumentPlan, texts: Mapping[str, str], kinds: t
         for seat in plan.seats:
             name = copy_file(document.id, seat.folder, kind, ".tex")
             copies.append(Copy(name, texts[name], _bookmark(seat)))
-        jobs.append(Job(combined_file(document.id, kind), tuple(copies)))
+        jobs.append(Job(combined_file(document.id, kind), tuple(copies), spec=document.spec.path))
     return jobs
 
 

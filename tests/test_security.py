@@ -150,10 +150,17 @@ def test_value_filters_never_sympify_text(tmp_path: Path, capsys: pytest.Capture
 
 
 def _tex_of(tmp_path: Path, stem_line: str) -> Path:
-    """Build (without PDF) a one-question sheet whose stem has `stem_line`; the key's .tex path."""
-    bank = make_bank(tmp_path / "bank", {"q": question(**{"  Let $u = W x$ with": "  Let $u = W x$ with " + stem_line})})
+    """Build (without PDF) a one-question sheet whose stem has `stem_line`; the key's .tex path.
+
+    Question text that reads or writes files is refused when the spec is loaded (texcheck); what
+    is tested here is TeX's own guard, so the payload goes into the built .tex."""
+    bank = make_bank(tmp_path / "bank", {"q": QUESTION})
     assert main(["build", "--no-pdf", "--bank", str(bank), "--out", str(tmp_path / "out")]) == 0
-    return tmp_path / "out" / "sheet" / "A" / "key.tex"
+    tex = tmp_path / "out" / "sheet" / "A" / "key.tex"
+    text = tex.read_text(encoding="utf-8")
+    assert "Let $u = W x$ with" in text
+    tex.write_text(text.replace("Let $u = W x$ with", "Let $u = W x$ with " + stem_line), encoding="utf-8")
+    return tex
 
 
 @needs_tex

@@ -44,6 +44,7 @@ from generator.render.sandbox import SpecSandbox
 from generator.render.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
 from generator.spec.model import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
 from generator.spec.roster import Student
+from generator.spec.texcheck import forbidden_commands, refusal
 
 __all__ = [
     "DOCUMENT_KINDS",
@@ -227,9 +228,9 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
         return f"{text.where.file}:{text.where.line + line - 1}"
 
     if _plain(env, text.source):
-        return text.source
+        return text.source  # (its commands were checked when the spec was loaded)
     try:
-        return _compiled(env, text.source, filename).render(context)
+        rendered = _compiled(env, text.source, filename).render(context)
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"{where(e.lineno)}: {text.key}: template syntax: {e.message}") from None
     except jinja2.UndefinedError as e:
@@ -254,6 +255,10 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
     except (TypeError, ArithmeticError, RecursionError, jinja2.TemplateError) as e:
         line = _locate(sys.exc_info()[2], filename)
         raise RenderError(f"{where(line)}: {text.key}: {type(e).__name__}: {e}") from None
+    # A command the spec could not be refused for, because the template puts it together.
+    for _, command in forbidden_commands(rendered, text.where):
+        raise RenderError(f"{text.where}: {text.key}: as rendered, {refusal(command)}")
+    return rendered
 
 
 def question_context(solution: Solution, used: frozenset[str] | None = None) -> dict[str, Any]:

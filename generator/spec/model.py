@@ -40,6 +40,7 @@ from generator.spec.indexnotation import (
     parse_index_expression,
     parse_index_ref,
 )
+from generator.spec.texcheck import forbidden_commands, refusal
 from generator.spec.yamlload import KeyPath, Positions, load_yaml, read_regular_file
 
 __all__ = [
@@ -484,6 +485,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
                    values=values, scope=scope if "define" in index else None, formulas=formulas,
                    symbols=frozenset(symbols))
+    _check_commands(p, data, positions, parts)
     p.raise_if_any()
     return QuestionSpec(
         id=data["id"],
@@ -629,6 +631,17 @@ def _entry_range(p: _Problems, path: KeyPath, raw: dict[str, Any], shape: tuple[
     if low > high:
         p.add(path + ("entries",), f"expected [low, high] with low <= high, got [{low}, {high}]")
     return low, high
+
+
+def _check_commands(p: _Problems, data: dict[str, Any], positions: Positions, parts: list[PartSpec]) -> None:
+    """Question text may not end or escape the document (generator.spec.texcheck)."""
+    texts = [_template(data["stem"], positions, ("stem",))]
+    texts += [_template(data["solution"], positions, ("solution",))] if "solution" in data else []
+    for part in parts:
+        texts += [part.prompt, *([part.answer] if part.answer else []), *([part.vectorized.latex] if part.vectorized else [])]
+    for text in texts:
+        for where, command in forbidden_commands(text.source, text.where):
+            p.add_raw(where, f"{where}: {text.key}: {refusal(command)}")
 
 
 def _check_nesting(p: _Problems, derived: list[tuple[str, Expr]], define: list[tuple[str, Expr]]) -> None:
@@ -869,6 +882,7 @@ def _count_values(low: Any, high: Any, denominators: tuple[int, ...], exclude: t
 def load_worksheet(path: str | Path) -> WorksheetSpec:
     """Load and validate one worksheet file (question ids are checked against the bank later)."""
     data, positions, _ = _load_document(path, "worksheet")
+    _refuse_commands(data, positions)
     entries = [item if isinstance(item, dict) else {"id": item} for item in data["questions"]]
     headings = tuple((e["id"], e["heading"]) for e in entries if "heading" in e)
     if headings and "heading" not in entries[0]:
@@ -888,6 +902,24 @@ def load_worksheet(path: str | Path) -> WorksheetSpec:
     )
 
 
+def _refuse_commands(data: dict[str, Any], positions: Positions) -> None:
+    """A worksheet's or exam's raw-LaTeX fields may not end or escape the document (see texcheck)."""
+    fields: list[KeyPath] = [("instructions",)] + [("footnotes", i) for i in range(len(data.get("footnotes", [])))]
+    for i, entry in enumerate(data["questions"]):
+        if isinstance(entry, dict):
+            fields += [("questions", i, key) for key in ("heading", "footnote") if key in entry]
+    problems = []
+    for path in fields:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else value[key] if isinstance(value, list) else None
+        if isinstance(value, str):
+            problems += [f"{where}: {format_path(path)}: {refusal(command)}"
+                         for where, command in forbidden_commands(value, positions.text_start(path))]
+    if problems:
+        raise SpecError(problems)
+
+
 def _declared_id(file: Path) -> str:
     """The `id` a broken question file declares, if it can be read at all (else its file stem)."""
     try:
@@ -904,6 +936,7 @@ def load_exam(path: str | Path) -> ExamSpec:
         SpecError: listing every problem found, each as `file:line:col: key.path: message`.
     """
     data, positions, sha256 = _load_document(path, "exam")
+    _refuse_commands(data, positions)
     p = _Problems(positions)
     entries = []
     seen: dict[str, int] = {}

@@ -21,7 +21,7 @@ from generator.errors import GeneratorError, Location
 from generator.spec.model import format_path
 from generator.spec.yamlload import KeyPath, load_yaml
 
-__all__ = ["TemplateLine", "piece_location", "template_origin"]
+__all__ = ["TemplateLine", "field_origin", "piece_location", "template_origin"]
 
 _JINJA = re.compile(r"<<.*?>>|<%.*?%>|<#.*?#>")
 
@@ -128,3 +128,42 @@ def piece_location(spec_path: str, question_id: str, piece: str) -> Location | N
         if isinstance(_value(data, path), str):
             return positions.text_start(path)
     return None
+
+
+def _fields(data: dict[str, Any]) -> list[KeyPath]:
+    """The raw-LaTeX fields of a worksheet or exam file that documents print as written."""
+    paths: list[KeyPath] = [("instructions",)]
+    footnotes = data.get("footnotes")
+    paths += [("footnotes", i) for i in range(len(footnotes) if isinstance(footnotes, list) else 0)]
+    questions = data.get("questions")
+    for i, entry in enumerate(questions if isinstance(questions, list) else []):
+        if isinstance(entry, dict):
+            paths += [("questions", i, key) for key in ("heading", "footnote") if key in entry]
+    return paths
+
+
+def field_origin(spec_path: str, rendered: str) -> TemplateLine | None:
+    """The line of a worksheet or exam field (instructions, footnotes, headings, question
+    footnotes) whose text best matches `rendered`, the `.tex` line TeX complained about."""
+    if not rendered.strip():
+        return None
+    try:
+        data, positions = load_yaml(spec_path)
+    except GeneratorError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    best: tuple[int, TemplateLine] | None = None
+    for path in _fields(data):
+        source = _value(data, path)
+        if not isinstance(source, str):
+            continue
+        start = positions.text_start(path)
+        for j, line in enumerate(source.splitlines()):
+            chunk = line.strip()
+            if not chunk or chunk not in rendered:
+                continue
+            where = Location(start.file, (start.line or 1) + j, start.col if j == 0 else None)
+            if best is None or len(chunk) > best[0]:
+                best = (len(chunk), TemplateLine(where, format_path(path), chunk))
+    return best[1] if best else None

@@ -208,6 +208,7 @@ class Job:
 
     combined: str
     copies: tuple[Copy, ...]
+    spec: str = ""  # the worksheet or exam file (for messages about its fields; not in the cache key)
 
     @property
     def outputs(self) -> list[str]:
@@ -560,7 +561,7 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: Unpac
     job = batch.job
     fmt = formats.path() if formats is not None else None  # (for copies compiled alone)
     if batch.preamble is None:
-        batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
+        batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt, job.spec) for i in batch.members}
         return
     text, spans = batch_text(job, batch.members, batch.preamble, two_sided=two_sided)
     # With the preamble preloaded (generator.typeset.formats.UnpackedFormat): its lines blank, the same lines.
@@ -594,12 +595,12 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: Unpac
         part = next((k for k, (first, last) in enumerate(spans) if first <= line <= last), None) if line else None
         if part is None:
             part = max(started, 1) - 1
-        _compile_alone(scratch, job.copies[batch.members[part]], fmt)
+        _compile_alone(scratch, job.copies[batch.members[part]], fmt, job.spec)
         reason = f"the batch failed at line {line} ({_first_error(log)})"
     else:
         reason = "not every copy came out of the batch"
     # Each copy compiles alone, yet the batch did not: compile them one by one.
-    batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt) for i in batch.members}
+    batch.alone = {i: _compile_alone(scratch, job.copies[i], fmt, job.spec) for i in batch.members}
     batch.note = f"{job.combined}: compiled the {len(batch.members)} copies one by one ({reason})"
 
 
@@ -630,13 +631,14 @@ def _read_pages(path: Path, parts: int) -> tuple[int, list[tuple[int, int]] | No
     return started, ranges
 
 
-def _compile_alone(scratch: Path, copy: Copy, fmt: Path | None = None) -> Path:
-    """Compile one copy as the standalone document it is; errors name it as in the output."""
+def _compile_alone(scratch: Path, copy: Copy, fmt: Path | None = None, spec: str = "") -> Path:
+    """Compile one copy as the standalone document it is; errors name it as in the output (and
+    the line of `spec`, the worksheet or exam file, when the error is in one of its fields)."""
     source = scratch / copy.tex
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text(announced(copy.text), encoding="utf-8")
     try:
-        return compile_pdf(source, fmt=fmt)
+        return compile_pdf(source, fmt=fmt, document=spec or None)
     except CompileError as e:
         # Name the document as it will appear in the output, not the vanishing scratch path.
         raise CompileError(str(e).replace(f"{scratch}/", ""), tex_line=e.tex_line) from e

@@ -189,10 +189,12 @@ def tex_environment() -> dict[str, str]:
     return env
 
 
-def compile_pdf(tex_file: Path, *, timeout: float | None = None, fmt: Path | None = None) -> Path:
+def compile_pdf(tex_file: Path, *, timeout: float | None = None, fmt: Path | None = None, document: str | None = None) -> Path:
     """Compile `tex_file` in its own folder (with format file `fmt`, else TeX's own); return the PDF path.
 
     `timeout` (seconds) defaults to `time_limit` of the file's size; the pages to `page_limit`'s.
+    `document`: the worksheet or exam file the text was made from (an error in one of its fields,
+    such as `instructions`, is reported at that field's line).
 
     Raises:
         CompileError: TeX reported an error (with log excerpt and the question it came from).
@@ -206,7 +208,7 @@ def compile_pdf(tex_file: Path, *, timeout: float | None = None, fmt: Path | Non
     for _ in range(MAX_PASSES):
         returncode, log = run_pdflatex(tex_file, timeout=timeout, fmt=fmt, max_pages=pages)
         if returncode != 0:
-            raise CompileError(explain_failure(tex_file, log), tex_line=error_line(tex_file, log))
+            raise CompileError(explain_failure(tex_file, log, document), tex_line=error_line(tex_file, log))
         if not needs_rerun(log):
             break
     return tex_file.with_suffix(".pdf")
@@ -350,7 +352,7 @@ def allow_running() -> None:
     _stopped.clear()
 
 
-def explain_failure(tex_file: Path, log: str) -> str:
+def explain_failure(tex_file: Path, log: str, document: str | None = None) -> str:
     """Turn a failed pdflatex log into a short message: error lines, source line, question.
 
     When the failing line comes from a question's template, the message starts with the spec
@@ -364,10 +366,25 @@ def explain_failure(tex_file: Path, log: str) -> str:
     if source_line is None:
         return f"{tex_where}: LaTeX error:\n    {text}"
     origin, template = _origin(tex_file, source_line)
+    if template is None and document:
+        from generator.spec.sourcemap import field_origin  # reads the spec again: only for messages
+
+        field = field_origin(document, _tex_line(tex_file, source_line))
+        if field is not None:
+            return (f"{field.where}: {field.key}: LaTeX error in {field.key} ({tex_where}):\n    {text}\n"
+                    f"    line: {field.text}")
     if template is not None:
         return (f"{template.where}: {template.key}: LaTeX error{origin} ({tex_where}):\n    {text}\n"
                 f"    template line: {template.text}")
     return f"{tex_where}: LaTeX error{origin}:\n    {text}"
+
+
+def _tex_line(tex_file: Path, number: int) -> str:
+    try:
+        lines = tex_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
 def _excerpt(tex_file: Path, log: str) -> list[str]:
