@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so temporary folders are removed.
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
+        _check_paths(args)
         return commands[args.command](args)
     except GeneratorError as e:
         if args.debug:
@@ -141,6 +142,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+# Path options and what each must be, checked before any work starts (a --templates folder
+# that does not exist would otherwise fall back to the project's templates without a word).
+_PATH_OPTIONS = {"bank": "folder", "templates": "folder", "roster": "file", "out": "folder or nothing"}
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    problems = []
+    for name, kind in _PATH_OPTIONS.items():
+        path = getattr(args, name, None)
+        if path is None or (name == "bank" and path == Path("question_bank")):
+            continue  # (the default bank is looked for only by the commands that need it)
+        option = f"--{name}"
+        if kind == "folder or nothing":
+            if path.exists() and not path.is_dir():
+                problems.append(f"{option} {path}: not a folder")
+        elif not path.exists():
+            problems.append(f"{option} {path}: no such {kind}")
+        elif kind == "folder" and not path.is_dir():
+            problems.append(f"{option} {path}: not a folder")
+        elif kind == "file" and not path.is_file():
+            problems.append(f"{option} {path}: not a regular file")
+    if problems:
+        raise GeneratorError("\n".join(problems))
 
 
 def _main_thread() -> bool:
