@@ -47,10 +47,14 @@ class Location:
 
 
 def display_path(path: str | Path) -> str:
-    """Show a path relative to the working directory when it is below it (shorter messages)."""
+    """Show a path relative to the working directory when it is below it (shorter messages).
+
+    A symbolic link is shown as itself, never as its target: the target may lie outside the bank
+    and its name is not for messages."""
     p = Path(path)
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
+        full = p.resolve() if p.name in ("", ".", "..") else p.parent.resolve() / p.name
+        return str(full.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(p)
 
