@@ -142,7 +142,8 @@ def check(options: CheckOptions) -> CheckReport:
 
     questions: dict[str, QuestionSpec] = {}
     to_compile: list[tuple[QuestionSpec, list[_Draw]]] = []
-    worksheet_files, exam_files = [], []
+    worksheet_files: list[Path] = []
+    exam_files: list[Path] = []
     for path, kind in files:
         if kind in ("worksheet", "exam"):
             (worksheet_files if kind == "worksheet" else exam_files).append(path)
@@ -214,7 +215,8 @@ def _kind(path: Path) -> str:
 
 def _looks_like_exam(data: dict[str, Any]) -> bool:
     """An exam's own keys (a cover page, points, questions drawn by tag), none of which a worksheet has."""
-    entries = data.get("questions") if isinstance(data.get("questions"), list) else []
+    listed = data.get("questions")
+    entries = listed if isinstance(listed, list) else []
     return bool({"date", "duration", "shuffle", "total"} & set(data)) or any(
         isinstance(e, dict) and ({"tag", "points", "count"} & set(e)) for e in entries)
 

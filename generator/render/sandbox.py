@@ -33,7 +33,6 @@ a `RenderError` naming the spec file, the template key and the line:
 from __future__ import annotations
 
 import re
-import string
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -49,16 +48,16 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
 __all__ = [
-    "SpecSandbox",
-    "VALUE_ATTRIBUTES",
+    "MAX_BITS",
+    "MAX_DOCUMENT",
     "MAX_EXPONENT",
     "MAX_REPEAT",
-    "MAX_TEXT",
-    "MAX_DOCUMENT",
-    "MAX_BITS",
-    "MAX_WIDTH",
-    "MAX_STEPS",
     "MAX_SECONDS",
+    "MAX_STEPS",
+    "MAX_TEXT",
+    "MAX_WIDTH",
+    "VALUE_ATTRIBUTES",
+    "SpecSandbox",
 ]
 
 VALUE_ATTRIBUTES = frozenset({"T", "shape", "ndim", "size", "p", "q"})
@@ -164,7 +163,7 @@ class GuardedTemplate(Template):
         with env.budget():
             try:
                 return env.concat(_bounded(self, self.root_render_func(ctx), limit))  # type: ignore[attr-defined]
-            except Exception:
+            except Exception:  # noqa: BLE001 (as Jinja's own render: the traceback is rewritten to the template's lines)
                 env.handle_exception()
         raise AssertionError("unreachable")  # (handle_exception always raises)
 
@@ -252,16 +251,16 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument and no keywords")
-                args, kwargs = (), args[0]
+                return str(formatter.vformat(f_self, (), args[0]))
             return str(formatter.vformat(f_self, args, kwargs))
 
         return update_wrapper(bounded, value)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
-        __self.step()
-        if isinstance(getattr(__obj, "__self__", None), str):
-            _check_str_method(__obj.__self__, __obj.__name__, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.step()
+        if isinstance(getattr(obj, "__self__", None), str):
+            _check_str_method(obj.__self__, obj.__name__, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":

@@ -912,7 +912,7 @@ def _refuse_commands(data: dict[str, Any], positions: Positions) -> None:
     for path in fields:
         value: Any = data
         for key in path:
-            value = value.get(key) if isinstance(value, dict) else value[key] if isinstance(value, list) else None
+            value = value.get(key) if isinstance(value, dict) else value[key] if isinstance(value, list) and isinstance(key, int) else None
         if isinstance(value, str):
             problems += [f"{where}: {format_path(path)}: {refusal(command)}"
                          for where, command in forbidden_commands(value, positions.text_start(path))]
