@@ -65,6 +65,10 @@ class Instance:
     derived: Mapping[str, np.ndarray]
     tries: int
 
+    def described(self) -> str:
+        """The variant's numbers for a message (`describe_values`)."""
+        return describe_values(self.dims, self.params)
+
     def env(self) -> ChainMap[str, Any]:
         """Every named value (dimensions, parameters, derived) for expression evaluation; a
         derived value is evaluated only if an expression reads it."""
@@ -227,7 +231,8 @@ def sample(question: QuestionSpec, seed: int, variant_index: int, redraw: int = 
         try:
             derived, failed = _check(question, dims, params)
         except ExpressionError as e:  # (a derived value or constraint outside its domain for these numbers)
-            raise type(e)(f"{e} (question '{question.id}', seed {seed}; values: {describe_values(dims, params)})") from e
+            values = describe_values(dims, params)
+            raise type(e)(f"{e} (question '{question.id}', seed {seed}; values: {values})") from e
         if not failed:
             return Instance(question, seed, variant_label(variant_index), dims, params, derived, attempt)
         for i in failed:

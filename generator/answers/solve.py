@@ -37,7 +37,7 @@ from sympy.polys.sqfreetools import dup_sqf_list
 
 from generator.answers.floats import float_in_e
 from generator.answers.indexform import IndexForm, derive_index_form
-from generator.answers.sampling import Definitions, Instance, describe_values
+from generator.answers.sampling import Definitions, Instance
 from generator.errors import ExpressionError, SolveError
 from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, symbol_values
 from generator.spec.model import PartSpec, QuestionSpec
@@ -109,18 +109,19 @@ class DerivedValues(Mapping[str, np.ndarray]):
                     shown = _substitute(np.asarray(symbolic[name], dtype=object), self._substitution, self._memo)
             except _TooLarge as e:
                 where = dict(instance.question.derived)[name].where
-                raise SolveError(f"{where}: derived.{name}: {e} (question '{instance.question.id}', variant {instance.variant}, "
-                                 f"seed {instance.seed}; values: {describe_values(instance.dims, instance.params)})") from e
+                raise SolveError(f"{where}: derived.{name}: {e} (question '{instance.question.id}', "
+                                 f"variant {instance.variant}, seed {instance.seed}; "
+                                 f"values: {instance.described()})") from e
             except ExpressionError as e:
-                raise SolveError(f"{e} (question '{instance.question.id}', variant {instance.variant}, seed {instance.seed}; "
-                                 f"values: {describe_values(instance.dims, instance.params)})") from e
+                raise SolveError(f"{e} (question '{instance.question.id}', variant {instance.variant}, "
+                                 f"seed {instance.seed}; values: {instance.described()})") from e
             for entry in shown.flat:
                 problem = _not_real(entry)
                 if problem:
                     where = dict(instance.question.derived)[name].where
                     raise SolveError(
                         f"{where}: derived.{name}: the value is {problem} for variant {instance.variant} of question "
-                        f"'{instance.question.id}' (seed {instance.seed}; values: {describe_values(instance.dims, instance.params)}); "
+                        f"'{instance.question.id}' (seed {instance.seed}; values: {instance.described()}); "
                         "add a constraint")
             self._shown[name] = shown
         return self._shown[name]
@@ -333,8 +334,9 @@ def _bounded_exponents(entry: sympy.Expr) -> sympy.Expr:
         except (OverflowError, TypeError, ValueError):
             size = math.inf
         if not size <= MAX_EXP_ARGUMENT:
-            raise _TooLarge(f"an exponential of about {sympy.N(argument, 3) if math.isfinite(size) else 'a huge number'} "
-                                  f"is too large for a key (arguments of exp within ±{MAX_EXP_ARGUMENT})")
+            about = sympy.N(argument, 3) if math.isfinite(size) else "a huge number"
+            raise _TooLarge(f"an exponential of about {about} is too large for a key "
+                            f"(arguments of exp within ±{MAX_EXP_ARGUMENT})")
     return entry
 
 
@@ -654,7 +656,7 @@ def solve(instance: Instance) -> Solution:
 
     def failed(e: ExpressionError) -> SolveError:
         return SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed}; "
-                          f"values: {describe_values(instance.dims, instance.params)})")
+                          f"values: {instance.described()})")
 
     values = Definitions(question.define, instance.env(), failed=failed)
     shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians (and the derived values shown) have in common
@@ -674,9 +676,9 @@ def solve(instance: Instance) -> Solution:
                 )
             if math.prod(shape) > MAX_ANSWER_ENTRIES:
                 raise SolveError(
-                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have {math.prod(shape)} "
-                    f"entries (shape {list(shape)}, variant {instance.variant}); a key shows at most {MAX_ANSWER_ENTRIES}: "
-                    "lower the dimensions"
+                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have "
+                    f"{math.prod(shape)} entries (shape {list(shape)}, variant {instance.variant}); "
+                    f"a key shows at most {MAX_ANSWER_ENTRIES}: lower the dimensions"
                 )
             if part.wrt is None:
                 parts.append(PartAnswer(part, _substitute(values[part.of], {}), out_shape, ()))
@@ -686,8 +688,9 @@ def solve(instance: Instance) -> Solution:
             try:
                 value = _substitute(jac, substitution, shared)
             except _TooLarge as e:
-                raise SolveError(f"{part.where}: question '{question.id}' part '{part.id}': {e} (variant {instance.variant}, "
-                                 f"seed {instance.seed}; values: {describe_values(instance.dims, instance.params)})") from e
+                raise SolveError(f"{part.where}: question '{question.id}' part '{part.id}': {e} "
+                                 f"(variant {instance.variant}, seed {instance.seed}; "
+                                 f"values: {instance.described()})") from e
             parts.append(PartAnswer(part, value, out_shape, instance.params[part.wrt].shape, form))
     except ExpressionError as e:
         raise failed(e) from e
@@ -696,8 +699,9 @@ def solve(instance: Instance) -> Solution:
             problem = _not_real(entry)
             if problem:
                 raise SolveError(
-                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' variant {instance.variant}: "
-                    f"the answer is {problem} for these values (values: {describe_values(instance.dims, instance.params)}); "
+                    f"{answer.spec.where}: question '{question.id}' part '{answer.spec.id}' "
+                    f"variant {instance.variant}: the answer is {problem} for these values "
+                    f"(values: {instance.described()}); "
                     "add a constraint"
                 )
     return Solution(instance, values, tuple(parts), DerivedValues(instance, dims, substitution, shared))
@@ -713,7 +717,9 @@ def _not_real(entry: Any) -> str | None:
     return None
 
 
-def _substitution(question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance) -> dict[sympy.Symbol, Any]:
+def _substitution(
+    question: QuestionSpec, dims: tuple[tuple[str, int], ...], instance: Instance
+) -> dict[sympy.Symbol, Any]:
     out: dict[sympy.Symbol, Any] = {}
     for name, symbols in _flat_symbols(question, dims):
         out.update(zip(symbols, instance.params[name].flat, strict=True))

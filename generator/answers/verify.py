@@ -21,7 +21,6 @@ import numpy as np
 
 from generator.answers.floats import NotAFloatError, float_array
 from generator.answers.indexform import check_index_form, variant_grid
-from generator.answers.sampling import describe_values
 from generator.answers.solve import Solution
 from generator.errors import VerifyError
 from generator.spec.expr import DEFINITIONS, NUMERIC, Expr, evaluate, inputs_of, symbol_values
@@ -80,9 +79,9 @@ def _mismatch(
     if not np.isfinite(numeric):
         return VerifyError(
             f"{where}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
-            f"(seed {instance.seed}): {what} is {numeric} at index {list(index)}, not a number: a logarithm or square root "
-            f"of a negative number, a division by zero or an overflow in the definitions for these values "
-            f"({describe_values(instance.dims, instance.params)}); add a constraint")
+            f"(seed {instance.seed}): {what} is {numeric} at index {list(index)}, not a number: a logarithm or "
+            f"square root of a negative number, a division by zero or an overflow in the definitions for these values "
+            f"({instance.described()}); add a constraint")
     return VerifyError(
         f"{where}: question '{instance.question.id}', part '{part_id}', variant {instance.variant} "
         f"(seed {instance.seed}): {what} disagrees at index {list(index)}: exact {exact:.10g}, numeric {numeric:.10g}"
@@ -101,9 +100,9 @@ def verify(solution: Solution) -> None:
         _verify(solution)
     except NotAFloatError as e:
         where = getattr(e, "where", None)
-        raise VerifyError(f"{where}: question '{instance.question.id}', variant {instance.variant} (seed {instance.seed}): {e} "
-                          f"(values: {describe_values(instance.dims, instance.params)}); narrow the entry ranges or add a "
-                          "constraint") from None
+        raise VerifyError(f"{where}: question '{instance.question.id}', variant {instance.variant} "
+                          f"(seed {instance.seed}): {e} (values: {instance.described()}); "
+                          "narrow the entry ranges or add a constraint") from None
 
 
 def _verify(solution: Solution) -> None:

@@ -169,7 +169,9 @@ def check(options: CheckOptions) -> CheckReport:
         if tex_available():
             compiled = _compile_all(env, to_compile, found)
         else:
-            found.notes.append(f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}")
+            found.notes.append(
+                f"no TeX engine (pdflatex) on PATH, so questions were not compiled. Install TeX with: {INSTALL_COMMAND}"
+            )
     return CheckReport(tuple(found.problems), tuple(found.notes), len(questions), len(worksheets), compiled, len(exams))
 
 

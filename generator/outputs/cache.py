@@ -74,7 +74,8 @@ def _add_tree(digest: Any, label: str, root: Path | None) -> None:
     # file does not fill the memory. (Links stand for their target's name.)
     for path in sorted(p for p in root.rglob("*") if "__pycache__" not in p.parts):
         if path.is_symlink():
-            digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0link\0" + os.readlink(path).encode("utf-8", "replace"))
+            target = os.readlink(path).encode("utf-8", "replace")
+            digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0link\0" + target)
             continue
         if not path.is_file():
             continue

@@ -494,7 +494,8 @@ def render_document(
         raise RenderError(f"{file}:{line}: undefined template variable: {e.message}") from None
     except jinja2.exceptions.SecurityError as e:
         file, line = _document_line(sys.exc_info()[2], name)
-        raise RenderError(f"{file}:{getattr(e, 'template_line', None) or line}: not allowed in a template: {e}") from None
+        line = getattr(e, "template_line", None) or line
+        raise RenderError(f"{file}:{line}: not allowed in a template: {e}") from None
     except MemoryError:
         file, line = _document_line(sys.exc_info()[2], name)
         raise RenderError(f"{file}:{line}: the template needs more memory than there is") from None

@@ -133,7 +133,8 @@ class _GuardedCodeGenerator(CodeGenerator):
         iterable = node.iter
         if not (isinstance(iterable, nodes.Call) and isinstance(iterable.node, nodes.EnvironmentAttribute)
                 and iterable.node.name == "counted"):
-            node.iter = nodes.Call(nodes.EnvironmentAttribute("counted"), [iterable], [], None, None, lineno=iterable.lineno)
+            counted = nodes.EnvironmentAttribute("counted")
+            node.iter = nodes.Call(counted, [iterable], [], None, None, lineno=iterable.lineno)
         super().visit_For(node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -162,7 +163,7 @@ class GuardedTemplate(Template):
         limit = MAX_TEXT if (self.name or "").startswith("<") else MAX_DOCUMENT
         with env.budget():
             try:
-                return env.concat(_bounded(self, self.root_render_func(ctx), limit))  # type: ignore[attr-defined]
+                return env.concat(_bounded(self, self.root_render_func(ctx), limit))
             except Exception:  # noqa: BLE001 (as Jinja's own render: the traceback is rewritten to the template's lines)
                 env.handle_exception()
         raise AssertionError("unreachable")  # (handle_exception always raises)
@@ -193,7 +194,8 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self._attribute_decisions: dict[tuple[type, str], bool] = {}
         self._budget = _Budget()
-        self.filters.update({name: _guarded_filter(self.filters[name], check) for name, check in _FILTER_CHECKS.items()})
+        for name, check in _FILTER_CHECKS.items():
+            self.filters[name] = _guarded_filter(self.filters[name], check)
 
     # --- budgets ---------------------------------------------------------------------------
 
@@ -273,8 +275,11 @@ class SpecSandbox(ImmutableSandboxedEnvironment):
                 raise _refuse(f"the power would have about {bits * abs(int(right))} bits (at most {MAX_BITS})")
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and count * max(len(seq), 1) > MAX_REPEAT:
-                    raise SecurityError(f"repeating a text or list {count} times is too much (at most {MAX_REPEAT} items)")
+                if (isinstance(seq, (str, list, tuple)) and isinstance(count, int)
+                        and count * max(len(seq), 1) > MAX_REPEAT):
+                    raise SecurityError(
+                        f"repeating a text or list {count} times is too much (at most {MAX_REPEAT} items)"
+                    )
             left_bits, right_bits = _bits(left), _bits(right)
             if left_bits is not None and right_bits is not None and left_bits + right_bits > MAX_BITS:
                 raise _refuse(f"the product would have about {left_bits + right_bits} bits (at most {MAX_BITS})")

@@ -638,7 +638,8 @@ def _check_commands(p: _Problems, data: dict[str, Any], positions: Positions, pa
     texts = [_template(data["stem"], positions, ("stem",))]
     texts += [_template(data["solution"], positions, ("solution",))] if "solution" in data else []
     for part in parts:
-        texts += [part.prompt, *([part.answer] if part.answer else []), *([part.vectorized.latex] if part.vectorized else [])]
+        texts += [part.prompt, *([part.answer] if part.answer else [])]
+        texts += [part.vectorized.latex] if part.vectorized else []
     for text in texts:
         for where, command in forbidden_commands(text.source, text.where):
             p.add_raw(where, f"{where}: {text.key}: {refusal(command)}")
@@ -912,7 +913,10 @@ def _refuse_commands(data: dict[str, Any], positions: Positions) -> None:
     for path in fields:
         value: Any = data
         for key in path:
-            value = value.get(key) if isinstance(value, dict) else value[key] if isinstance(value, list) and isinstance(key, int) else None
+            if isinstance(value, dict):
+                value = value.get(key)
+            else:
+                value = value[key] if isinstance(value, list) and isinstance(key, int) else None
         if isinstance(value, str):
             problems += [f"{where}: {format_path(path)}: {refusal(command)}"
                          for where, command in forbidden_commands(value, positions.text_start(path))]
@@ -1045,7 +1049,8 @@ def stray_files(root: Path) -> tuple[str, ...]:
             continue
         if len(relative.parts) == 2 and relative.parts[0] in BANK_FOLDERS:
             continue
-        warnings.append(f"{display_path(file)}: not read (the bank reads only {', '.join(f + '/*.yaml' for f in BANK_FOLDERS)})")
+        read = ", ".join(f + "/*.yaml" for f in BANK_FOLDERS)
+        warnings.append(f"{display_path(file)}: not read (the bank reads only {read})")
     return tuple(warnings)
 
 

@@ -111,7 +111,7 @@ def _check_kind(info: os.stat_result, shown: str, limit: int, what: str) -> None
 
 
 def load_yaml(path: str | Path) -> tuple[Any, Positions]:
-    """Read and parse a YAML file (a regular file, see `read_regular_file`); errors are `SpecError` with file:line:col."""
+    """Read and parse a YAML file (a regular file: `read_regular_file`); errors are `SpecError` with file:line:col."""
     shown = display_path(path)
     try:
         text = read_regular_file(path).decode("utf-8")

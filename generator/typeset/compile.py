@@ -189,7 +189,9 @@ def tex_environment() -> dict[str, str]:
     return env
 
 
-def compile_pdf(tex_file: Path, *, timeout: float | None = None, fmt: Path | None = None, document: str | None = None) -> Path:
+def compile_pdf(
+    tex_file: Path, *, timeout: float | None = None, fmt: Path | None = None, document: str | None = None
+) -> Path:
     """Compile `tex_file` in its own folder (with format file `fmt`, else TeX's own); return the PDF path.
 
     `timeout` (seconds) defaults to `time_limit` of the file's size; the pages to `page_limit`'s.
@@ -295,7 +297,9 @@ def wait_pdflatex(process: subprocess.Popen[bytes], tex_file: Path, terminal: Pa
 _PAGE = re.compile(rb"\[\d+")
 
 
-def _watch(process: subprocess.Popen[bytes], terminal: Path, timeout: float, max_pages: int | None, stated: float) -> str | None:
+def _watch(
+    process: subprocess.Popen[bytes], terminal: Path, timeout: float, max_pages: int | None, stated: float
+) -> str | None:
     """Wait for `process` to end; what it went past (time or pages) if it has to be stopped.
 
     Pages are counted in what TeX writes to its terminal since the last look (a `[N` split

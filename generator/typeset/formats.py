@@ -386,8 +386,8 @@ class PrimedRun:
             self._send(text[len(self.head):].encode("utf-8"), deadline)
             self._close_pipe()
         try:
-            return wait_pdflatex(self.process, self.source, self._terminal, max(0.0, deadline - time.monotonic()), max_pages,
-                                 stated=timeout)
+            left = max(0.0, deadline - time.monotonic())
+            return wait_pdflatex(self.process, self.source, self._terminal, left, max_pages, stated=timeout)
         finally:
             # Another pass (or an error message quoting the .tex) reads the document as a file.
             self.source.unlink()
