@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import sympy
 from conftest import BANK, needs_tex
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from generator.errors import Location, RenderError
-from generator.render.documents import _plain, make_environment, render_text
+from generator.render.documents import make_environment, render_text
 from generator.render.latex import escape_text, latex_value
-from generator.spec.model import TemplateText, load_bank
+from generator.spec.model import TemplateText
 
 
 def ints(values):
@@ -138,35 +136,3 @@ def test_displays_shrink_to_the_line_width_only_when_too_wide(tmp_path, material
                    capture_output=True, check=True)
     width, line = re.search(r"WIDTH=(\S+), LINE=(\S+)", (tmp_path / "w.log").read_text("latin-1")).groups()
     assert width == (line if expected == "=linewidth" else expected[1:])
-
-
-def _through_jinja(source: str) -> str:
-    env = make_environment()
-    return env.from_string(source).render({})
-
-
-def test_a_text_without_jinja_is_given_back_as_jinja_would_give_it():
-    # render_text skips Jinja for texts with no tag, comment or variable (generator.render.documents._plain):
-    # for every text of the bank, and for awkward ones, the result must be Jinja's, byte for byte.
-    env = make_environment()
-    texts = []
-    for question in load_bank(BANK).questions.values():
-        texts += [question.stem, question.solution]
-        for part in question.parts:
-            texts += [part.prompt, part.answer, part.vectorized.latex if part.vectorized else None]
-    sources = [t.source for t in texts if t is not None]
-    assert sum(_plain(env, s) for s in sources) >= len(sources) // 2  # the case worth a short cut
-    awkward = ["a >> b %> c #>", "{{ x }} {% if %} {# c #}", "ends with a newline\n", "two\n\n", "\\\\ $x$\n  y", "<", "%", ""]
-    for source in [*sources, *awkward]:
-        if _plain(env, source):
-            assert render(source) == _through_jinja(source) == source, source
-    assert not _plain(env, "a << x >> b") and not _plain(env, "<% if 1 %>") and not _plain(env, "<# c #>")
-    assert not _plain(env, "carriage\r\nreturn")
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.text(alphabet=st.sampled_from(list("ab <>%#{}\n\\$")), max_size=30))
-    def same_as_jinja(source: str) -> None:
-        if _plain(env, source):
-            assert render(source) == _through_jinja(source) == source
-
-    same_as_jinja()

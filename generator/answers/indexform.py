@@ -22,7 +22,7 @@ concrete definition and the numbers cannot drift apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -51,7 +51,6 @@ __all__ = [
     "derive_index_form",
     "latex_index_form",
     "layout_sentence",
-    "variant_grid",
 ]
 
 CHECK_SEEDS = (1, 2, 3)
@@ -379,22 +378,11 @@ def check_expected(question: QuestionSpec, form: IndexForm) -> None:
             )
 
 
-def variant_grid(
-    question: QuestionSpec, dims: Mapping[str, int], params: Mapping[str, np.ndarray]
-) -> Callable[[sympy.Expr, Sequence[tuple[sympy.Symbol, int]]], np.ndarray]:
-    """The grid evaluator (`index_grid_evaluator`) for one variant's numbers. Shared by the
-    variant's parts, it computes the entries of a definition they have in common (a layer's
-    activations, say) once; the same floats as an evaluator per part."""
-    return index_grid_evaluator(_floats(params), _sizes(question, dims), _definitions(question))
-
-
 def check_index_form(
     question: QuestionSpec, form: IndexForm, dims: Mapping[str, int], params: Mapping[str, np.ndarray],
     jacobian: np.ndarray, label: str,
-    grid: Callable[[sympy.Expr, Sequence[tuple[sympy.Symbol, int]]], np.ndarray] | None = None,
 ) -> None:
-    """Check a variant's Jacobian (floats) entry by entry against the index form(s); `grid`: the
-    variant's `variant_grid`, if its other parts are checked too.
+    """Check a variant's Jacobian (floats) entry by entry against the index form(s).
 
     Raises:
         VerifyError: naming the question, the part, `label` (variant and seed) and the entry.
@@ -408,8 +396,7 @@ def check_index_form(
             f"d{form.of}/d{form.wrt} has {count} entries but the answer has shape {list(jacobian.shape)}; "
             "check index.ranges"
         )
-    if grid is None:
-        grid = variant_grid(question, dims, params)
+    grid = index_grid_evaluator(_floats(params), _sizes(question, dims), _definitions(question))
     # The grid runs over the index names in order, as the Jacobian's entries are laid out (C order).
     exact = np.asarray(jacobian, dtype=float).reshape(tuple(size for _, size in axes))
     forms = [("derived", form.derived, form.where)]

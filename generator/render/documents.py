@@ -204,20 +204,6 @@ def _compiled(env: SandboxedEnvironment, source: str, filename: str) -> jinja2.T
     return cache[key]
 
 
-def _plain(env: SandboxedEnvironment, source: str) -> bool:
-    """Whether Jinja would give `source` back as it is: no delimiter that starts a tag, a comment
-    or a line statement, no carriage return (Jinja writes every line break as its newline
-    sequence), and a trailing newline kept. Two thirds of the bank's texts are such (a prompt, a
-    vectorized form); rendered anyway, for every variant, they cost 0.02 s at 50 variants."""
-    if "\r" in source or env.line_statement_prefix is not None or env.line_comment_prefix is not None:
-        return False
-    if env.newline_sequence != "\n" or (source.endswith("\n") and not env.keep_trailing_newline):
-        return False
-    return not any(
-        start in source for start in (env.block_start_string, env.variable_start_string, env.comment_start_string)
-    )
-
-
 def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str, Any], owner: str) -> str:
     """Render one template from a spec; errors name the spec file, the line and the problem."""
     filename = f"<{owner}:{text.key}>"
@@ -227,8 +213,6 @@ def render_text(env: SandboxedEnvironment, text: TemplateText, context: dict[str
             return str(text.where)
         return f"{text.where.file}:{text.where.line + line - 1}"
 
-    if _plain(env, text.source):
-        return text.source  # (its commands were checked when the spec was loaded)
     try:
         rendered = _compiled(env, text.source, filename).render(context)
     except jinja2.TemplateSyntaxError as e:
