@@ -88,6 +88,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
     p.add_argument("--no-png", action="store_true", help="write the PDF only")
 
+    x = sub.add_parser(
+        "export", parents=[common], help="the draw as Moodle XML or a QTI 1.2 / 2.1 package",
+        description=(
+            "Draw as `build` does (same seed, variants and plan: the same numbers and key as the PDFs) and write "
+            "one file per worksheet or exam into build/seed-<S>/export/<FORMAT>/ or --out: Moodle XML (moodle), a "
+            "QTI 1.2 zip for Canvas (qti12) or a QTI 2.1 content package (qti21). Each file is read back and "
+            "compared with the key. Formats and importing: docs/export.md."),
+    )
+    x.add_argument("format", choices=("moodle", "qti12", "qti21"), metavar="FORMAT", help="moodle, qti12 or qti21")
+    x.add_argument("--seed", type=_seed, default=42, help="build seed (default 42)")
+    x.add_argument("--out", type=Path, help="output folder (default build/seed-<S>/export/<FORMAT>)")
+    x.add_argument("--bank", type=Path, default=Path("question_bank"), help=(
+        "question bank folder (default question_bank)"))
+    x.add_argument("--variants", type=int, metavar="N", help="number of variants (default 1), as for build")
+    x.add_argument("--worksheet", action="append", default=[], metavar="ID", help=(
+        "export only this worksheet (repeatable)"))
+    x.add_argument("--exam", action="append", default=[], metavar="ID", help="export only this exam (repeatable)")
+    x.add_argument("--templates", type=Path, help="folder of document templates that override the project's")
+    x.add_argument("--jobs", type=int, metavar="N", help="worker processes for SymPy (default: one per core)")
+
+    g = sub.add_parser(
+        "grade", parents=[common], help="mark a response file against manifest.json",
+        description=(
+            "Read RESPONSES.csv (columns student, question, part, entry, response; optional document), parse each "
+            "response with the project's safe number parser, grade it by the part's rule against manifest.json, "
+            "and write a score CSV (one row per student, a column per question, the total) and a per-part summary "
+            "CSV (how many got it, the most common wrong values, known misconceptions). Details: docs/grading.md."),
+    )
+    g.add_argument("responses", type=Path, metavar="RESPONSES.csv", help="one row per answer entry")
+    g.add_argument("--manifest", type=Path, required=True, help="the build's manifest.json")
+    g.add_argument("--document", metavar="ID", help=(
+        "the worksheet or exam answered (needed when the build has several)"))
+    g.add_argument("--scores", type=Path, help="score CSV to write (default RESPONSES-scores.csv)")
+    g.add_argument("--summary", type=Path, help="per-part summary CSV to write (default RESPONSES-summary.csv)")
+    g.add_argument("--force", action="store_true", help="overwrite existing output files")
+
     ls = sub.add_parser(
         "list", parents=[common], help="show the bank: questions, and the worksheets and exams using them",
         description=(
@@ -125,7 +161,7 @@ def _kinds(text: str) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m generator`; returns the exit code."""
     args = _parser().parse_args(argv)
-    commands = {"build": _build, "check": _check, "preview": _preview, "list": _list}
+    commands = {"build": _build, "check": _check, "preview": _preview, "list": _list, "export": _export, "grade": _grade}
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so temporary folders are removed.
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
@@ -255,4 +291,37 @@ def _preview(args: argparse.Namespace) -> int:
     print(f"question '{result.question}', seed {result.seed}, variant {result.variant}: sheet, then key")
     for path in (result.pdf, *result.pngs):
         print(f"  {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from generator.export.exporter import ExportOptions, export
+
+    if args.variants is not None and args.variants < 1:
+        raise GeneratorError(f"--variants: expected a number >= 1, got {args.variants}")
+    result = export(ExportOptions(
+        format=args.format, seed=args.seed, bank=args.bank, out=args.out, variants=args.variants,
+        worksheets=tuple(args.worksheet), exams=tuple(args.exam), templates=args.templates, jobs=args.jobs,
+    ))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {len(result.files)} {args.format} file(s), each read back equal to the key:")
+    for path in result.files:
+        print(f"  {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from generator.grade.grading import GradeOptions, grade
+
+    result = grade(GradeOptions(
+        responses=args.responses, manifest=args.manifest, document=args.document, scores=args.scores,
+        summary=args.summary, force=args.force,
+    ))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"graded {result.rows} response rows of {result.students} student(s) in {result.document}: "
+          f"mean {result.mean:g} of {result.maximum:g} points")
+    print(f"  {result.scores}")
+    print(f"  {result.summary}")
     return 0

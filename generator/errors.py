@@ -21,6 +21,8 @@ __all__ = [
     "CompileError",
     "OutputError",
     "RosterError",
+    "ExportError",
+    "GradeError",
 ]
 
 
@@ -105,3 +107,15 @@ class OutputError(GeneratorError):
 
 class RosterError(GeneratorError):
     """A student roster file has a bad row."""
+
+
+class ExportError(GeneratorError):
+    """An online export (Moodle XML, QTI) cannot be written, or does not read back as the key."""
+
+
+class GradeError(GeneratorError):
+    """A response file or manifest cannot be graded (bad rows, unknown students, existing outputs)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))

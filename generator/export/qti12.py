@@ -1,0 +1,199 @@
+"""QTI 1.2 for Canvas (Classic Quizzes): a zip with one assessment per document (docs/export.md).
+
+Each question slot is a question group (a `section` with `selection_number` 1: Canvas picks one
+variant per student); each variant an `item` with a numeric fill-in blank per entry, answered
+exactly (`varequal`) or within a range (`vargte`/`varlte`). Canvas keeps four decimal places of
+numbers: a part with a value or tolerance below 1e-4 is asked for multiplied by a power of ten
+(the prompt says so), and the file holds the scaled numbers. Canvas's own question type for a
+numeric blank (`numerical_question`) holds one answer: an item with several entries is written as
+standard QTI 1.2 (several `response_str`), which Canvas may import as a different type (see
+docs/export.md). Choice parts (issue 17) are left out with a note until Canvas's
+`multiple_choice_question` writer is added.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from decimal import Decimal
+from collections.abc import Callable
+
+from lxml import etree
+
+from generator.export.common import Answers, ExportDocument, ExportPart, ExportSlot, ExportVariant, Target, html_of, number_text
+from generator.export.layout import entry_label, part_html
+
+__all__ = ["CANVAS_PLACES", "canvas_scale", "read_qti12", "write_qti12"]
+
+CANVAS_PLACES = 4  # decimal places Canvas keeps of a numeric answer
+_ZIP_TIME = (2000, 1, 1, 0, 0, 0)  # fixed, so the same draw makes the same bytes
+_FEEDBACK = "general_fb"
+
+
+def canvas_scale(part: ExportPart) -> int:
+    """The power of ten a part's values are multiplied by so that Canvas's rounding keeps them (0: none)."""
+    smallest = min([abs(t.value) for t in part.targets if t.value] + [t.tolerance for t in part.targets if t.tolerance],
+                   default=1.0)
+    limit = 10.0 ** -CANVAS_PLACES
+    return 0 if smallest >= limit else math.ceil(math.log10(limit / smallest))
+
+
+def write_qti12(document: ExportDocument, notes: list[str]) -> bytes:
+    """The zip: `<document>.xml` (questestinterop) and an `imsmanifest.xml` naming it."""
+    root = etree.Element("questestinterop")
+    assessment = etree.SubElement(root, "assessment", ident=document.id, title=document.title)
+    top = etree.SubElement(assessment, "section", ident="root_section")
+    for slot in document.slots:
+        group = etree.SubElement(top, "section", ident=f"{document.id}-Q{slot.number}", title=slot.title)
+        selection = etree.SubElement(etree.SubElement(group, "selection_ordering"), "selection")
+        etree.SubElement(selection, "selection_number").text = "1"
+        extension = etree.SubElement(selection, "selection_extension")
+        etree.SubElement(extension, "points_per_item").text = number_text(slot.variants[0].points)
+        for variant in slot.variants:
+            group.append(_item(document, slot, variant, notes))
+    quiz = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return _zip({f"{document.id}.xml": quiz, "imsmanifest.xml": _manifest(document)})
+
+
+def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, notes: list[str]) -> etree._Element:
+    ident = f"{document.id}-Q{slot.number}-{variant.variant}"
+    item = etree.Element("item", ident=ident, title=f"{slot.title} ({variant.variant})")
+    parts = []
+    for part in variant.parts:
+        if part.kind == "numeric":
+            parts.append(part)
+        else:
+            notes.append(f"qti12: {document.id} Q{slot.number} {variant.question} part {part.id} ({part.kind}) left out: "
+                         "not written for QTI 1.2 yet")
+    blanks = [(p, t) for p in parts for t in p.targets]
+    fields = {"question_type": "numerical_question" if len(blanks) == 1 else "fill_in_multiple_blanks_question",
+              "points_possible": number_text(variant.points), "generator_item": ident}
+    metadata = etree.SubElement(etree.SubElement(item, "itemmetadata"), "qtimetadata")
+    for label, entry in fields.items():
+        field = etree.SubElement(metadata, "qtimetadatafield")
+        etree.SubElement(field, "fieldlabel").text = label
+        etree.SubElement(field, "fieldentry").text = entry
+    presentation = etree.SubElement(item, "presentation")
+    scales = {p.id: canvas_scale(p) for p in parts}
+    text = html_of(variant.stem) + "".join(part_html(p, _placeholder(p), scales[p.id]) for p in parts)
+    _mattext(presentation, text)
+    for part, target in blanks:
+        response = etree.SubElement(presentation, "response_str", ident=_ident(part, target), rcardinality="Single")
+        _mattext(response, entry_label(part.id, target.index))
+        fib = etree.SubElement(response, "render_fib", fibtype="Decimal")
+        etree.SubElement(fib, "response_label", ident=f"{_ident(part, target)}-answer")
+    processing = etree.SubElement(item, "resprocessing")
+    etree.SubElement(etree.SubElement(processing, "outcomes"), "decvar", maxvalue="100", minvalue="0", varname="SCORE",
+                     vartype="Decimal")
+    for part, target in blanks:
+        share = 100 * part.points / variant.points / len(part.targets) if variant.points else 0
+        condition = etree.SubElement(processing, "respcondition", {"continue": "Yes"})
+        _condition(etree.SubElement(condition, "conditionvar"), _ident(part, target), target, scales[part.id])
+        etree.SubElement(condition, "setvar", action="Add", varname="SCORE").text = number_text(round(share, 6))
+    general = etree.SubElement(processing, "respcondition", {"continue": "Yes"})
+    etree.SubElement(etree.SubElement(general, "conditionvar"), "other")
+    etree.SubElement(general, "displayfeedback", feedbacktype="Response", linkrefid=_FEEDBACK)
+    feedback = etree.SubElement(item, "itemfeedback", ident=_FEEDBACK)
+    _mattext(etree.SubElement(feedback, "flow_mat"), html_of(variant.solution))
+    return item
+
+
+def _placeholder(part: ExportPart) -> Callable[[Target], str]:
+    return lambda target: f"[{_ident(part, target)}]"  # Canvas shows the blank named in brackets
+
+
+def _ident(part: ExportPart, target: Target) -> str:
+    return part.id + "".join(f"_{k}" for k in target.index)
+
+
+def _condition(parent: etree._Element, ident: str, target: Target, scale: int) -> None:
+    value, tolerance = _decimal(target.value).scaleb(scale), _decimal(target.tolerance).scaleb(scale)
+    if tolerance == 0:
+        etree.SubElement(parent, "varequal", respident=ident).text = _text(value)
+        return
+    either = etree.SubElement(parent, "or")
+    etree.SubElement(either, "varequal", respident=ident).text = _text(value)
+    both = etree.SubElement(either, "and")
+    etree.SubElement(both, "vargte", respident=ident).text = _text(value - tolerance)
+    etree.SubElement(both, "varlte", respident=ident).text = _text(value + tolerance)
+
+
+# Scaling and the range ends in decimal arithmetic, exactly: the file's numbers read back (shifted
+# back by the same power of ten) as the very doubles of the key.
+def _decimal(value: int | float) -> Decimal:
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+
+
+def _text(value: Decimal) -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _mattext(parent: etree._Element, text: str) -> None:
+    material = etree.SubElement(parent, "material")
+    etree.SubElement(material, "mattext", texttype="text/html").text = text
+
+
+def _manifest(document: ExportDocument) -> bytes:
+    ns = "http://www.imsglobal.org/xsd/imscp_v1p1"
+    root = etree.Element(f"{{{ns}}}manifest", nsmap={None: ns}, identifier=f"{document.id}-manifest")
+    etree.SubElement(root, f"{{{ns}}}organizations")
+    resources = etree.SubElement(root, f"{{{ns}}}resources")
+    resource = etree.SubElement(resources, f"{{{ns}}}resource", identifier=document.id, type="imsqti_xmlv1p2",
+                                href=f"{document.id}.xml")
+    etree.SubElement(resource, f"{{{ns}}}file", href=f"{document.id}.xml")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+# --- reading back -----------------------------------------------------------------------------------
+
+def read_qti12(data: bytes) -> Answers:
+    """The numeric answers of the package, unscaled: (slot, variant, part, index) -> (value, tolerance)."""
+    answers = Answers()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = [n for n in archive.namelist() if n != "imsmanifest.xml"]
+        root = etree.fromstring(archive.read(names[0]))
+    for item in root.iter("item"):
+        number_text_, variant = item.get("ident", "").rsplit("-Q", 1)[1].split("-")
+        number = int(number_text_)
+        text = item.findtext("presentation/material/mattext") or ""
+        for condition in item.iterfind("resprocessing/respcondition"):
+            exact = condition.find("conditionvar/varequal")
+            if exact is None:
+                exact = condition.find("conditionvar/or/varequal")
+            if exact is None:
+                continue
+            ident = exact.get("respident", "")
+            part_id, *index = ident.split("_")
+            while index and not index[0].isdigit():  # part ids may hold underscores
+                part_id += "_" + index.pop(0)
+            scale = _scale_in(text, part_id)
+            value = _unscaled(Decimal(exact.text or "0"), scale)
+            low = condition.find("conditionvar/or/and/vargte")
+            tolerance = 0.0 if low is None else float(
+                (Decimal(exact.text or "0") - Decimal(low.text or "0")).scaleb(-scale))
+            answers.numeric[(number, variant, part_id, tuple(int(k) for k in index))] = (value, tolerance)
+    return answers
+
+
+def _scale_in(text: str, part_id: str) -> int:
+    head = text.split(f"({part_id})", 1)[1].split('<div class="part">', 1)[0] if f"({part_id})" in text else ""
+    marker = "multiplied by \\(10^{"
+    return int(head.split(marker, 1)[1].split("}", 1)[0]) if marker in head else 0
+
+
+def _unscaled(number: Decimal, scale: int) -> int | float:
+    """The key's number: the manifest holds an integral value as an int, any other as a float."""
+    value = number.scaleb(-scale)
+    return int(value) if value == value.to_integral_value() else float(value)
