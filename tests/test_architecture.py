@@ -24,8 +24,8 @@ LAYERS = {
     "generator.render": 3,
     "generator.typeset": 4,
     "generator.outputs": 5,
-    "generator.commands": 6,
-    "generator.build": 7, "generator.questions": 7,
+    "generator.commands": 6, "generator.grade": 6,
+    "generator.build": 7, "generator.questions": 7, "generator.export": 7,
     "generator.cli": 8, "generator.__main__": 9,
 }
 
@@ -82,4 +82,4 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 
 def test_the_stages_are_folders() -> None:
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}  # (schema/ is data)
-    assert folders == {"spec", "answers", "render", "typeset", "outputs", "commands"}
+    assert folders == {"spec", "answers", "render", "typeset", "outputs", "commands", "grade", "export"}

@@ -158,7 +158,7 @@ def number_text(value: float | int) -> str:
 
 # --- LaTeX -> HTML with MathJax delimiters ---------------------------------------------------------
 
-_MATH = re.compile(r"\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)|(?<!\\)\$(.*?)(?<!\\)\$", re.DOTALL)
+_MATH = re.compile(r"(?<!\\)\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)|(?<!\\)\$(.*?)(?<!\\)\$", re.DOTALL)
 _SHRINK = re.compile(r"\\shrinktowidth\{(\$.*?\$)\}", re.DOTALL)
 _SIMPLE = [  # text-mode LaTeX -> HTML; applied to already escaped text, in this order
     (re.compile(r"\\begin\{center\}"), '<div style="text-align:center">'),

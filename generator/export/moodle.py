@@ -178,7 +178,7 @@ def read_moodle(data: bytes) -> Answers:
                     answers.numeric[(number, variant, part_id, index)] = (value, tolerance)
                 else:
                     answers.choices[(number, variant, part_id)] = tuple(
-                        o[1:] for o in re.split(r"(?<!\\)~", blank.group(3)) if o.startswith("="))
+                        re.sub(r"\\(.)", r"\1", o[1:]) for o in re.split(r"(?<!\\)~", blank.group(3)) if o.startswith("="))
     return answers
 
 

@@ -32,11 +32,18 @@ _FEEDBACK = "general_fb"
 
 
 def canvas_scale(part: ExportPart) -> int:
-    """The power of ten a part's values are multiplied by so that Canvas's rounding keeps them (0: none)."""
-    smallest = min([abs(t.value) for t in part.targets if t.value] + [t.tolerance for t in part.targets if t.tolerance],
-                   default=1.0)
-    limit = 10.0 ** -CANVAS_PLACES
-    return 0 if smallest >= limit else math.ceil(math.log10(limit / smallest))
+    """The power of ten a part's values are multiplied by so that Canvas's rounding keeps them (0: none).
+
+    An entry answered exactly needs each digit of its value within `CANVAS_PLACES` places; one
+    with a tolerance needs the tolerance to be at least a unit in the last place kept."""
+    needed = 0
+    for target in part.targets:
+        if target.tolerance:
+            needed = max(needed, math.ceil(math.log10(10.0 ** -CANVAS_PLACES / target.tolerance)))
+        elif target.value:
+            exponent = _decimal(target.value).normalize().as_tuple().exponent
+            needed = max(needed, -CANVAS_PLACES - int(exponent))
+    return needed
 
 
 def write_qti12(document: ExportDocument, notes: list[str]) -> bytes:

@@ -1,0 +1,1 @@
+"""Marking responses against manifest.json: `python -m generator grade` (docs/grading.md)."""
