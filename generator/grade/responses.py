@@ -13,6 +13,7 @@ typed); one with `e` through SymPy's exact backend, then to a float.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from fractions import Fraction
 
@@ -51,7 +52,7 @@ def parse_response(text: str) -> Fraction | float:
         expr = parse_expression(source, Location("response"), set(), "response")
     except ExpressionError as e:
         raise ResponseError(str(e).split(": response: ", 1)[-1]) from None
-    _check(expr.tree.body)
+    _check(expr.tree.body, source)
     try:
         return _exact(expr.tree.body, source)
     except _Irrational:
@@ -66,8 +67,8 @@ def parse_response(text: str) -> Fraction | float:
         value = sympy.N(evaluate(expr, {}, EXACT)[()], 30)
     except ExpressionError as e:
         raise ResponseError(f"cannot evaluate: {e}") from None
-    if not value.is_real or not value.is_finite:
-        raise ResponseError("not a real number")
+    if not value.is_real or not value.is_finite or not math.isfinite(float(value)):
+        raise ResponseError("not a real number of a usual size")
     return float(value)
 
 
@@ -76,20 +77,26 @@ def _exponent_word(word: str) -> bool:
     return word in ("E",)
 
 
-def _check(node: ast.AST) -> None:
+_LITERAL_EXPONENT = re.compile(r"[eE]([+-]?\d+)")
+
+
+def _check(node: ast.AST, source: str) -> None:
     if isinstance(node, ast.Constant):
+        exponent = _LITERAL_EXPONENT.search(ast.get_source_segment(source, node) or "")
+        if exponent is not None and abs(int(exponent.group(1))) > MAX_EXPONENT:
+            raise ResponseError(f"exponent {exponent.group(1)} is too large (at most {MAX_EXPONENT})")
         return
     if isinstance(node, ast.Name) and node.id == "e":
         return
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        _check(node.operand)
+        _check(node.operand, source)
         return
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
-        _check(node.left)
-        _check(node.right)
+        _check(node.left, source)
+        _check(node.right, source)
         return
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "exp" and len(node.args) == 1:
-        _check(node.args[0])
+        _check(node.args[0], source)
         return
     raise ResponseError(f"{type(node).__name__} is not read in a response")
 
