@@ -13,7 +13,7 @@ def cli(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["check"]])
+@pytest.mark.parametrize("command", [[], ["build"], ["check"], ["export"], ["grade"]])
 def test_help(command):
     result = cli(*command, "--help")
     assert result.returncode == 0
