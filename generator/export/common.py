@@ -21,8 +21,18 @@ from lxml import etree
 from generator.outputs.rules import PartRule, part_kind, part_rule
 
 __all__ = [
-    "Answers", "Choice", "ExportDocument", "ExportPart", "ExportSlot", "ExportVariant", "Target", "html_of",
-    "make_part", "number_text", "online_tolerance", "ONLINE_DIGITS",
+    "ONLINE_DIGITS",
+    "Answers",
+    "Choice",
+    "ExportDocument",
+    "ExportPart",
+    "ExportSlot",
+    "ExportVariant",
+    "Target",
+    "html_of",
+    "make_part",
+    "number_text",
+    "online_tolerance",
 ]
 
 ONLINE_DIGITS = 4  # an exact answer that is no short decimal is asked for to this many significant digits online
@@ -131,7 +141,7 @@ def entries_of(value: Any, index: tuple[int, ...] = ()) -> list[tuple[tuple[int,
     return out
 
 
-def online_tolerance(rule: PartRule, value: int | float) -> float:
+def online_tolerance(rule: PartRule, value: float) -> float:
     """The tolerance an online quiz uses for an entry.
 
     A rounded rule: its own (abs + rel x |value|). An exact rule: none for an integer or a short
@@ -146,7 +156,7 @@ def online_tolerance(rule: PartRule, value: int | float) -> float:
     return 10.0 ** (math.floor(math.log10(abs(value))) - (ONLINE_DIGITS - 1))
 
 
-def number_text(value: float | int) -> str:
+def number_text(value: float) -> str:
     """A number as positional decimal text, the shortest that reads back as the same double (no exponent)."""
     if isinstance(value, int):
         return str(value)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from generator.questions import Solved
     from generator.spec.assemble import Plan
 
-__all__ = ["FORMATS", "ExportOptions", "ExportResult", "export", "check_export"]
+__all__ = ["FORMATS", "ExportOptions", "ExportResult", "check_export", "export"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,16 @@ from functools import reduce
 
 from lxml import etree
 
-from generator.export.common import Answers, ExportDocument, ExportPart, ExportSlot, ExportVariant, Target, html_of, number_text
+from generator.export.common import (
+    Answers,
+    ExportDocument,
+    ExportPart,
+    ExportSlot,
+    ExportVariant,
+    Target,
+    html_of,
+    number_text,
+)
 from generator.export.layout import entry_label, part_html
 
 __all__ = ["CLOZE_BLANK", "cloze_escape", "read_moodle", "write_moodle"]
@@ -192,7 +201,7 @@ def _label(label: str) -> tuple[str, tuple[int, ...]]:
 def _first_right(body: str) -> tuple[int | float, float]:
     for option in re.split(r"(?<!\\)~", body):
         option = option.split("#", 1)[0]
-        if option.startswith("=") or option.startswith("%100%"):
+        if option.startswith(("=", "%100%")):
             value, _, tolerance = option.removeprefix("=").removeprefix("%100%").partition(":")
             return _number(value), float(tolerance or 0)
     raise ValueError(f"cloze blank without a right answer: {body!r}")

@@ -16,12 +16,21 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 
 from lxml import etree
 
-from generator.export.common import Answers, ExportDocument, ExportPart, ExportSlot, ExportVariant, Target, html_of, number_text
+from generator.export.common import (
+    Answers,
+    ExportDocument,
+    ExportPart,
+    ExportSlot,
+    ExportVariant,
+    Target,
+    html_of,
+    number_text,
+)
 from generator.export.layout import entry_label, part_html
 
 __all__ = ["CANVAS_PLACES", "canvas_scale", "read_qti12", "write_qti12"]
@@ -128,7 +137,7 @@ def _condition(parent: etree._Element, ident: str, target: Target, scale: int) -
 
 # Scaling and the range ends in decimal arithmetic, exactly: the file's numbers read back (shifted
 # back by the same power of ten) as the very doubles of the key.
-def _decimal(value: int | float) -> Decimal:
+def _decimal(value: float) -> Decimal:
     return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 

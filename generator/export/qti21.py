@@ -16,7 +16,16 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from generator.export.common import Answers, ExportDocument, ExportPart, ExportSlot, ExportVariant, Target, html_of, number_text
+from generator.export.common import (
+    Answers,
+    ExportDocument,
+    ExportPart,
+    ExportSlot,
+    ExportVariant,
+    Target,
+    html_of,
+    number_text,
+)
 from generator.export.layout import part_html
 
 __all__ = ["QTI", "read_qti21", "write_qti21"]

@@ -63,7 +63,8 @@ def _fraction(value: Any) -> Fraction | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"tolerance {value!r}: expected a number or a fraction such as '1/100'")
+        # (ValueError, as for every other bad manifest value: the callers report them alike)
+        raise ValueError(f"tolerance {value!r}: expected a number or a fraction such as '1/100'")  # noqa: TRY004
     fraction = Fraction(str(value)) if not isinstance(value, float) else Fraction(repr(value))
     if fraction < 0:
         raise ValueError(f"tolerance {value!r}: expected a number >= 0")
@@ -90,7 +91,7 @@ def tolerance_of(rule: PartRule, value: Fraction) -> Fraction:
     return (rule.abs_tol or 0) + (rule.rel_tol or 0) * abs(value)
 
 
-def accepts(rule: PartRule, key: int | float, response: Fraction | float) -> bool:
+def accepts(rule: PartRule, key: float, response: Fraction | float) -> bool:
     """Whether a response's value (exact, or a float for a closed form in e) earns the entry.
 
     An exact rule takes an integer key only when equal; a non-integer key (a double) when within
@@ -102,6 +103,7 @@ def accepts(rule: PartRule, key: int | float, response: Fraction | float) -> boo
     gap = abs(Fraction(response) - exact_key) if isinstance(response, Fraction) else abs(
         Fraction(repr(response)) - exact_key)
     if rule.exact:
-        return gap == 0 if isinstance(key, int) and isinstance(response, Fraction) else gap <= EXACT_RELATIVE * max(
-            1, abs(exact_key))
+        if isinstance(key, int) and isinstance(response, Fraction):
+            return gap == 0
+        return gap <= EXACT_RELATIVE * max(Fraction(1), abs(exact_key))
     return gap <= tolerance_of(rule, exact_key)
