@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.build import BuildOptions, build
-from generator.grade.grading import GradeOptions, grade
+from generator.build import BuildOptions, build  # noqa: E402  (after sys.path is set)
+from generator.grade.grading import GradeOptions, grade  # noqa: E402
 
 
 def _flat(value, index=()):

@@ -161,7 +161,9 @@ def _kinds(text: str) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m generator`; returns the exit code."""
     args = _parser().parse_args(argv)
-    commands = {"build": _build, "check": _check, "preview": _preview, "list": _list, "export": _export, "grade": _grade}
+    commands = {
+        "build": _build, "check": _check, "preview": _preview, "list": _list, "export": _export, "grade": _grade,
+    }
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so temporary folders are removed.
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:

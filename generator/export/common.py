@@ -205,7 +205,8 @@ def html_of(latex: str) -> str:
         pieces.append(_text_html(latex[last:match.start()]))
         display, double, paren, inline = match.groups()
         if display is not None or double is not None:
-            pieces.append("\\[" + html.escape((display if display is not None else double).strip(), quote=False) + "\\]")
+            shown = display if display is not None else double
+            pieces.append("\\[" + html.escape(shown.strip(), quote=False) + "\\]")
         else:
             pieces.append("\\(" + html.escape((paren if paren is not None else inline).strip(), quote=False) + "\\)")
         last = match.end()

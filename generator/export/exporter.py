@@ -156,7 +156,8 @@ def check_export(document: ExportDocument, found: Answers, fmt: str) -> None:
             problems.append(f"{key}: reads back as {got_value} +- {got_tolerance}, key {value} +- {tolerance}")
     problems += [f"{key}: not in the key" for key in found.numeric if key not in expected]
     if problems:
-        raise ExportError(f"{document.id}: the {fmt} export does not read back as the key:\n" + "\n".join(problems[:20]))
+        raise ExportError(
+            f"{document.id}: the {fmt} export does not read back as the key:\n" + "\n".join(problems[:20]))
 
 
 def _workers(jobs: int | None) -> int:

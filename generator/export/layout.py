@@ -47,8 +47,8 @@ def part_html(part: ExportPart, blank: Callable[[Target], str], scale: int = 0) 
     blocks = []
     for lead in product(*(range(1, n + 1) for n in shape[:-2])):
         rows = "".join(
-            "<tr>" + "".join(f"<td {_CELL}>{blank(by_index[(*lead, i, j)])}</td>" for j in range(1, shape[-1] + 1)) + "</tr>"
-            for i in range(1, shape[-2] + 1))
+            "<tr>" + "".join(f"<td {_CELL}>{blank(by_index[(*lead, i, j)])}</td>" for j in range(1, shape[-1] + 1))
+            + "</tr>" for i in range(1, shape[-2] + 1))
         title = f"<div>block ({', '.join(map(str, lead))})</div>" if lead else ""
         blocks.append(f'{title}<table style="border-collapse:collapse"><tbody>{rows}</tbody></table>')
     return head + "".join(blocks) + "</div>"

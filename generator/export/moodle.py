@@ -71,8 +71,8 @@ def _question(document: ExportDocument, slot: ExportSlot, variant: ExportVariant
     stem = html_of(variant.stem)
     if kind == "cloze":
         weights = _weights(parts)
-        body = "".join(part_html(p, _cloze_blank(p, weights[p.id])) if p.kind == "numeric" else _cloze_choice(p, weights[p.id])
-                       for p in parts)
+        body = "".join(part_html(p, _cloze_blank(p, weights[p.id])) if p.kind == "numeric"
+                       else _cloze_choice(p, weights[p.id]) for p in parts)
         text = _defuse(stem) + body
     elif kind == "numerical":
         text = stem + f'<span title="{parts[0].id}">' + part_html(parts[0], lambda t: "") + "</span>"
@@ -186,8 +186,9 @@ def read_moodle(data: bytes) -> Answers:
                     value, tolerance = _first_right(blank.group(3))
                     answers.numeric[(number, variant, part_id, index)] = (value, tolerance)
                 else:
+                    options = re.split(r"(?<!\\)~", blank.group(3))
                     answers.choices[(number, variant, part_id)] = tuple(
-                        re.sub(r"\\(.)", r"\1", o[1:]) for o in re.split(r"(?<!\\)~", blank.group(3)) if o.startswith("="))
+                        re.sub(r"\\(.)", r"\1", o[1:]) for o in options if o.startswith("="))
     return answers
 
 
@@ -199,8 +200,8 @@ def _label(label: str) -> tuple[str, tuple[int, ...]]:
 
 
 def _first_right(body: str) -> tuple[int | float, float]:
-    for option in re.split(r"(?<!\\)~", body):
-        option = option.split("#", 1)[0]
+    for with_feedback in re.split(r"(?<!\\)~", body):
+        option = with_feedback.split("#", 1)[0]
         if option.startswith(("=", "%100%")):
             value, _, tolerance = option.removeprefix("=").removeprefix("%100%").partition(":")
             return _number(value), float(tolerance or 0)

@@ -80,7 +80,8 @@ def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, no
         if part.kind == "numeric":
             parts.append(part)
         else:
-            notes.append(f"qti12: {document.id} Q{slot.number} {variant.question} part {part.id} ({part.kind}) left out: "
+            notes.append(f"qti12: {document.id} Q{slot.number} {variant.question} part {part.id} ({part.kind}) "
+                         "left out: "
                          "not written for QTI 1.2 yet")
     blanks = [(p, t) for p in parts for t in p.targets]
     fields = {"question_type": "numerical_question" if len(blanks) == 1 else "fill_in_multiple_blanks_question",

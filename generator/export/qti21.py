@@ -77,7 +77,8 @@ def _item(ident: str, document: ExportDocument, slot: ExportSlot, variant: Expor
     for part in parts:
         _declare(item, part)
     for name, value in (("SCORE", "0"), ("MAXSCORE", number_text(variant.points))):
-        outcome = etree.SubElement(item, _q("outcomeDeclaration"), identifier=name, cardinality="single", baseType="float")
+        outcome = etree.SubElement(item, _q("outcomeDeclaration"), identifier=name, cardinality="single",
+                                   baseType="float")
         etree.SubElement(etree.SubElement(outcome, _q("defaultValue")), _q("value")).text = value
     etree.SubElement(item, _q("outcomeDeclaration"), identifier="FEEDBACK", cardinality="single", baseType="identifier")
     body = "<div>" + html_of(variant.stem) + "</div>" + "".join(_INTERACTIONS[p.kind](p) for p in parts)
@@ -117,16 +118,19 @@ def _declare(item: etree._Element, part: ExportPart) -> None:
     for target in part.targets:
         declaration = etree.SubElement(item, _q("responseDeclaration"), identifier=_response_id(part, target),
                                        cardinality="single", baseType="float")
-        etree.SubElement(etree.SubElement(declaration, _q("correctResponse")), _q("value")).text = number_text(target.value)
+        correct = etree.SubElement(declaration, _q("correctResponse"))
+        etree.SubElement(correct, _q("value")).text = number_text(target.value)
 
 
 def _numeric_html(part: ExportPart) -> str:
-    blank: Callable[[Target], str] = lambda t: f'<textEntryInteraction responseIdentifier="{_response_id(part, t)}" expectedLength="12"/>'
+    def blank(target: Target) -> str:
+        return f'<textEntryInteraction responseIdentifier="{_response_id(part, target)}" expectedLength="12"/>'
     return part_html(part, blank)
 
 
 def _choice_html(part: ExportPart) -> str:
-    options = "".join(f'<simpleChoice identifier="C{k}">{html_of(c.text)}</simpleChoice>' for k, c in enumerate(part.choices))
+    options = "".join(f'<simpleChoice identifier="C{k}">{html_of(c.text)}</simpleChoice>'
+                      for k, c in enumerate(part.choices))
     return (f'<choiceInteraction responseIdentifier="{_response_id(part)}" shuffle="true" maxChoices="0">'
             f"<prompt>({part.id}) {html_of(part.prompt)}</prompt>{options}</choiceInteraction>")
 
@@ -137,13 +141,15 @@ _INTERACTIONS: dict[str, Callable[[ExportPart], str]] = {"numeric": _numeric_htm
 def _score(processing: etree._Element, part: ExportPart) -> None:
     """SCORE += the entry's share when its response equals the key (within the tolerance)."""
     if part.kind == "choice":
-        _add_if(processing, part.points, "match", [("variable", _response_id(part)), ("correct", _response_id(part))], {})
+        ident = _response_id(part)
+        _add_if(processing, part.points, "match", [("variable", ident), ("correct", ident)], {})
         return
     share = part.points / len(part.targets)
     for target in part.targets:
         ident = _response_id(part, target)
+        tolerance = number_text(target.tolerance)
         mode = {"toleranceMode": "exact"} if target.tolerance == 0 else {
-            "toleranceMode": "absolute", "tolerance": f"{number_text(target.tolerance)} {number_text(target.tolerance)}"}
+            "toleranceMode": "absolute", "tolerance": f"{tolerance} {tolerance}"}
         _add_if(processing, share, "equal", [("variable", ident), ("correct", ident)], mode)
 
 

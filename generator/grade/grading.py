@@ -84,7 +84,9 @@ class _Copy:
     name: str
     questions: dict[str, dict[str, _Part]]  # question id -> part id -> part
     numbers: dict[str, str]  # question number (text) -> id
-    responses: dict[tuple[str, str, tuple[int, ...]], tuple[int, Fraction | float | None, str]] = field(default_factory=dict)
+    # (question, part, entry) -> (line, value or None when unreadable, text)
+    responses: dict[tuple[str, str, tuple[int, ...]], tuple[int, Fraction | float | None, str]] = field(
+        default_factory=dict)
 
 
 def grade(options: GradeOptions) -> GradeResult:
@@ -194,8 +196,8 @@ def grade_rows(copies: dict[str, _Copy], text: str, file: str) -> list[str]:
             continue
         key = (qid, part.id, index)
         if key in copy.responses:
-            problems.append(f"{file}:{line}: repeats line {copy.responses[key][0]} ({cell['student']}, {qid}, {part.id}, "
-                            f"entry {cell['entry'] or '-'})")
+            problems.append(f"{file}:{line}: repeats line {copy.responses[key][0]} "
+                            f"({cell['student']}, {qid}, {part.id}, entry {cell['entry'] or '-'})")
             continue
         try:
             value: Fraction | float | None = parse_response(cell["response"])
@@ -217,7 +219,8 @@ class _Marked:
 
 
 def _mark(copy: _Copy, qid: str, part: _Part) -> _Marked:
-    given = {index: copy.responses[(qid, part.id, index)] for index in part.entries if (qid, part.id, index) in copy.responses}
+    given = {index: copy.responses[(qid, part.id, index)]
+             for index in part.entries if (qid, part.id, index) in copy.responses}
     right = 0
     wrong = []
     for index, key in part.entries.items():
@@ -293,8 +296,9 @@ def _reports(copies: list[_Copy]) -> tuple[str, str, float, float]:
         wrong = "; ".join(f"{value} (x{n})" for value, n in item["wrong"].most_common(_TOP_WRONG))
         named = "; ".join(f"{name} (x{n})" for name, n in item["misconceptions"].most_common())
         mean = item["points"] / item["answered"] if item["answered"] else 0.0
+        part_max = _points(item["max"] / max(1, item["answered"]))
         writer.writerow([spreadsheet_safe(c) for c in (qid, part_id, item["answered"], item["full"], _points(mean),
-                                                         _points(item["max"] / max(1, item["answered"])), wrong, named)])
+                                                         part_max, wrong, named)])
     return scores.getvalue(), out.getvalue(), sum(totals) / max(1, len(totals)), maximum
 
 

@@ -44,8 +44,10 @@ def parse_response(text: str) -> Fraction | float:
         raise ResponseError("empty response")
     if len(source) > MAX_LENGTH:
         raise ResponseError(f"longer than {MAX_LENGTH} characters")
-    if not _CHARACTERS.fullmatch(source) or any(w not in ("e", "exp") and not _exponent_word(w) for w in _WORDS.findall(source)):
-        raise ResponseError("only numbers, e, exp(...), + - * / ** and parentheses are read (a decimal point, not a comma)")
+    words = _WORDS.findall(source)
+    if not _CHARACTERS.fullmatch(source) or any(w not in ("e", "exp") and not _exponent_word(w) for w in words):
+        raise ResponseError(
+            "only numbers, e, exp(...), + - * / ** and parentheses are read (a decimal point, not a comma)")
     if source.count("**") > 1:
         raise ResponseError("at most one power (**)")
     try:

@@ -64,7 +64,7 @@ def _fraction(value: Any) -> Fraction | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         # (ValueError, as for every other bad manifest value: the callers report them alike)
-        raise ValueError(f"tolerance {value!r}: expected a number or a fraction such as '1/100'")  # noqa: TRY004
+        raise ValueError(f"tolerance {value!r}: expected a number or a fraction such as '1/100'")
     fraction = Fraction(str(value)) if not isinstance(value, float) else Fraction(repr(value))
     if fraction < 0:
         raise ValueError(f"tolerance {value!r}: expected a number >= 0")
