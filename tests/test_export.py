@@ -259,3 +259,18 @@ def test_a_changed_value_fails_the_read_back_check():
 ])
 def test_html_of(latex, html):
     assert html_of(latex) == html
+
+
+def test_the_manifest_rule_sets_the_online_tolerance():
+    part = make_part({"id": "p", "shape": [], "value": 0.123456789,
+                      "rule": {"kind": "sigfigs", "digits": 3, "tolerance": {"abs": 0.001, "rel": 0.01}}}, "", 1)
+    assert part.targets[0].tolerance == pytest.approx(0.001 + 0.01 * 0.123456789)
+    assert "to 3 significant digits" in moodle.write_moodle(_document(part), []).decode()
+
+
+def test_a_formula_answer_is_left_out_with_a_note():
+    formula = make_part({"id": "f", "shape": [], "value": "3*x1**2"}, "$f =$", 1)
+    notes: list[str] = []
+    data = moodle.write_moodle(_document(formula, make_part({"id": "n", "shape": [], "value": 2}, "$n =$", 1)), notes)
+    assert formula.kind == "formula" and notes[0].startswith("moodle: doc Q1 q part f (formula) left out")
+    assert moodle.read_moodle(data).numeric == {(1, "A", "n", ()): (2, 0.0)}

@@ -200,3 +200,11 @@ def _flat(value, index=()):
     if not isinstance(value, list):
         return [(index, value)]
     return [pair for k, item in enumerate(value, 1) for pair in _flat(item, index + (k,))]
+
+
+@pytest.mark.parametrize(("response", "total"), [("0.51", "6"), ("0.5101", "3")])
+def test_the_rule_as_the_manifest_writes_it(tmp_path, response, total):
+    """generator.outputs.manifest writes a rounded part's rule with a tolerance mapping of numbers."""
+    rounded = {**SCALAR, "rule": {"kind": "decimals", "digits": 2, "tolerance": {"abs": 0.01}}, "rounded": 0.5}
+    scores, _ = _grade(tmp_path, _manifest([MATRIX, rounded]), _key(scalar=response))
+    assert scores["A"]["total"] == total

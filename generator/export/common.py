@@ -127,7 +127,11 @@ def make_part(entry: dict[str, Any], prompt: str, points: float) -> ExportPart:
     if kind == "choice":
         choices = tuple(Choice(str(c["text"]), bool(c["correct"])) for c in entry.get("choices", ()))
         return ExportPart(entry["id"], kind, prompt, points, shape, rule, choices=choices)
-    targets = tuple(Target(index, value, online_tolerance(rule, value)) for index, value in entries_of(entry["value"]))
+    entries = entries_of(entry["value"])
+    if any(isinstance(value, bool) or not isinstance(value, (int, float)) for _, value in entries):
+        # (a formula answer, or anything else that is no number: the formats leave it out with a note)
+        return ExportPart(entry["id"], "formula", prompt, points, shape, rule)
+    targets = tuple(Target(index, value, online_tolerance(rule, value)) for index, value in entries)
     return ExportPart(entry["id"], kind, prompt, points, shape, rule, targets=targets)
 
 

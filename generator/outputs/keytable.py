@@ -39,6 +39,7 @@ from generator.answers.solve import (
     plain_number,
     sympified,
 )
+from generator.outputs.spreadsheet import FORMULA_STARTS, spreadsheet_safe
 from generator.render.latex import latex_answer, polynomial_in_e
 from generator.spec.assemble import Plan
 
@@ -50,14 +51,15 @@ COLUMNS = (
 RULE_COLUMNS = ("rule", "rounded", "tolerance")
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = FORMULA_STARTS
 # What SymPy's and our printers write into the latex, exact and decimal cells.
 _PRINTED = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ +-*/^().,[]{}\\&_\n")
 
 
 def spreadsheet_text(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: `'` before a leading `=`, `+`, `-`, `@`, tab or CR."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """A CSV cell a spreadsheet shows as text: `'` before a leading `=`, `+`, `-`, `@`, tab or CR
+    (`generator.outputs.spreadsheet`, which the grader's CSVs use too)."""
+    return spreadsheet_safe(text)
 
 
 def _answer_cell(text: str) -> str:

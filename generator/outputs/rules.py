@@ -1,7 +1,9 @@
 """A part's answer rule as manifest.json states it, for the exporters and the grader.
 
-A part entry may carry `rule`: {"kind": "decimals", "digits": 2, "abs_tol": "1/100", "rel_tol": null}
-(kinds `exact`, `decimals`, `sigfigs`; tolerances as exact fractions in text, or JSON numbers).
+A part entry may carry `rule`, as `generator.outputs.manifest` writes it for a rounded part:
+{"kind": "decimals", "digits": 2, "tolerance": {"abs": 0.01, "rel": 0.001}} (kinds `exact`,
+`decimals`, `sigfigs`; either tolerance may be absent). `abs_tol` / `rel_tol` keys beside `kind`
+(exact fractions in text such as "1/100", or numbers) are read too, for hand-made manifests.
 No `rule`, or kind `exact`, means the exact value is asked for. A rounded answer is accepted within
 `abs_tol + rel_tol x |value|` of the exact value, as the key states. Parts also may carry `kind`
 (`numeric`, the default; `choice` for multiple choice) and `credit` (`entries`: partial credit
@@ -56,7 +58,11 @@ def part_rule(entry: dict[str, Any]) -> PartRule:
     digits = raw.get("digits")
     if raw["kind"] != "exact" and (type(digits) is not int or digits < 0):
         raise ValueError(f"part '{entry.get('id')}': rule digits {digits!r}: expected a whole number >= 0")
-    return PartRule(raw["kind"], digits, _fraction(raw.get("abs_tol")), _fraction(raw.get("rel_tol")))
+    tolerance = raw.get("tolerance") or {}
+    if not isinstance(tolerance, dict):
+        raise ValueError(f"part '{entry.get('id')}': rule tolerance {tolerance!r}: expected abs and/or rel numbers")
+    return PartRule(raw["kind"], digits, _fraction(tolerance.get("abs", raw.get("abs_tol"))),
+                    _fraction(tolerance.get("rel", raw.get("rel_tol"))))
 
 
 def _fraction(value: Any) -> Fraction | None:
