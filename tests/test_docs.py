@@ -39,3 +39,17 @@ def test_spec_doc_examples_beyond_matrix_calculus_load_and_verify(tmp_path):
             solution = solve(sample(question, seed, 0))
             verify(solution)
             assert render_question(env, solution).stem
+
+
+def test_spec_doc_choice_example_loads_verifies_and_ticks_one_box(tmp_path):
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = text[text.index("## Multiple choice and true/false"):text.index("## Worksheets")]
+    (block,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    question = load_question(write(tmp_path / "choice.yaml", block))
+    env = make_environment()
+    for seed in range(3):
+        solution = solve(sample(question, seed, 0))
+        verify(solution)
+        rule, positive = render_question(env, solution).parts
+        assert rule.marked.count(r"$\boxtimes$") == 1 and rule.options.count(r"$\square$") == 5
+        assert positive.marked.count(r"$\boxtimes$") == 1

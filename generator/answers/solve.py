@@ -37,14 +37,14 @@ from sympy.polys.sqfreetools import dup_sqf_list
 
 from generator.answers.floats import float_in_e
 from generator.answers.indexform import IndexForm, derive_index_form
-from generator.answers.sampling import Definitions, Instance
+from generator.answers.sampling import Definitions, Instance, question_rng, sample
 from generator.errors import ExpressionError, SolveError
 from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, symbol_values
-from generator.spec.model import PartSpec, QuestionSpec
+from generator.spec.model import ChoiceOption, PartSpec, QuestionSpec
 
 __all__ = [
-    "FactoredForm", "PartAnswer", "Solution", "factored_form", "plain_number", "solve", "symbol_arrays", "sympified",
-    "tidy_array", "to_plain",
+    "ChoiceAnswer", "ChoiceOptionAnswer", "FactoredForm", "PartAnswer", "Solution", "factored_form", "misconception",
+    "plain_number", "solve", "solve_choice", "symbol_arrays", "sympified", "tidy_array", "to_plain",
 ]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.render.latex)
@@ -52,6 +52,36 @@ MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator
 # the symbolic Jacobian (one derivative per entry) takes minutes. Refused before it is derived.
 MAX_ANSWER_ENTRIES = 2000
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, sympy.S.NegativeInfinity)
+# A variant whose choice options are not all different is drawn again, up to this many times;
+# the redraws are numbered from CHOICE_REDRAW_BASE on, away from sample_variants' 1, 2, ...
+MAX_CHOICE_REDRAWS = 50
+CHOICE_REDRAW_BASE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceOptionAnswer:
+    """One option of a choice part as shown: its letter, where it came from (`answer`, `options[i]`
+    or a misconception's name), its exact value (None for a text option) or text, and whether it is correct."""
+
+    letter: str
+    source: str
+    value: np.ndarray | None
+    text: str | None
+    correct: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceAnswer:
+    """A choice part's options in the order shown (shuffled per variant), and how many draws of
+    the variant were refused because two options were equal."""
+
+    options: tuple[ChoiceOptionAnswer, ...]
+    redraws: int = 0
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        """The letters of the correct options, in order."""
+        return tuple(option.letter for option in self.options if option.correct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +96,7 @@ class PartAnswer:
     out_shape: tuple[int, ...]
     in_shape: tuple[int, ...]
     index_form: IndexForm | None = None
+    choice: ChoiceAnswer | None = None  # a choice part (`value` is then its `of`'s answer, or empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,6 +686,9 @@ def solve(instance: Instance) -> Solution:
         SolveError: a definition fails to evaluate (shapes that do not fit, division by zero).
     """
     question = instance.question
+    redraws: dict[str, int] = {}
+    if any(part.choice is not None for part in question.parts):
+        instance, redraws = _distinct_choices(instance)
     dims = tuple(sorted(instance.dims.items()))
 
     def failed(e: ExpressionError) -> SolveError:
@@ -667,6 +701,9 @@ def solve(instance: Instance) -> Solution:
         substitution = _substitution(question, dims, instance)
         parts = []
         for part in question.parts:
+            if part.choice is not None:
+                parts.append(solve_choice(instance, part, redraws.get(part.id, 0)))
+                continue
             # A derivative's shape comes from the symbolic definitions (cached per dimensions):
             # the exact value is not needed for it.
             out_shape = np.shape(_symbolic(question, dims)[1][part.of]) if part.wrt else values[part.of].shape
@@ -769,3 +806,195 @@ def plain_number(value: sympy.Expr) -> int | float:
     if form is not None and (number := float_in_e(form.sign, form.numerator, form.denominator)) is not None:
         return number
     return float(sympy.N(value, 30))
+
+
+# --- choice parts -----------------------------------------------------------------------------
+
+
+def _variant_index(label: str) -> int:
+    """A -> 0, Z -> 25, AA -> 26 (the inverse of `variant_label`)."""
+    index = 0
+    for letter in label:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+class _Clash(Exception):
+    """Two options of a choice part are equal in this draw."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part, self.message = part, message
+
+
+def _distinct_choices(instance: Instance) -> tuple[Instance, dict[str, int]]:
+    """The instance, or a redraw of its variant, in which every choice part's options differ and
+    one at least is correct, and for each part that refused draws, how many.
+
+    Raises:
+        SolveError: no draw in `MAX_CHOICE_REDRAWS` has distinct options (names the two that were equal).
+    """
+    question = instance.question
+    index = _variant_index(instance.variant)
+    refused: dict[str, int] = {}
+    for redraw in range(MAX_CHOICE_REDRAWS + 1):
+        try:
+            for part in question.parts:
+                if part.choice is not None:
+                    _choice_options(instance, part)
+            return instance, refused
+        except _Clash as clash:
+            last = clash.message
+            refused[clash.part] = refused.get(clash.part, 0) + 1
+        except ExpressionError as e:
+            raise SolveError(f"{e} (question '{question.id}', variant {instance.variant}, seed {instance.seed})") from e
+        instance = sample(question, instance.seed, index, CHOICE_REDRAW_BASE + redraw)
+    raise SolveError(f"question '{question.id}', variant {instance.variant} (seed {instance.seed}): {last} in each of "
+                     f"{MAX_CHOICE_REDRAWS + 1} draws; make the options differ (another distractor, a constraint)")
+
+
+def solve_choice(instance: Instance, part: PartSpec, redraws: int = 0) -> PartAnswer:
+    """A choice part's options, lettered in this variant's order (shuffled from the question's own
+    random stream, per variant and part), with the exact answer of its `of` when it has one.
+
+    Raises:
+        SolveError: two options are equal (`solve` redraws the variant before it gets here).
+    """
+    try:
+        reference, out_shape, in_shape, options = _choice_options(instance, part)
+    except _Clash as clash:
+        raise SolveError(f"question '{instance.question.id}', variant {instance.variant}: {clash.message}") from None
+    assert part.choice is not None
+    order = list(range(len(options)))
+    if part.choice.shuffle:
+        rng = question_rng(instance.seed, _variant_index(instance.variant), f"{instance.question.id}#{part.id}")
+        order = [int(i) for i in rng.permutation(len(options))]
+    shown = tuple(
+        ChoiceOptionAnswer(chr(ord("A") + k), *options[i]) for k, i in enumerate(order)
+    )
+    value = reference if reference is not None else np.empty((0,), dtype=object)
+    return PartAnswer(part, value, out_shape, in_shape, None, ChoiceAnswer(shown, redraws))
+
+
+_Option = tuple[str, np.ndarray | None, str | None, bool]  # source, value, text, correct
+
+
+_Options = tuple[np.ndarray | None, tuple[int, ...], tuple[int, ...], list[_Option]]
+
+
+def _choice_options(instance: Instance, part: PartSpec) -> _Options:
+    """The part's reference answer (None without `of`), its output and input shapes, and its
+    options in the written order: the answer, the author's options, then the misconceptions.
+
+    Raises:
+        _Clash: two options are equal, or none is correct.
+    """
+    assert part.choice is not None
+    question = instance.question
+    dims = tuple(sorted(instance.dims.items()))
+    env = instance.env()
+    options: list[_Option] = []
+    reference, out_shape, in_shape = None, (), ()
+    if part.of:
+        values = Definitions(question.define, env)
+        if part.wrt:
+            out_shape = np.shape(_symbolic(question, dims)[1][part.of])
+            in_shape = instance.params[part.wrt].shape
+            jacobian = _jacobian(question, dims, part.of, part.wrt)
+            reference = _substitute(jacobian, _substitution(question, dims, instance))
+        else:
+            reference = _substitute(values[part.of], {})
+            out_shape = reference.shape
+        options.append(("answer", reference, None, True))
+    for i, option in enumerate(part.choice.options):
+        options.append((f"options[{i}]", _option_value(option, env), option.text, _option_correct(option, env)))
+    for name in part.choice.misconceptions:
+        assert reference is not None and part.wrt is not None
+        options.append((name, misconception(name, instance, part, reference, out_shape, in_shape), None, False))
+    if not any(option[3] for option in options):
+        raise _Clash(part.id, f"part '{part.id}': no option is correct")
+    for a in range(len(options)):
+        for b in range(a):
+            if _same_option(options[a], options[b]):
+                raise _Clash(part.id, f"part '{part.id}': option {options[a][0]} equals option {options[b][0]}")
+    return reference, out_shape, in_shape, options
+
+
+def _option_value(option: ChoiceOption, env: Mapping[str, Any]) -> np.ndarray | None:
+    return None if option.value is None else tidy_array(evaluate(option.value, env, EXACT))
+
+
+def _option_correct(option: ChoiceOption, env: Mapping[str, Any]) -> bool:
+    if isinstance(option.correct, bool):
+        return option.correct
+    return bool(np.all(evaluate(option.correct, env, EXACT)))
+
+
+def _same_option(a: _Option, b: _Option) -> bool:
+    """Whether two options would look alike to a student: equal texts, or equal values exactly."""
+    if a[1] is None or b[1] is None:
+        return a[1] is None and b[1] is None and a[2] == b[2]
+    if a[1].shape != b[1].shape:
+        return False
+    pairs = zip(a[1].flat, b[1].flat, strict=True)
+    return all(x == y or sympy.simplify(sympified(x) - sympified(y)) == 0 for x, y in pairs)
+
+
+def misconception(name: str, instance: Instance, part: PartSpec, answer: np.ndarray, out_shape: tuple[int, ...],
+                  in_shape: tuple[int, ...]) -> np.ndarray:
+    """A ready-made wrong derivative, exact, for a part asking for J = d of / d wrt (shape A + B):
+
+    - `transposed`: J with its axes reordered B + A, entry [b..., a...] = J[a..., b...] (the
+      Jacobian's transpose for a vector function of a vector); refused when A or B is empty,
+      where it would be J itself.
+    - `sign`: -J.
+    - `inner_dropped`: every entry differentiated by the chain rule without its inner derivative:
+      a function of an argument u that depends on the input, g(u), gives g'(u) instead of
+      g'(u) du/dx, and a power u^n gives n u^(n-1) (sums and products by their usual rules);
+      taken on the symbolic definition over the parameters' symbols, the numbers put in after.
+
+    Raises:
+        SolveError: `transposed` for a scalar output or input.
+    """
+    if name == "sign":
+        return tidy_array(np.vectorize(lambda v: -sympified(v), otypes=[object])(answer))
+    if name == "transposed":
+        if not out_shape or not in_shape:
+            raise SolveError(f"{part.where}: question '{instance.question.id}' part '{part.id}': misconception "
+                             f"'transposed' needs a non-scalar output and input (shapes {list(out_shape)} and "
+                             f"{list(in_shape)}): it would be the answer itself")
+        axes = tuple(range(len(out_shape), len(out_shape) + len(in_shape))) + tuple(range(len(out_shape)))
+        return np.transpose(answer, axes).copy()
+    assert name == "inner_dropped" and part.wrt is not None
+    question = instance.question
+    dims = tuple(sorted(instance.dims.items()))
+    symbols, env = _symbolic(question, dims)
+    out = np.asarray(env[part.of], dtype=object)
+    inputs = symbols[part.wrt]
+    dropped = np.empty(out.shape + inputs.shape, dtype=object)
+    for a in np.ndindex(out.shape):
+        for b in np.ndindex(inputs.shape):
+            dropped[a + b] = _derivative_without_inner(sympified(out[a]), inputs[b])
+    return _substitute(dropped, _substitution(question, dims, instance))
+
+
+def _derivative_without_inner(e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """d e / d x by the chain rule with every inner derivative left out (see `misconception`)."""
+    if x not in e.free_symbols:
+        return sympy.Integer(0)
+    if e == x:
+        return sympy.Integer(1)
+    if isinstance(e, sympy.Add):
+        return sympy.Add(*(_derivative_without_inner(arg, x) for arg in e.args))
+    if isinstance(e, sympy.Mul):
+        args = e.args
+        return sympy.Add(*(
+            _derivative_without_inner(args[i], x) * sympy.Mul(*(args[:i] + args[i + 1:])) for i in range(len(args))
+        ))
+    if isinstance(e, sympy.Pow) and x not in e.exp.free_symbols:
+        return e.exp * e.base ** (e.exp - 1)
+    if isinstance(e, sympy.Pow) and x not in e.base.free_symbols:
+        return e * sympy.log(e.base)
+    if isinstance(e, sympy.Function) and len(e.args) == 1:
+        return e.fdiff(1)
+    return sympy.diff(e, x)  # (anything else: its derivative, inner derivatives and all)

@@ -18,10 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import sympy
 
 from generator.answers.floats import NotAFloatError, float_array
 from generator.answers.indexform import check_index_form
-from generator.answers.solve import Solution
+from generator.answers.solve import PartAnswer, Solution
 from generator.errors import VerifyError
 from generator.spec.expr import DEFINITIONS, NUMERIC, Expr, evaluate, inputs_of, symbol_values
 from generator.spec.model import QuestionSpec
@@ -110,6 +111,9 @@ def _verify(solution: Solution) -> None:
     question = solution.instance.question
     for answer in solution.parts:
         part = answer.spec
+        if answer.choice is not None:
+            verify_choice(solution, answer, base)
+            continue
         try:
             exact = float_array(answer.value)
         except NotAFloatError as e:
@@ -155,3 +159,125 @@ def _verify(solution: Solution) -> None:
             instance = solution.instance
             label = f"variant {instance.variant} (seed {instance.seed})"
             check_index_form(question, answer.index_form, instance.dims, instance.params, exact, label)
+
+
+# --- choice parts -----------------------------------------------------------------------------
+
+
+def verify_choice(solution: Solution, answer: PartAnswer, base: dict[str, Any]) -> None:
+    """Check a choice part: every option evaluated again in floats with numpy, the correct letters
+    worked out again from those floats, and the options told apart in floats.
+
+    The part's own answer (its `of`) is its definition in floats, or its derivative by central
+    finite differences; an author's option is its expression in floats; `sign` and `transposed`
+    are made from the numeric answer; `inner_dropped`, a mistake with no numeric twin, is its
+    exact value as a float. With an `of`, an option is correct when its float equals the numeric
+    answer (within the check's tolerance); otherwise, and for text, when its `correct` (true,
+    false, or a condition evaluated with numpy) says so.
+
+    Raises:
+        VerifyError: an option's exact value and its float disagree, the correct letters differ,
+            or two options are equal in floats (naming question, part, variant and the values).
+    """
+    assert answer.choice is not None
+    part, instance = answer.spec, solution.instance
+    question = instance.question
+    assert part.choice is not None
+    label = f"question '{question.id}', part '{part.id}', variant {instance.variant} (seed {instance.seed})"
+    reference = _numeric_reference(solution, answer, base) if part.of else None
+    floats: dict[str, np.ndarray | None] = {}
+    correct: dict[str, bool] = {}
+    for option in answer.choice.options:
+        numeric = _numeric_option(option.source, part.choice.options, reference, option.value, base,
+                                  len(answer.out_shape))
+        floats[option.letter] = numeric
+        if option.value is not None and option.source != "inner_dropped":
+            exact = _exact_floats(option.value, question)
+            assert numeric is not None  # (a value option has a float value)
+            if exact.shape != numeric.shape or not np.all(_close(exact, numeric)):
+                raise VerifyError(f"{part.where}: {label}: option ({option.letter}) ({option.source}) is "
+                                  f"{_listed(exact)} exactly but {_listed(numeric)} in floats")
+        if reference is not None and numeric is not None:
+            correct[option.letter] = numeric.shape == reference.shape and bool(np.all(_close(numeric, reference)))
+        else:
+            correct[option.letter] = _numeric_correct(option.source, part.choice.options, base)
+    numeric_letters = [letter for letter, ok in correct.items() if ok]
+    if list(answer.choice.letters) != numeric_letters:
+        values = "; ".join(f"({o.letter}) {_listed(floats[o.letter]) if o.value is not None else o.text}"
+                           for o in answer.choice.options)
+        raise VerifyError(f"{part.where}: {label}: the key marks {_letters(answer.choice.letters)} but the options "
+                          f"evaluated again with numpy make {_letters(numeric_letters)} correct ({values})")
+    letters = [o.letter for o in answer.choice.options if floats[o.letter] is not None]
+    for i, a in enumerate(letters):
+        for b in letters[:i]:
+            x, y = floats[a], floats[b]
+            assert x is not None and y is not None
+            if x.shape == y.shape and np.all(_close(x, y)):
+                raise VerifyError(f"{part.where}: {label}: options ({b}) and ({a}) are equal in floats "
+                                  f"({_listed(y)} and {_listed(x)}); a student could not tell them apart")
+
+
+def _numeric_reference(solution: Solution, answer: PartAnswer, base: dict[str, Any]) -> np.ndarray:
+    """The part's answer in floats: its definition, or its derivative by central finite differences."""
+    part = answer.spec
+    if part.wrt is None:
+        return np.asarray(base[part.of], dtype=float)
+    numeric = np.empty(answer.out_shape + answer.in_shape)
+    steps = _downstream(solution.instance.question, part.of, part.wrt)
+    point = base[part.wrt]
+    for b in np.ndindex(answer.in_shape):
+        plus, minus = point.copy(), point.copy()
+        plus[b] += STEP
+        minus[b] -= STEP
+        numeric[(..., *b)] = (_define({**base, part.wrt: plus}, steps, part.of)
+                              - _define({**base, part.wrt: minus}, steps, part.of)) / (2 * STEP)
+    return numeric
+
+
+def _numeric_option(source: str, written: Any, reference: np.ndarray | None, exact: np.ndarray | None,
+                    base: dict[str, Any], out_axes: int) -> np.ndarray | None:
+    """One option's value in floats (None for text), made without the exact value where there is a way."""
+    if source == "answer":
+        return reference
+    if source == "sign":
+        assert reference is not None
+        return -reference
+    if source == "transposed":  # entry [b..., a...] = answer[a..., b...]: the output's axes moved last
+        assert reference is not None
+        return np.moveaxis(reference, tuple(range(out_axes)), tuple(range(reference.ndim - out_axes, reference.ndim)))
+    if source == "inner_dropped":
+        assert exact is not None
+        return float_array(exact)  # (no symbols: a derivative with respect to a parameter is a number)
+    option = written[int(source.removeprefix("options[").removesuffix("]"))]
+    return None if option.value is None else np.asarray(evaluate(option.value, base, NUMERIC), dtype=float)
+
+
+def _numeric_correct(source: str, written: Any, base: dict[str, Any]) -> bool:
+    """Whether an option without a numeric answer to compare with is correct: its `correct`, a
+    condition evaluated with numpy."""
+    if not source.startswith("options["):
+        return False  # (a misconception is wrong by construction)
+    option = written[int(source.removeprefix("options[").removesuffix("]"))]
+    if isinstance(option.correct, bool):
+        return option.correct
+    return bool(np.all(evaluate(option.correct, base, NUMERIC)))
+
+
+def _exact_floats(value: np.ndarray, question: QuestionSpec) -> np.ndarray:
+    """An exact option in floats; a formula at the symbols' numeric stand-ins (those `NUMERIC` evaluates it at)."""
+    if question.symbols and any(sympy.sympify(v).free_symbols for v in value.flat):
+        probes = symbol_values(question.symbols, NUMERIC)
+        at = {sympy.Symbol(name, real=True): sympy.Float(float(probes[name])) for name in question.symbols}
+        value = np.vectorize(lambda v: sympy.sympify(v).xreplace(at), otypes=[object])(value)
+    return float_array(value)
+
+
+def _letters(letters: Any) -> str:
+    return ", ".join(f"({letter})" for letter in letters) or "no option"
+
+
+def _listed(value: np.ndarray | None) -> str:
+    if value is None:
+        return "text"
+    array = np.asarray(value, dtype=float)
+    return f"{float(array):.10g}" if array.ndim == 0 else np.array2string(array, precision=10, separator=", ")

@@ -81,6 +81,9 @@ LARGE_NUMBER = READABLE_NUMBER
 # Constraints that need more draws than this on average make a failed build (after MAX_TRIES
 # draws) a real possibility for some seed.
 MANY_DRAWS = MAX_TRIES // 10
+# A choice part whose options coincide (and the variant is drawn again) in more than this share
+# of the draws is reported: its distractors are often the answer in disguise.
+OFTEN_REDRAWN = 0.2
 # A repeat is reported when the ranges alone make it this unlikely (a Poisson estimate of the
 # chance that K uniform draws over the parameter space collide that often).
 REPEAT_P_VALUE = 1e-3
@@ -265,6 +268,7 @@ def _check_draws(question: QuestionSpec, seeds: int, env: Any, found: _Findings)
         _check_repeats(question, draws, found)
         _check_degenerate(question, draws, found)
         _check_large(question, draws, found)
+        _check_choice_redraws(question, draws, found)
     return draws
 
 
@@ -365,6 +369,21 @@ def _check_degenerate(question: QuestionSpec, draws: list[_Draw], found: _Findin
             found.problems.append(
                 f"{part.where}: parts[{index}] ({part.id}): every entry of the answer is 0"
                 f"{_seeds_suffix(zero, len(draws)) or f' [seed {zero[0]}]'}; a constraint should rule this out"
+            )
+
+
+def _check_choice_redraws(question: QuestionSpec, draws: list[_Draw], found: _Findings) -> None:
+    """Report a choice part whose options were equal (so the variant was drawn again) in many draws."""
+    for index, part in enumerate(question.parts):
+        choice = draws[0].solution.parts[index].choice
+        if choice is None:
+            continue
+        redrawn = [d.seed for d in draws if (c := d.solution.parts[index].choice) is not None and c.redraws]
+        if len(redrawn) > OFTEN_REDRAWN * len(draws):
+            found.problems.append(
+                f"{part.where}: parts[{index}] ({part.id}): two options were equal, and the variant drawn again, in "
+                f"{len(redrawn)} of {len(draws)} draws [seeds {', '.join(map(str, redrawn[:8]))}"
+                f"{', ...' if len(redrawn) > 8 else ''}]; choose distractors that differ from the answer more often"
             )
 
 

@@ -43,12 +43,13 @@ from generator.outputs.spreadsheet import FORMULA_STARTS, spreadsheet_safe
 from generator.render.latex import latex_answer, polynomial_in_e
 from generator.spec.assemble import Plan
 
-__all__ = ["COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table", "spreadsheet_text"]
+__all__ = ["CHOICE_COLUMNS", "COLUMNS", "RULE_COLUMNS", "answer_rows", "make_key_table", "spreadsheet_text"]
 
 COLUMNS = (
     "document", "variant", "student_id", "student_name", "number", "question", "part", "latex", "exact", "decimal",
 )
 RULE_COLUMNS = ("rule", "rounded", "tolerance")
+CHOICE_COLUMNS = ("letters", "options")  # only in a build with a choice part
 
 
 _FORMULA_START = FORMULA_STARTS
@@ -170,10 +171,25 @@ def answer_rows(solution: Solution, latex: Sequence[str] | None = None) -> tuple
     rows = []
     for answer, text in zip(solution.parts, latex, strict=True):
         rule = answer.spec.rule
+        if answer.choice is not None:
+            rows.append(_choice_row(answer, text))
+            continue
         shown = _nested(answer.value, lambda v, r=rule: rounded_text(v, r.kind, r.digits)) if rule.rounded else ""
         rows.append((answer.spec.id, text, _nested(answer.value, _exact), _nested(answer.value, _decimal),
                      rule_label(rule), shown, tolerance_label(rule)))
     return tuple(rows)
+
+
+def _choice_row(answer: Any, text: str) -> tuple[str, ...]:
+    """A choice part's cells: latex holds the letters as the key prints them, exact and decimal
+    the answer of its `of` (empty without one), then the letters (`B;D`) and every option as
+    shown (`(A) 3; (B) -3; (C) none of these`)."""
+    value = answer.value
+    exact, decimal = (_nested(value, _exact), _nested(value, _decimal)) if value.size else ("", "")
+    options = "; ".join(
+        f"({o.letter}) {o.text if o.value is None else _nested(o.value, _exact)}" for o in answer.choice.options
+    )
+    return (answer.spec.id, text, exact, decimal, "exact", "", "", ";".join(answer.choice.letters), options)
 
 
 def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[str, ...]]]) -> str:
@@ -184,7 +200,8 @@ def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     rules = any(len(row) > 4 and row[4] != "exact" for rows in answers.values() for row in rows)
-    writer.writerow(COLUMNS + (RULE_COLUMNS if rules else ()))
+    choices = any(len(row) > 7 for rows in answers.values() for row in rows)
+    writer.writerow(COLUMNS + (RULE_COLUMNS if rules else ()) + (CHOICE_COLUMNS if choices else ()))
     for document in plan.documents:
         for seat in plan.seats:
             student_id, student_name = (seat.student.id, seat.student.name) if seat.student else ("", "")
@@ -196,5 +213,6 @@ def make_key_table(plan: Plan, answers: Mapping[tuple[int, str], Sequence[tuple[
                         spreadsheet_text(slot.question), spreadsheet_text(part),
                         _answer_cell(latex), _answer_cell(exact), _answer_cell(decimal),
                         *(map(_answer_cell, row[4:7]) if rules else ()),
+                        *(map(spreadsheet_text, row[7:9] if len(row) > 7 else ("", "")) if choices else ()),
                     ))
     return out.getvalue()

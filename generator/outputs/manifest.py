@@ -29,7 +29,7 @@ from generator.answers.rounding import rounded_text, tolerance_numbers
 from generator.answers.solve import PartAnswer, Solution, to_plain
 from generator.outputs.cache import installed_versions
 from generator.outputs.layout import combined_file, copy_file
-from generator.render.latex import latex_answer
+from generator.render.latex import latex_answer, latex_value
 from generator.spec.assemble import Plan
 from generator.spec.roster import Roster
 
@@ -52,6 +52,8 @@ def manifest_entry(solution: Solution, latex: Sequence[str] | None = None) -> di
 
 
 def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
+    if answer.choice is not None:
+        return _choice_entry(answer, text)
     entry: dict[str, Any] = {
         "id": answer.spec.id,
         "of": answer.spec.of,
@@ -66,6 +68,33 @@ def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
         entry["rule"] = {"kind": rule.kind, "digits": rule.digits, "tolerance": tolerance_numbers(rule)}
         entry["rounded"] = to_plain_rounded(answer.value, rule.kind, rule.digits)
     return entry
+
+
+def _choice_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
+    """A choice part: its `of` and `wrt` (null where it has none), the correct `letters`, and each
+    option as shown: letter, where it came from (`answer`, `options[i]`, a misconception), its
+    exact value and LaTeX (or its text), and whether it is correct; `value` is the `of`'s answer."""
+    assert answer.choice is not None
+    options = []
+    for option in answer.choice.options:
+        item: dict[str, Any] = {"letter": option.letter, "source": option.source, "correct": option.correct}
+        if option.value is None:
+            item["text"] = option.text
+        else:
+            item["value"] = to_plain(option.value)
+            item["latex"] = latex_value(option.value)
+        options.append(item)
+    return {
+        "id": answer.spec.id,
+        "of": answer.spec.of or None,
+        "wrt": answer.spec.wrt,
+        "shape": list(answer.value.shape),
+        "value": to_plain(answer.value),
+        "latex": text,  # the correct letters, as printed in the key
+        "letters": list(answer.choice.letters),
+        "options": options,
+        "redraws": answer.choice.redraws,
+    }
 
 
 def to_plain_rounded(value: Any, kind: str, digits: int) -> Any:

@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.answers.indexform import latex_index_form, layout_sentence
 from generator.answers.rounding import readable, rule_tex
-from generator.answers.solve import PartAnswer, Solution, sympified, tidy_array
+from generator.answers.solve import ChoiceOptionAnswer, PartAnswer, Solution, sympified, tidy_array
 from generator.errors import RenderError
 from generator.render.latex import (
     DEFAULT_INDEX_NAMES,
@@ -86,6 +86,8 @@ class RenderedPart:
     vectorized: str
     check: str = FINITE_DIFFERENCES  # how the answer was checked: FINITE_DIFFERENCES (a Jacobian) or VALUE_CHECK
     rounded: bool = False  # answered to some decimals or significant digits
+    options: str = ""  # a choice part: its lettered options with boxes to tick (the sheet)
+    marked: str = ""  # a choice part: the same options, the correct ones' boxes ticked (the key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +349,8 @@ def _render_part(
     env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
 ) -> RenderedPart:
     part = answer.spec
+    if answer.choice is not None:
+        return _render_choice(env, answer, exact, context, owner)
     block = _rounded_block(answer, exact) if part.rule.rounded else _answer_block(answer, exact)
     local = {**context, "answer": plain_value(answer.value), "answer_block": block, "part": {"id": part.id}}
     prompt = render_text(env, part.prompt, local, owner)
@@ -356,6 +360,34 @@ def _render_part(
     index_form = _inline_math(latex_index_form(form)) if form else ""
     check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
     return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded)
+
+
+def choice_option_latex(option: ChoiceOptionAnswer) -> str:
+    """One option as the sheet shows it: its value in math mode, or its text as written."""
+    return option.text or "" if option.value is None else f"${latex_value(option.value)}$"
+
+
+def _choice_list(answer: PartAnswer, marked: bool) -> str:
+    """The lettered options, one a line, each with a box (ticked in the key where it is correct)."""
+    assert answer.choice is not None
+    lines = []
+    for option in answer.choice.options:
+        box = r"$\boxtimes$" if marked and option.correct else r"$\square$"
+        lines.append(rf"\par\noindent\hspace*{{1em}}{box}~({option.letter})~{choice_option_latex(option)}")
+    return "\n".join(lines)
+
+
+def _render_choice(
+    env: SandboxedEnvironment, answer: PartAnswer, letters: str, context: dict[str, Any], owner: str
+) -> RenderedPart:
+    """A choice part: the prompt, the options to tick (sheet) and the same with the correct ones
+    ticked (key); its answer is the correct letters (`letters`, its `latex_answer`)."""
+    part = answer.spec
+    local = {**context, "part": {"id": part.id}}
+    prompt = render_text(env, part.prompt, local, owner)
+    check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
+    return RenderedPart(part.id, part.points, prompt, letters, "", "", check, False,
+                        options=_choice_list(answer, False), marked=_choice_list(answer, True))
 
 
 def render_question(
@@ -504,6 +536,9 @@ def key_facts(questions: Sequence[RenderedQuestion]) -> dict[str, Any]:
                   "finite differences, each value by evaluating its definition again in floating point with numpy.")
     if any(part.rounded for part in parts):
         checks += " Rounded answers are rounded from the exact value, halves away from zero."
+    if any(part.options for part in parts):
+        checks += (" Each multiple-choice option was evaluated again in floating point with numpy, and the correct "
+                   "letters worked out again from those numbers.")
     return {"jacobians": FINITE_DIFFERENCES in kinds, "index_forms": any(part.index_form for part in parts),
             "checks": checks}
 

@@ -270,5 +270,8 @@ def latex_value(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:
 
 def latex_answer(answer: Any) -> str:
     """A part's exact answer (a `solve.PartAnswer`) as the key prints it: tensor blocks labelled
-    with the names of the part's index form. manifest.json and answers.csv hold this text too."""
+    with the names of the part's index form. manifest.json and answers.csv hold this text too.
+    A choice part's answer is its correct letters, `(B), (D)`."""
+    if getattr(answer, "choice", None) is not None:
+        return ", ".join(f"({letter})" for letter in answer.choice.letters)
     return latex_value(answer.value, answer.index_form.index_names if answer.index_form else DEFAULT_INDEX_NAMES)

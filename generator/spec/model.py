@@ -46,7 +46,10 @@ from generator.spec.yamlload import KeyPath, Positions, load_yaml, read_regular_
 __all__ = [
     "EXACT_RULE",
     "AnswerRule",
+    "MISCONCEPTIONS",
     "Bank",
+    "ChoiceOption",
+    "ChoiceSpec",
     "ExamEntry",
     "ExamSpec",
     "IndexDefinition",
@@ -160,6 +163,34 @@ class VectorizedSpec:
     latex: TemplateText
 
 
+# The ready-made wrong answers of a derivative choice (what each is: generator.answers.solve.misconception).
+MISCONCEPTIONS = ("transposed", "sign", "inner_dropped")
+MAX_OPTIONS = 26  # lettered (A) to (Z)
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceOption:
+    """One option an author writes for a choice part: an expression (`value`, a number, array or
+    formula) or LaTeX `text`; `correct` is True, False, or a condition decided per variant."""
+
+    value: Expr | None
+    text: str | None
+    correct: bool | Expr
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSpec:
+    """A multiple-choice (or true/false) part's options: the author's, then the ready-made
+    `misconceptions` of the part's derivative; with an `of`, the part's own answer is an option
+    too (the correct one). `shuffle`: the options are put in a random order per variant."""
+
+    options: tuple[ChoiceOption, ...]
+    misconceptions: tuple[str, ...]
+    shuffle: bool
+    where: Location
+
+
 @dataclass(frozen=True, slots=True)
 class PartSpec:
     """One thing the student computes: a value of a definition, or its Jacobian wrt a parameter."""
@@ -174,6 +205,7 @@ class PartSpec:
     vectorized: VectorizedSpec | None
     where: Location
     rule: AnswerRule = EXACT_RULE
+    choice: ChoiceSpec | None = None  # a multiple-choice part; `of` is then "" when it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,11 +757,14 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
         if raw["id"] in seen:
             p.add(path + ("id",), f"duplicate part id '{raw['id']}'")
         seen.add(raw["id"])
-        if raw["of"] not in defined:
+        if "of" not in raw and "choice" not in raw:
+            p.add(path, "missing required key 'of'")
+            continue
+        if "of" in raw and raw["of"] not in defined:
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
             p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
-        if formulas.get(raw["of"]):
+        if "choice" not in raw and formulas.get(raw["of"]):
             free = sorted(formulas[raw["of"]])
             of, x = raw["of"], free[0]
             p.add(path + ("of",), f"'{of}' is a formula in {', '.join(free)}; a part cannot ask for a formula yet: "
@@ -745,24 +780,73 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
             p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
         index_form = None
-        if "index_form" in raw:
+        if "index_form" in raw and "choice" not in raw:
             if scope is None:
                 p.add(path + ("index_form",), "needs an `index: define:` section in the question")
             else:
                 index_form = _index_form(p, raw, positions, path, scope)
+        choice = _choice(p, raw, positions, path, values, symbols) if "choice" in raw else None
         parts.append(PartSpec(
             id=raw["id"],
-            of=raw["of"],
+            of=raw.get("of", ""),
             wrt=wrt,
             points=raw.get("points"),
             prompt=_template(raw["prompt"], positions, path + ("prompt",)),
             answer=_template(raw["answer"], positions, path + ("answer",)) if "answer" in raw else None,
             index_form=index_form,
-            vectorized=_vectorized(p, raw["vectorized"], positions, path, values) if "vectorized" in raw else None,
+            vectorized=(_vectorized(p, raw["vectorized"], positions, path, values)
+                        if "vectorized" in raw and "choice" not in raw else None),
             where=positions.at(path),
             rule=_answer_rule(p, raw, path),
+            choice=choice,
         ))
     return parts
+
+
+def _choice(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath, values: set[str],
+            symbols: frozenset[str]) -> ChoiceSpec:
+    """A part's `choice:` section: each option an expression or text, correct or not (or a
+    condition), and the misconceptions of the part's derivative."""
+    base = path + ("choice",)
+    section = raw["choice"]
+    for key in ("decimals", "sigfigs", "tolerance", "show_exact", "index_form", "vectorized", "answer"):
+        if key in raw:
+            p.add(path + (key,), f"a choice part is answered by its letters; {key} does not apply", key=True)
+    options = []
+    for i, item in enumerate(section.get("options", [])):
+        where: KeyPath = base + ("options", i)
+        if ("value" in item) == ("text" in item):
+            p.add(where, "give either value (an expression) or text (LaTeX), not both or neither")
+            continue
+        written: bool | str = item.get("correct", False)
+        correct: bool | Expr | None = written if isinstance(written, bool) else \
+            _expression(p, written, positions, where + ("correct",), values, symbols=symbols)
+        if correct and "value" in item and "of" in raw:
+            p.add(where + ("correct",), f"the part's answer ({raw['of']}) is the correct value; another value marked "
+                                        "correct would equal it (leave out `of` to mark values yourself)")
+        value = _expression(p, item["value"], positions, where + ("value",), values, symbols=symbols) \
+            if "value" in item else None
+        if correct is None or ("value" in item and value is None):
+            continue
+        options.append(ChoiceOption(value, item.get("text"), correct, positions.at(where)))
+    misconceptions = tuple(section.get("misconceptions", []))
+    for i, name in enumerate(misconceptions):
+        if name not in MISCONCEPTIONS:
+            p.add(base + ("misconceptions", i), f"unknown misconception {name!r} (known: {', '.join(MISCONCEPTIONS)})")
+    if misconceptions and ("of" not in raw or "wrt" not in raw):
+        p.add(base + ("misconceptions",), "misconceptions are wrong derivatives: the part needs `of` and `wrt`",
+              key=True)
+    if "of" not in raw and section.get("options") and all(o.get("correct", False) is False
+                                                          for o in section["options"]):
+        p.add(base + ("options",), "no option is correct: mark one with correct: true, give a condition "
+                                   "(correct: \"det(M) > 0\"), or give the part an `of` (its answer is then an option)",
+              key=True)
+    count = len(section.get("options", [])) + len(misconceptions) + ("of" in raw)
+    if count < 2:
+        p.add(base, f"expected at least 2 options, got {count}", key=True)
+    elif count > MAX_OPTIONS:
+        p.add(base, f"expected at most {MAX_OPTIONS} options (lettered A to Z), got {count}", key=True)
+    return ChoiceSpec(tuple(options), misconceptions, bool(section.get("shuffle", True)), positions.at(base))
 
 
 def _answer_rule(p: _Problems, raw: dict[str, Any], path: KeyPath) -> AnswerRule:
