@@ -82,7 +82,8 @@ LARGE_NUMBER = READABLE_NUMBER
 # draws) a real possibility for some seed.
 MANY_DRAWS = MAX_TRIES // 10
 # A choice part whose options coincide (and the variant is drawn again) in more than this share
-# of the draws is reported: its distractors are often the answer in disguise.
+# of the draws, and in 3 draws at least (fewer say little), is reported: its distractors are often
+# the answer in disguise.
 OFTEN_REDRAWN = 0.2
 # A repeat is reported when the ranges alone make it this unlikely (a Poisson estimate of the
 # chance that K uniform draws over the parameter space collide that often).
@@ -379,7 +380,7 @@ def _check_choice_redraws(question: QuestionSpec, draws: list[_Draw], found: _Fi
         if choice is None:
             continue
         redrawn = [d.seed for d in draws if (c := d.solution.parts[index].choice) is not None and c.redraws]
-        if len(redrawn) > OFTEN_REDRAWN * len(draws):
+        if len(redrawn) > OFTEN_REDRAWN * len(draws) and len(redrawn) >= 3:
             found.problems.append(
                 f"{part.where}: parts[{index}] ({part.id}): two options were equal, and the variant drawn again, in "
                 f"{len(redrawn)} of {len(draws)} draws [seeds {', '.join(map(str, redrawn[:8]))}"
