@@ -270,19 +270,22 @@ def test_a_planted_wrong_option_value_fails():
 
 def test_manifest_and_answers_record_the_letters_and_every_option():
     solution = solved(BANK / "mc-linear-algebra.yaml", 42, 0)
-    entry = manifest_entry(solution)
+    entry = json.loads(json.dumps(manifest_entry(solution)))  # (as manifest.json holds it)
     det, positive, jacobian = entry["parts"]
     choice = solution.parts[0].choice
-    assert det["letters"] == list(choice.letters) and det["latex"] == f"({choice.letters[0]})"
+    assert det["kind"] == "choice" and det["letters"] == list(choice.letters)
+    assert det["latex"] == f"({choice.letters[0]})"
     assert det["of"] == "D" and det["value"] == int(solution.values["D"][()])
-    assert [o["letter"] for o in det["options"]] == ["A", "B", "C", "D"]
-    assert {o["source"] for o in det["options"]} == {"answer", "options[0]", "options[1]", "options[2]"}
-    assert all(o["correct"] == (o["source"] == "answer") for o in det["options"])
-    assert positive["of"] is None and positive["value"] == [] and positive["options"][0]["text"] == "True"
-    assert [o["source"] for o in jacobian["options"]] == [o.source for o in solution.parts[2].choice.options]
+    assert [o["letter"] for o in det["choices"]] == ["A", "B", "C", "D"]
+    assert {o["source"] for o in det["choices"]} == {"answer", "options[0]", "options[1]", "options[2]"}
+    assert all(o["correct"] == (o["source"] == "answer") for o in det["choices"])
+    assert all(o["text"] == f"${o['latex']}$" for o in det["choices"])
+    assert positive["of"] is None and positive["value"] == [] and positive["choices"][0]["text"] == "True"
+    assert "value" not in positive["choices"][0]
+    assert [o["source"] for o in jacobian["choices"]] == [o.source for o in solution.parts[2].choice.options]
     rows = answer_rows(solution)
     assert rows[0][1] == det["latex"] and rows[0][7] == choice.letters[0]
-    assert rows[0][8] == "; ".join(f"({o['letter']}) {o['value']}" for o in det["options"])
+    assert rows[0][8] == "; ".join(f"({o['letter']}) {o['value']}" for o in det["choices"])
     assert rows[1][2:4] == ("", "") and rows[1][8] == "(A) True; (B) False"
 
 
@@ -325,7 +328,7 @@ def test_a_built_worksheet_shows_the_options_and_its_key_the_letters(tmp_path):
                 assert f"Answer: {part['latex']}" in key
                 for letter in part["letters"]:
                     assert f"⊠ ({letter})" in key and f"□ ({letter})" in sheet
-                for option in part["options"]:
+                for option in part["choices"]:
                     assert f"({option['letter']})" in sheet
         assert "Answer:" not in sheet
         assert "correct letters worked out again from those numbers" in key

@@ -29,7 +29,7 @@ from generator.answers.rounding import rounded_text, tolerance_numbers
 from generator.answers.solve import PartAnswer, Solution, to_plain
 from generator.outputs.cache import installed_versions
 from generator.outputs.layout import combined_file, copy_file
-from generator.render.latex import latex_answer, latex_value
+from generator.render.latex import choice_option_latex, latex_answer, latex_value
 from generator.spec.assemble import Plan
 from generator.spec.roster import Roster
 
@@ -71,28 +71,29 @@ def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
 
 
 def _choice_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
-    """A choice part: its `of` and `wrt` (null where it has none), the correct `letters`, and each
-    option as shown: letter, where it came from (`answer`, `options[i]`, a misconception), its
-    exact value and LaTeX (or its text), and whether it is correct; `value` is the `of`'s answer."""
+    """A choice part (`kind: choice`): its `of` and `wrt` (null where it has none), the correct
+    `letters`, and `choices`, each option as shown: letter, where it came from (`answer`,
+    `options[i]`, a misconception), whether it is correct, its LaTeX `text` as on the sheet, and
+    for an expression its exact `value` and `latex`; `value` is the `of`'s answer."""
     assert answer.choice is not None
-    options = []
+    choices = []
     for option in answer.choice.options:
-        item: dict[str, Any] = {"letter": option.letter, "source": option.source, "correct": option.correct}
-        if option.value is None:
-            item["text"] = option.text
-        else:
+        item: dict[str, Any] = {"letter": option.letter, "source": option.source, "correct": option.correct,
+                                "text": choice_option_latex(option)}
+        if option.value is not None:
             item["value"] = to_plain(option.value)
             item["latex"] = latex_value(option.value)
-        options.append(item)
+        choices.append(item)
     return {
         "id": answer.spec.id,
+        "kind": "choice",
         "of": answer.spec.of or None,
         "wrt": answer.spec.wrt,
         "shape": list(answer.value.shape),
         "value": to_plain(answer.value),
         "latex": text,  # the correct letters, as printed in the key
         "letters": list(answer.choice.letters),
-        "options": options,
+        "choices": choices,
         "redraws": answer.choice.redraws,
     }
 

@@ -25,10 +25,11 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from generator.answers.indexform import latex_index_form, layout_sentence
 from generator.answers.rounding import readable, rule_tex
-from generator.answers.solve import ChoiceOptionAnswer, PartAnswer, Solution, sympified, tidy_array
+from generator.answers.solve import PartAnswer, Solution, sympified, tidy_array
 from generator.errors import RenderError
 from generator.render.latex import (
     DEFAULT_INDEX_NAMES,
+    choice_option_latex,
     escape_text,
     latex_answer,
     latex_approx,
@@ -360,11 +361,6 @@ def _render_part(
     index_form = _inline_math(latex_index_form(form)) if form else ""
     check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
     return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded)
-
-
-def choice_option_latex(option: ChoiceOptionAnswer) -> str:
-    """One option as the sheet shows it: its value in math mode, or its text as written."""
-    return option.text or "" if option.value is None else f"${latex_value(option.value)}$"
 
 
 def _choice_list(answer: PartAnswer, marked: bool) -> str:

@@ -21,6 +21,7 @@ from generator.spec.printable import CJK_FONT, escape_text, unprintable_characte
 __all__ = [
     "CJK_FONT",
     "DEFAULT_INDEX_NAMES",
+    "choice_option_latex",
     "escape_text",
     "latex_answer",
     "latex_approx",
@@ -266,6 +267,12 @@ def latex_value(value: Any, names: Sequence[str] = DEFAULT_INDEX_NAMES) -> str:
     if array.ndim <= 4:
         return latex_tensor(array, names)
     raise ValueError(f"cannot lay out a tensor of order {array.ndim} (at most 4)")
+
+
+def choice_option_latex(option: Any) -> str:
+    """One option of a choice part (a `solve.ChoiceOptionAnswer`) as the sheet shows it: its value
+    in math mode, or its text as written. manifest.json holds this text too."""
+    return option.text or "" if option.value is None else f"${latex_value(option.value)}$"
 
 
 def latex_answer(answer: Any) -> str:
