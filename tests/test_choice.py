@@ -371,7 +371,7 @@ def test_generator_export_writes_the_choice_parts_and_reads_them_back(tmp_path, 
         shutil.copy(BANK / f"{name}.yaml", bank / "questions" / f"{name}.yaml")
     write(bank / "worksheets" / "mc.yaml", "id: mc\ntitle: MC\nquestions: [mc-derivative-rule, mc-linear-algebra]\n")
     run = subprocess.run(["python3", "-m", "generator", "export", fmt, "--bank", str(bank), "--seed", "42",
-                          "--variants", "2", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, check=False,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          "--variants", "2", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                         check=False, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert "each read back equal to the key" in run.stdout and "left out" not in run.stdout + run.stderr
