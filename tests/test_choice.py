@@ -375,3 +375,33 @@ def test_generator_export_writes_the_choice_parts_and_reads_them_back(tmp_path, 
                          check=False, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert "each read back equal to the key" in run.stdout and "left out" not in run.stdout + run.stderr
+
+
+def test_formula_options_are_shown_as_formulas_and_checked_at_the_symbols_stand_ins(tmp_path):
+    path = write(tmp_path / "q.yaml", """
+        id: formulas
+        title: Formulas
+        symbols: [x]
+        parameters:
+          a: {entries: [2, 4]}
+        define:
+          df: sin(a * x) + a * x * cos(a * x)
+        parts:
+          - id: c
+            of: df
+            prompt: "Which is $f'(x)$ for $f(x) = x \\\\sin(<< a >> x)$?"
+            choice:
+              options:
+                - {value: "a * cos(a * x)"}
+                - {value: "sin(a * x) + x * cos(a * x)"}
+        stem: "S"
+        """)
+    solution = solved(path)
+    choice = solution.parts[0].choice
+    answer = next(o for o in choice.options if o.source == "answer")
+    assert sympy.Symbol("x", real=True) in answer.value[()].free_symbols
+    part = render_question(make_environment(), solution).parts[0]
+    assert r"\cos{\left(" in part.options
+    wrong = "A" if answer.letter != "A" else "B"
+    with pytest.raises(VerifyError, match=f"the key marks \\({wrong}\\) but"):
+        verify(planted(solution, 0, wrong))
