@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
 "${apt[@]}" update -qq
 "${apt[@]}" install -y -qq --no-install-recommends \
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-  lmodern latexmk poppler-utils latex-cjk-common latex-cjk-chinese-arphic-gbsn00lp >/dev/null
+  lmodern latexmk poppler-utils zbar-tools latex-cjk-common latex-cjk-chinese-arphic-gbsn00lp >/dev/null
 python3 -m pip install -q -e '.[test]'
 # Byte-compile the package now (what a non-editable install does): with PYTHONDONTWRITEBYTECODE
 # set, as on some CI machines, every run would otherwise compile it again (about 0.05 s a build).

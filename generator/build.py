@@ -36,7 +36,7 @@ from generator.outputs.cache import (
 )
 from generator.outputs.layout import KEY_TABLE, MANIFEST, combined_file, copy_file
 from generator.progress import Progress, progress
-from generator.render.templating import PROJECT_TEMPLATES
+from generator.render.templating import PROJECT_TEMPLATES, PrintSettings
 from generator.typeset.batch import Typesetter, tex_ready
 from generator.typeset.compile import INSTALL_HINT, tex_available
 
@@ -68,6 +68,14 @@ class BuildOptions:
     templates: Path | None = None
     jobs: int | None = None  # TeX runs at the same time; None: one per core (not an input: same bytes)
     kinds: tuple[str, ...] = DOCUMENT_KINDS  # which documents each copy gets, in DOCUMENT_KINDS order
+    paper: str = "a4"  # a4 or letter
+    font_size: int | None = None  # points (10, 11, 12, 14, 17, 20); None: 11, or 14 in large print
+    large_print: bool = False  # 14 pt at least, and a quarter more space between lines
+
+    @property
+    def printing(self) -> PrintSettings:
+        """Paper and print size of every document."""
+        return PrintSettings(self.paper, self.font_size, self.large_print)
 
     @property
     def destination(self) -> Path:
@@ -102,7 +110,8 @@ def build(options: BuildOptions) -> BuildResult:
     # TeX is made ready in the background from here on (two primed runs per TeX worker), while
     # this process imports the stages and loads the bank on one core.
     with _collector_resumed(), progress() as shown, \
-            tex_ready(bool(tex), options.templates, two_sided=options.two_sided, runs=2 * _workers(options)) as ready:
+            tex_ready(bool(tex), options.templates, two_sided=options.two_sided, runs=2 * _workers(options),
+                      printing=options.printing) as ready:
         with _collector_paused():
             # The stages, imported only now that there is work to do (see the module docstring).
             from generator.outputs.keytable import make_key_table
@@ -166,7 +175,7 @@ def _render_documents(env: SandboxedEnvironment, plan: Plan, rendered: Mapping[t
     names: dict[tuple[str, str], list[str]] = {}  # the .tex files of each (document, kind)
     for document in sorted(plan.documents, key=lambda d: -_length(plan, d, rendered)):
         for kind in reversed(options.kinds):
-            texts = _render_kind(env, plan, document, rendered, options.seed, kind)
+            texts = _render_kind(env, plan, document, rendered, options.seed, kind, options.printing)
             if typesetter is not None:  # (TeX reads the batch made from these texts, not the files written next)
                 typesetter.submit(_jobs(plan, document, texts, (kind,)))
             _write(folder, texts, digests)
@@ -238,7 +247,7 @@ def _length(plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str
 
 def _render_kind(
     env: SandboxedEnvironment, plan: Plan, document: DocumentPlan, rendered: Mapping[tuple[int, str], RenderedQuestion],
-    seed: int, kind: str,
+    seed: int, kind: str, printing: PrintSettings,
 ) -> dict[str, str]:
     """One kind of one document for every copy, as `.tex` text by output path."""
     from generator.render.documents import render_document, with_points
@@ -250,7 +259,7 @@ def _render_kind(
                      for s in document.slots[seat.variant_index]]
         texts[copy_file(document.id, seat.folder, kind, ".tex")] = render_document(
             env, kind, document.spec, questions, seed=seed, variant=seat.variant,
-            student=seat.student, template=f"{template_prefix}{kind}.tex.j2",
+            student=seat.student, template=f"{template_prefix}{kind}.tex.j2", printing=printing,
         )
     return texts
 

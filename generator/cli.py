@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--kinds", type=_kinds, default=None, metavar="LIST", help=(
         "which documents each copy gets, comma-separated from sheet, key, solutions (default: all three); "
         "e.g. --kinds sheet,key skips the worked solutions"))
+    b.add_argument("--paper", choices=("a4", "letter"), default="a4", help="paper size of every document (default a4)")
+    b.add_argument("--font-size", type=_font_size, metavar="PT", help=(
+        "font size in points: 10, 11, 12, 14, 17 or 20 (default 11; 14 with --large-print)"))
+    b.add_argument("--large-print", action="store_true", help=(
+        "large print for students who need it: 14 pt at least, wider line spacing, answer spaces to match"))
 
     c = sub.add_parser(
         "check", parents=[common], help="find every problem in question and worksheet files",
@@ -146,6 +151,15 @@ def _seed(text: str) -> int:
     return value
 
 
+def _font_size(text: str) -> int:
+    """argparse type: one of the font sizes the document classes offer."""
+    from generator.render.templating import FONT_SIZES
+
+    if not text.isdigit() or int(text) not in FONT_SIZES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(map(str, FONT_SIZES))}, got {text!r}")
+    return int(text)
+
+
 def _kinds(text: str) -> tuple[str, ...]:
     """argparse type: `sheet,key` -> ("sheet", "key"), in the build's order, each once."""
     from generator.build import DOCUMENT_KINDS
@@ -228,6 +242,7 @@ def _build(args: argparse.Namespace) -> int:
         seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
         worksheets=tuple(args.worksheet), exams=tuple(args.exam), roster=args.roster,
         two_sided=not args.one_sided, templates=args.templates, jobs=args.jobs,
+        paper=args.paper, font_size=args.font_size, large_print=args.large_print,
         **({"kinds": args.kinds} if args.kinds else {}),
     ))
     for note in result.notes:

@@ -9,6 +9,8 @@ in the user's folder first, then in the project's `templates/`.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,8 +44,9 @@ from generator.render.latex import (
     latex_value,
 )
 from generator.render.sandbox import SpecSandbox
-from generator.render.templating import PROJECT_TEMPLATES, SYNTAX, template_paths
-from generator.spec.model import ExamSpec, QuestionSpec, TemplateText, WorksheetSpec
+from generator.render.templating import PROJECT_TEMPLATES, SYNTAX, PrintSettings, template_paths
+from generator.spec.expr import NUMERIC, evaluate
+from generator.spec.model import ExamSpec, PartSpec, QuestionSpec, TemplateText, WorksheetSpec
 from generator.spec.roster import Student
 from generator.spec.texcheck import forbidden_commands, refusal
 
@@ -52,7 +55,10 @@ __all__ = [
     "MACROS_FILE",
     "PROJECT_TEMPLATES",
     "RenderedPart",
+    "CopyMark",
     "RenderedQuestion",
+    "answer_space",
+    "copy_mark",
     "make_environment",
     "render_document",
     "render_question",
@@ -89,6 +95,7 @@ class RenderedPart:
     rounded: bool = False  # answered to some decimals or significant digits
     options: str = ""  # a choice part: its lettered options with boxes to tick (the sheet)
     marked: str = ""  # a choice part: the same options, the correct ones' boxes ticked (the key)
+    space: str = ""  # the answer space on the student sheet, as LaTeX (`answer_space`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +354,7 @@ def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozens
 
 
 def _render_part(
-    env: SandboxedEnvironment, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
+    env: SandboxedEnvironment, question: QuestionSpec, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
 ) -> RenderedPart:
     part = answer.spec
     if answer.choice is not None:
@@ -360,7 +367,77 @@ def _render_part(
     form = answer.index_form
     index_form = _inline_math(latex_index_form(form)) if form else ""
     check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
-    return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded)
+    return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded,
+                        answer_space(question, part))
+
+
+# Default answer spaces, in lines of text (\baselineskip, so that large print makes them larger):
+# a row of a matrix takes 1.6 lines; two more lines are for the general index form.
+_ROW_LINES = 1.6
+_FORM_LINES = 2
+_MAX_LINES = 16  # a box taller than this would not fit on a page beside its question's stem
+_NO_SHAPE_LINES = 8  # when the answer's largest shape cannot be worked out
+
+
+def answer_space(question: QuestionSpec, part: PartSpec) -> str:
+    """The LaTeX of a part's answer space on the student sheet (templates/preamble.tex.j2).
+
+    As the part's `space:` asks, else sized to the answer's shape: a scalar gets a ruled line
+    (and one for the index form, if the part asks for one), a vector, matrix or tensor a box
+    that fits it. The size comes from the question's largest dimensions, not from a variant's,
+    so that every variant of the question leaves the same space and page breaks do not move
+    between copies.
+    """
+    space = part.space
+    if space is not None and space.size is not None:
+        if space.kind == "lines":
+            return f"\\answerlines{{{space.size}}}"
+        return f"\\answer{space.kind}{{{space.size}}}"
+    shape = _largest_shape(question, part.id)
+    if space is None and shape == ():
+        return f"\\answerlines{{{1 + (part.index_form is not None)}}}"
+    lines = _lines_for(shape)
+    kind = space.kind if space is not None else "box"
+    if kind == "lines":
+        return f"\\answerlines{{{max(1, round(lines / 1.8))}}}"
+    return f"\\answer{kind}{{{_number(lines)}\\baselineskip}}"
+
+
+def _lines_for(shape: tuple[int, ...] | None) -> float:
+    """Lines of text an answer of this shape takes written out (as `latex_value` lays it out)."""
+    if shape is None:
+        return _NO_SHAPE_LINES
+    if len(shape) == 0:
+        rows = 1
+    elif len(shape) <= 2:
+        rows = shape[0]
+    elif len(shape) == 3:  # blocks of matrices side by side, as latex_tensor puts them
+        per_row = max(1, min(shape[0], 24 // (shape[-1] * 2 + 2) or 1))
+        rows = math.ceil(shape[0] / per_row) * (shape[1] + 1)
+    else:  # a row of blocks for each first index
+        rows = shape[0] * (shape[2] + 1)
+    return min(_MAX_LINES, round(rows * _ROW_LINES + _FORM_LINES + 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _largest_shape(question: QuestionSpec, part_id: str) -> tuple[int, ...] | None:
+    """The shape of a part's answer at the question's largest dimensions (None if it cannot be told).
+
+    The definitions are evaluated in floats at placeholder parameter values: only the shapes
+    matter, and an answer's shape grows with its dimensions.
+    """
+    part = next(p for p in question.parts if p.id == part_id)
+    dims = {name: high for name, _, high in question.dimensions}
+    env: dict[str, Any] = {name: np.asarray(float(size)) for name, size in dims.items()}
+    shapes = {p.name: tuple(dims[d] if isinstance(d, str) else d for d in p.shape) for p in question.parameters}
+    env.update({name: np.full(shape, 0.375) for name, shape in shapes.items()})
+    try:
+        for name, expr in (*question.derived, *question.define):
+            env[name] = evaluate(expr, env, NUMERIC)
+        out = tuple(np.shape(env[part.of]))
+    except Exception:  # noqa: BLE001 (a placeholder value a definition rejects: the fixed default)
+        return None
+    return out + (shapes[part.wrt] if part.wrt is not None else ())
 
 
 def _choice_list(answer: PartAnswer, marked: bool) -> str:
@@ -401,7 +478,7 @@ def render_question(
         context.update(extras)
     owner = question.id
     parts = tuple(
-        _render_part(env, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True)
+        _render_part(env, question, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True)
     )
     return RenderedQuestion(
         id=question.id,
@@ -452,8 +529,36 @@ def bank_macros(env: SandboxedEnvironment, question_path: str | Path) -> dict[st
 
 
 def with_points(question: RenderedQuestion, points: float | None) -> RenderedQuestion:
-    """The same rendered question with the points an exam gives it."""
-    return question if points == question.points else replace(question, points=points)
+    """The same rendered question with the points an exam gives it.
+
+    Its parts' points are scaled to add up to the new total when they stay in quarter points
+    (5 points over parts of 2 and 2: 2.5 each); otherwise the parts show no points of their own.
+    """
+    if points == question.points:
+        return question
+    old = sum(part.points or 0 for part in question.parts)
+    scaled = [None if points is None or not old or part.points is None else part.points * points / old
+              for part in question.parts]
+    if any(p is not None and (p * 4) % 1 > 1e-9 for p in scaled):
+        scaled = [None] * len(scaled)
+    parts = tuple(replace(part, points=p) for part, p in zip(question.parts, scaled, strict=True))
+    return replace(question, points=points, parts=parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyMark:
+    """How the pages of a copy name it: `label` (the student's id, else the variant letter) and
+    `key`, the hex of "document|label" (UTF-8) that each page's QR code encodes with "|page" added
+    (generator.typeset.qr)."""
+
+    label: str
+    key: str
+
+
+def copy_mark(document: str, variant: str, student: Student | None) -> CopyMark:
+    """The copy id and QR key of one copy of a document."""
+    label = student.id if student is not None else variant
+    return CopyMark(label, f"{document}|{label}".encode().hex())
 
 
 def render_document(
@@ -467,14 +572,17 @@ def render_document(
     student: Student | None = None,
     template: str | None = None,
     extra: dict[str, Any] | None = None,
+    printing: PrintSettings | None = None,
 ) -> str:
     """Render one document of one variant: `templates/<kind>.tex.j2` unless `template` names another.
 
     `kind` is one of `DOCUMENT_KINDS`; exams use `exam-<kind>.tex.j2`. `student` (name, id) is
     printed in the header when given. Templates see `worksheet` (the worksheet or exam spec),
     `questions`, `total` (their points added up), `seed`, `variant`, `student`, `kind`, and `cjk`
-    (true when the text needs the CJK package; see `latex.escape_text`). `extra` adds names to the
-    context (e.g. the seeds of a preview document).
+    (true when the text needs the CJK package; see `latex.escape_text`), `copy` (`CopyMark`: the
+    copy id and QR key), and `paper`, `font_size`, `document_class`, `line_spread` from `printing`
+    (`PrintSettings`; default A4, 11 pt). `extra` adds names to the context (e.g. the seeds of a
+    preview document).
     """
     name = template or f"{kind}.tex.j2"
     questions = list(questions)
@@ -490,6 +598,8 @@ def render_document(
         shape_convention=SHAPE_CONVENTION,
         cjk=False,
         **key_facts(questions),
+        copy=copy_mark(worksheet.id, variant, student),
+        **(printing or PrintSettings()).context(),
     )
     try:
         document = env.get_template(name)

@@ -9,10 +9,42 @@ ordinary LaTeX.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PROJECT_TEMPLATES", "SYNTAX", "project_preamble", "template_paths"]
+__all__ = ["PAPERS", "PROJECT_TEMPLATES", "SYNTAX", "FONT_SIZES", "PrintSettings", "project_preamble", "template_paths"]
+
+PAPERS = ("a4", "letter")
+# article takes 10-12 pt; extarticle (extsizes, in texlive-latex-extra) the larger print sizes.
+FONT_SIZES = (10, 11, 12, 14, 17, 20)
+LARGE_PRINT = 14
+
+
+@dataclass(frozen=True, slots=True)
+class PrintSettings:
+    """Paper and print size of every document of a build (`--paper`, `--font-size`, `--large-print`).
+
+    Large print is 14 pt (or the font size asked, if larger) with a quarter more space between
+    lines; answer spaces are measured in lines, so they grow with it.
+    """
+
+    paper: str = "a4"
+    font_size: int | None = None
+    large_print: bool = False
+
+    @property
+    def size(self) -> int:
+        """The font size in points."""
+        if self.large_print:
+            return max(LARGE_PRINT, self.font_size or 0)
+        return self.font_size or 11
+
+    def context(self) -> dict[str, Any]:
+        """What the preamble template reads: `paper`, `font_size`, `document_class`, `line_spread`."""
+        return {"paper": self.paper, "font_size": self.size,
+                "document_class": "article" if self.size <= 12 else "extarticle",
+                "line_spread": "1.25" if self.large_print else ""}
 
 PROJECT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PREAMBLE = "preamble.tex.j2"
@@ -34,7 +66,7 @@ def template_paths(user_templates: str | Path | None) -> list[str]:
     return [*([str(user_templates)] if user_templates else []), str(PROJECT_TEMPLATES)]
 
 
-def project_preamble(user_templates: str | Path | None) -> str | None:
+def project_preamble(user_templates: str | Path | None, printing: PrintSettings | None = None) -> str | None:
     """The shared preamble a document without CJK names starts with, as the project's
     `preamble.tex.j2` renders it; None when the user's folder has its own preamble (its text is
     known only once the documents are rendered, in the sandbox) or it cannot be rendered."""
@@ -45,6 +77,6 @@ def project_preamble(user_templates: str | Path | None) -> str | None:
     try:
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROJECT_TEMPLATES)),
                                          undefined=jinja2.StrictUndefined, autoescape=False, **SYNTAX)
-        return environment.get_template(PREAMBLE).render(cjk=False)
+        return environment.get_template(PREAMBLE).render(cjk=False, **(printing or PrintSettings()).context())
     except (OSError, jinja2.TemplateError):
         return None

@@ -55,6 +55,7 @@ __all__ = [
     "IndexDefinition",
     "IndexFormSpec",
     "ParameterSpec",
+    "AnswerSpace",
     "PartSpec",
     "QuestionSpec",
     "TemplateText",
@@ -192,6 +193,19 @@ class ChoiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerSpace:
+    """A part's answer space on the student sheet, as its `space:` key gives it.
+
+    `kind` is "blank" (a length of empty space), "box", "grid" or "lines"; `size` is a length
+    such as "4cm" (blank, box, grid), a number of lines (lines), or None: sized to the answer's
+    shape (generator.render.documents), the same for every variant of the question.
+    """
+
+    kind: str
+    size: str | int | None
+
+
+@dataclass(frozen=True, slots=True)
 class PartSpec:
     """One thing the student computes: a value of a definition, or its Jacobian wrt a parameter."""
 
@@ -206,6 +220,7 @@ class PartSpec:
     where: Location
     rule: AnswerRule = EXACT_RULE
     choice: ChoiceSpec | None = None  # a multiple-choice part; `of` is then "" when it has none
+    space: AnswerSpace | None = None  # None: the default for the answer's shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +420,9 @@ def _explain(error: jsonschema.ValidationError, path: KeyPath, positions: Positi
             return [(where, f"{name}: expected exactly {expected} items, got {len(instance)}")]
         word = "at least" if v == "minItems" else "at most"
         return [(where, f"{name}: expected {word} {expected} items, got {len(instance)}")]
+    if v == "oneOf" and path and path[-1] == "space":
+        return [(where, f"{name}: expected a length (e.g. 4cm), box, grid, lines, {{lines: N}}, {{box: LENGTH}} "
+                        f"or {{grid: LENGTH}}, got {_describe(instance)}")]
     if v == "minProperties":
         return [(where, f"{name}: expected at least {expected} entries, got {len(instance)}")]
     if v == "minimum":
@@ -799,6 +817,7 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             where=positions.at(path),
             rule=_answer_rule(p, raw, path),
             choice=choice,
+            space=_answer_space(raw["space"]) if "space" in raw else None,
         ))
     return parts
 
@@ -872,6 +891,16 @@ def _answer_rule(p: _Problems, raw: dict[str, Any], path: KeyPath) -> AnswerRule
         else:
             rel_tol = Fraction(1, 10 ** (digits - 1))
     return AnswerRule(kind, digits, abs_tol, rel_tol, raw.get("show_exact"))
+
+
+def _answer_space(raw: str | dict[str, Any]) -> AnswerSpace:
+    """A part's `space:` (the schema has checked its form): `4cm`, `box`, `{lines: 6}`, ..."""
+    if isinstance(raw, dict):
+        ((kind, size),) = raw.items()
+        return AnswerSpace(kind, size)
+    if raw in ("box", "grid", "lines"):
+        return AnswerSpace(raw, None)
+    return AnswerSpace("blank", raw)
 
 
 def _vectorized(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPath,

@@ -52,6 +52,11 @@ next), with every LaTeX counter (page, footnote, ...) reset to its value at \\be
 that a copy comes out as it would alone. The first and last page of every part are written to a
 `.pages` file (`\\ReadonlyShipoutCounter`), which is how the batch PDF is split.
 
+A copy that counts its own pages ("page 2 of 5": templates/preamble.tex.j2) writes its total to
+the `.aux` when its part ends (`\\generator@copydone`, called by `\\generator@end`, as a copy
+compiled alone calls it at `\\end{document}`), keyed by the copy; the first pass asks for a
+second, and so do the QR codes on its pages (`generator.typeset.qr`).
+
 Errors: when a batch fails, the copy whose part holds the failing line is compiled alone, so the
 error message is exactly the one a single copy gives (question, spec line, document). A batch
 that fails although each copy compiles alone, or whose parts did not all come out (a copy that
@@ -76,7 +81,7 @@ from pathlib import Path
 from typing import Self
 
 from generator.errors import CompileError
-from generator.render.templating import project_preamble
+from generator.render.templating import PrintSettings, project_preamble
 from generator.typeset.combine import combine_pdfs
 from generator.typeset.compile import (
     MAX_PASSES,
@@ -94,6 +99,7 @@ from generator.typeset.compile import (
     time_limit,
 )
 from generator.typeset.formats import Primer, UnpackedFormat
+from generator.typeset.qr import write_qr_codes
 from generator.typeset.split import SplitError, join_pdfs, split_pdf
 
 __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "TexStart", "Typesetter", "batch_head", "batch_prefix",
@@ -101,7 +107,7 @@ __all__ = ["PREAMBLE_END", "Copy", "Job", "JobResult", "TexStart", "Typesetter",
 
 PREAMBLE_END = "%% generator: end of shared preamble"
 # Part of every job's cache key: a change to how batches are made must not reuse old PDFs.
-BATCH_FORMAT = "batch-4"
+BATCH_FORMAT = "batch-5"
 _BEGIN = "\\begin{document}\n"
 _END = "\\end{document}"
 
@@ -180,7 +186,7 @@ _MACROS = r"""\makeatletter
   \pdfoutline goto page \numexpr\ReadonlyShipoutCounter+1\relax{/Fit} count 0 {#2}%
   \immediate\write\generator@pages{start #1 \the\ReadonlyShipoutCounter}%
   \begingroup}
-\newcommand\generator@end[1]{\clearpage\endgroup
+\newcommand\generator@end[1]{\clearpage\ifdefined\generator@copydone\generator@copydone\fi\endgroup
   \immediate\write\generator@pages{end #1 \the\ReadonlyShipoutCounter}}
 """ + _MATRICES + "\\makeatother\n"
 # Two-sided printing: a copy that ended on an odd page gets a blank back page in the print file.
@@ -497,7 +503,8 @@ class TexStart:
 
 
 @contextmanager
-def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: int) -> Iterator[TexStart]:
+def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: int,
+              printing: PrintSettings | None = None) -> Iterator[TexStart]:
     """TeX made ready in the background while the build imports the stages and loads the bank.
 
     From entering on, TeX's formats are made ready (unpacked, the batches' preamble preloaded:
@@ -505,7 +512,7 @@ def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: i
     batches' head, on the core the main process leaves idle (generator.typeset.formats). When
     not `enabled` (no PDFs) nothing is started. Leaving ends the runs nobody took.
     """
-    prefix, head = _batch_start(templates, two_sided) if enabled else (None, None)
+    prefix, head = _batch_start(templates, two_sided, printing) if enabled else (None, None)
     with UnpackedFormat(format_file() if enabled else None, preamble=prefix) as fmt, \
             Primer(head, fmt, limit=runs) as primer:
         try:
@@ -515,10 +522,10 @@ def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: i
             raise
 
 
-def _batch_start(templates: Path | None, two_sided: bool) -> tuple[str | None, str | None]:
+def _batch_start(templates: Path | None, two_sided: bool, printing: PrintSettings | None) -> tuple[str | None, str | None]:
     """How the batches of documents without CJK names will start, if it can be told already:
     up to the end of their preamble (what a format can hold preloaded), and up to \\begin{document}."""
-    preamble = project_preamble(templates)
+    preamble = project_preamble(templates, printing)
     if preamble is None:
         return None, None
     return batch_prefix(preamble), batch_head(preamble, two_sided=two_sided)
@@ -579,7 +586,8 @@ def _compile_batch(scratch: Path, batch: _Batch, two_sided: bool, formats: Unpac
             source.write_text(read, encoding="utf-8")
             returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded, max_pages=pages)
         for _ in range(MAX_PASSES - 1):
-            if returncode != 0 or not needs_rerun(log):
+            # (write_qr_codes first: it must see, and clear, what this pass asked for)
+            if returncode != 0 or not (write_qr_codes(source) | needs_rerun(log)):
                 break
             returncode, log = run_pdflatex(source, timeout=timeout, fmt=loaded, max_pages=pages)
     except TeXLimitError as e:

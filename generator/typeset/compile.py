@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.errors import CompileError
+from generator.typeset.qr import write_qr_codes
 
 if TYPE_CHECKING:
     from generator.spec.sourcemap import TemplateLine
@@ -211,7 +212,7 @@ def compile_pdf(
         returncode, log = run_pdflatex(tex_file, timeout=timeout, fmt=fmt, max_pages=pages)
         if returncode != 0:
             raise CompileError(explain_failure(tex_file, log, document), tex_line=error_line(tex_file, log))
-        if not needs_rerun(log):
+        if not (write_qr_codes(tex_file) | needs_rerun(log)):
             break
     return tex_file.with_suffix(".pdf")
 
