@@ -53,12 +53,18 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def standalone(tex: Path, scratch: Path) -> Path:
-    """pdflatex on a copy's .tex as a user would run it, in a folder of its own."""
+    """pdflatex on a copy's .tex as a user would run it, in a folder of its own: twice, for the
+    sheets' page totals, with the QR codes the first pass asks for made in between (as the build
+    makes them: generator.typeset.qr)."""
+    from generator.typeset.qr import write_qr_codes
+
     scratch.mkdir(parents=True)
     (scratch / tex.name).write_bytes(tex.read_bytes())
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
-    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=scratch, env=env,
-                   capture_output=True, check=True)
+    for _ in range(2):
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=scratch, env=env,
+                       capture_output=True, check=True)
+        write_qr_codes(scratch / tex.name)
     return scratch / tex.with_suffix(".pdf").name
 
 

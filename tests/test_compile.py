@@ -346,7 +346,7 @@ def test_a_build_types_its_first_batches_in_primed_runs_with_the_same_outcome(tm
     primed = build(options)
     if sys.platform.startswith("linux"):
         assert len(fed) == 4  # two runs per TeX worker, for the 4 of 6 batches that start first
-    monkeypatch.setattr(generator.typeset.batch, "_batch_start", lambda templates, two_sided: (None, None))
+    monkeypatch.setattr(generator.typeset.batch, "_batch_start", lambda templates, two_sided, printing: (None, None))
     fed.clear()
     cold = build(BuildOptions(bank=FIXTURES / "classbank", out=tmp_path / "cold", variants=2, jobs=2))
     assert fed == [] and primed.files == cold.files and primed.compiled == cold.compiled == 6
