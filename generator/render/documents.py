@@ -354,7 +354,8 @@ def template_names(env: SandboxedEnvironment, question: QuestionSpec) -> frozens
 
 
 def _render_part(
-    env: SandboxedEnvironment, question: QuestionSpec, answer: PartAnswer, exact: str, context: dict[str, Any], owner: str
+    env: SandboxedEnvironment, question: QuestionSpec, answer: PartAnswer, exact: str, context: dict[str, Any],
+    owner: str,
 ) -> RenderedPart:
     part = answer.spec
     if answer.choice is not None:
@@ -478,7 +479,8 @@ def render_question(
         context.update(extras)
     owner = question.id
     parts = tuple(
-        _render_part(env, question, answer, exact, context, owner) for answer, exact in zip(solution.parts, latex, strict=True)
+        _render_part(env, question, answer, exact, context, owner)
+        for answer, exact in zip(solution.parts, latex, strict=True)
     )
     return RenderedQuestion(
         id=question.id,

@@ -522,7 +522,9 @@ def tex_ready(enabled: bool, templates: Path | None, *, two_sided: bool, runs: i
             raise
 
 
-def _batch_start(templates: Path | None, two_sided: bool, printing: PrintSettings | None) -> tuple[str | None, str | None]:
+def _batch_start(
+    templates: Path | None, two_sided: bool, printing: PrintSettings | None
+) -> tuple[str | None, str | None]:
     """How the batches of documents without CJK names will start, if it can be told already:
     up to the end of their preamble (what a format can hold preloaded), and up to \\begin{document}."""
     preamble = project_preamble(templates, printing)
