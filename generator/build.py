@@ -71,11 +71,12 @@ class BuildOptions:
     paper: str = "a4"  # a4 or letter
     font_size: int | None = None  # points (10, 11, 12, 14, 17, 20); None: 11, or 14 in large print
     large_print: bool = False  # 14 pt at least, and a quarter more space between lines
+    scan_marks: bool = False  # page x of y and a QR code on worksheet pages too (exams always)
 
     @property
     def printing(self) -> PrintSettings:
         """Paper and print size of every document."""
-        return PrintSettings(self.paper, self.font_size, self.large_print)
+        return PrintSettings(self.paper, self.font_size, self.large_print, self.scan_marks)
 
     @property
     def destination(self) -> Path:

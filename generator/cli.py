@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         "font size in points: 10, 11, 12, 14, 17 or 20 (default 11; 14 with --large-print)"))
     b.add_argument("--large-print", action="store_true", help=(
         "large print for students who need it: 14 pt at least, wider line spacing, answer spaces to match"))
+    b.add_argument("--scan-marks", action="store_true", help=(
+        "'page x of y' and a QR code (document, copy, page) on every page of worksheet sheets too, for "
+        "scanning; exam sheets always have them (a second TeX pass over the sheets)"))
 
     c = sub.add_parser(
         "check", parents=[common], help="find every problem in question and worksheet files",
@@ -242,7 +245,7 @@ def _build(args: argparse.Namespace) -> int:
         seed=args.seed, bank=args.bank, out=args.out, pdf=not args.no_pdf, variants=args.variants,
         worksheets=tuple(args.worksheet), exams=tuple(args.exam), roster=args.roster,
         two_sided=not args.one_sided, templates=args.templates, jobs=args.jobs,
-        paper=args.paper, font_size=args.font_size, large_print=args.large_print,
+        paper=args.paper, font_size=args.font_size, large_print=args.large_print, scan_marks=args.scan_marks,
         **({"kinds": args.kinds} if args.kinds else {}),
     ))
     for note in result.notes:

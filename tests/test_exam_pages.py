@@ -197,6 +197,28 @@ def test_a_roster_exam_names_copy_page_and_qr_code_on_every_page(tmp_path: Path)
     assert re.search(r"3 questions, 16 points\s+•\s+\d+ pages", first)
 
 
+
+@needs_tex
+@needs_zbar
+@pytest.mark.tex
+def test_worksheet_sheets_get_page_totals_and_qr_codes_when_asked(tmp_path: Path) -> None:
+    # Off by default (a second TeX pass over every sheet batch); --scan-marks turns them on.
+    plain, marked = tmp_path / "plain", tmp_path / "marked"
+    for out, scan in ((plain, False), (marked, True)):
+        build(BuildOptions(bank=BANK, out=out, worksheets=("nn-backprop",), kinds=("sheet",), variants=2,
+                           two_sided=False,
+                           scan_marks=scan))
+    plain_pages = page_texts(plain / "nn-backprop" / "combined-sheet.pdf")
+    assert all(re.search(r"Copy [AB]", text) and re.search(r"Page \d+\s", text) for text in plain_pages)
+    assert not any(re.search(r"Page \d+ of \d+", text) for text in plain_pages)
+    assert qr_codes(plain / "nn-backprop" / "combined-sheet.pdf", tmp_path / "png-plain") == {}
+    marked_pages = page_texts(marked / "nn-backprop" / "combined-sheet.pdf")
+    codes = qr_codes(marked / "nn-backprop" / "combined-sheet.pdf", tmp_path / "png-marked")
+    for number, text in enumerate(marked_pages, start=1):
+        page, copy = re.search(r"Page (\d+) of \d+", text), re.search(r"Copy ([AB])", text)
+        assert page and copy, number
+        assert codes.get(number) == f"nn-backprop|{copy.group(1)}|{page.group(1)}", number
+
 class _Words(HTMLParser):
     """`pdftotext -bbox` output: (page, yMin, xMin, word) of every word."""
 

@@ -32,6 +32,10 @@ class PrintSettings:
     paper: str = "a4"
     font_size: int | None = None
     large_print: bool = False
+    # "Page x of y" and a QR code on every page of worksheet sheets too (exam sheets always have
+    # them). Off by default: the totals need a second pdflatex pass over every sheet batch, which
+    # with the codes made 50 variants of the worksheets about 1.5 times the CPU (2026-12-02).
+    scan_marks: bool = False
 
     @property
     def size(self) -> int:
@@ -44,7 +48,7 @@ class PrintSettings:
         """What the preamble template reads: `paper`, `font_size`, `document_class`, `line_spread`."""
         return {"paper": self.paper, "font_size": self.size,
                 "document_class": "article" if self.size <= 12 else "extarticle",
-                "line_spread": "1.25" if self.large_print else ""}
+                "line_spread": "1.25" if self.large_print else "", "scan_marks": self.scan_marks}
 
 PROJECT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PREAMBLE = "preamble.tex.j2"
