@@ -369,7 +369,7 @@ def _render_part(
     index_form = _inline_math(latex_index_form(form)) if form else ""
     check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
     return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded,
-                        answer_space(question, part))
+                        space=answer_space(question, part))
 
 
 # Default answer spaces, in lines of text (\baselineskip, so that large print makes them larger):
