@@ -29,7 +29,7 @@ def test_spec_doc_example_is_valid_and_verifies(tmp_path):
 
 def test_spec_doc_examples_beyond_matrix_calculus_load_and_verify(tmp_path):
     text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
-    section = text[text.index("## Beyond matrix calculus"):text.index("## What a spec cannot say")]
+    section = text[text.index("## Beyond matrix calculus"):text.index("## Kinds of parts")]
     blocks = [block for block in re.findall(r"```yaml\n(.*?)```", section, re.S) if "\nparts:" in block]
     assert len(blocks) == 4
     env = make_environment()
@@ -53,3 +53,20 @@ def test_spec_doc_choice_example_loads_verifies_and_ticks_one_box(tmp_path):
         rule, positive = render_question(env, solution).parts
         assert rule.marked.count(r"$\boxtimes$") == 1 and rule.options.count(r"$\square$") == 5
         assert positive.marked.count(r"$\boxtimes$") == 1
+
+
+def test_spec_doc_examples_of_each_kind_load_and_verify(tmp_path):
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = text[text.index("## Kinds of parts"):text.index("## What a spec cannot say")]
+    blocks = [block for block in re.findall(r"```yaml\n(.*?)```", section, re.S) if "\nparts:" in block]
+    assert [re.search(r"^id: (\S+)", b, re.M).group(1) for b in blocks] == KIND_EXAMPLES
+    env = make_environment()
+    for n, block in enumerate(blocks):
+        question = load_question(write(tmp_path / f"kind{n}.yaml", block))
+        for seed in range(3):
+            solution = solve(sample(question, seed, 0))
+            verify(solution)
+            assert render_question(env, solution).stem
+
+
+KIND_EXAMPLES = ["derivatives-doc", "formulas-doc", "eigen-doc", "solving-doc", "integrals-doc"]

@@ -72,11 +72,16 @@ def test_decimal_steps_are_exact_decimals(tmp_path):
     (("decimals: 2,", "tolerance: {abs: 0.1},"),
      "q.yaml:11:33: parts[0].tolerance: tolerance goes with decimals: N or sigfigs: N; an exact answer is given exactly"),
     (("of: f_at, wrt: x0", "of: f"),
-     "q.yaml:11:18: parts[0].of: 'f' is a formula in x; a part cannot ask for a formula yet: ask for its value at a point, "
-     "e.g. define f_at: subs(f, x, x0) with a parameter x0"),
-    (("wrt: x0", "wrt: x"),
-     "q.yaml:11:29: parts[0].wrt: 'x' is a symbol: a derivative with respect to a symbol is a formula, which a part cannot "
-     "ask for yet; draw the point as a parameter (x0) and ask for the derivative of subs(f, x, x0) with respect to it"),
+     "q.yaml:11:21: parts[0].decimals: 'f' is a formula, which is answered exactly; round its value at a point instead "
+     "(subs(f, x, x0))"),
+    (("decimals: 2,", "form: expand,"),
+     "q.yaml:11:33: parts[0].form: form goes with a formula answer; 'f_at' has no symbols"),
+    (("wrt: x0", "wrt: 'x[1]'"), "q.yaml:11:29: parts[0].wrt: 'x' is a symbol, which has no entries; write x"),
+    (("wrt: x0", "wrt: [x, x0]"),
+     "q.yaml:11:29: parts[0].wrt: a derivative is either with respect to symbols (a formula) or to parameters "
+     "(numbers), not both"),
+    (("wrt: x0", "wrt: 'x0[0]'"), "q.yaml:11:29: parts[0].wrt: 'x0' has 0 indices, got 1 in 'x0[0]'"),
+    (("wrt: x0", "wrt: [x0, y]"), "q.yaml:11:34: parts[0].wrt[1]: 'y' is not a parameter or symbol (parameters: a, x0)"),
     (("  f: a * x ** 2", "  f: a * x ^ 2"),
      "q.yaml:8:6: define.f: '^' is not a power here; write ** for powers, e.g. w**2 (column 1 of 'a * x ^ 2')"),
     (("  f: a * x ** 2", "  f: a if x else 1"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -128,3 +129,27 @@ def test_a_vectorized_form_of_the_wrong_shape_is_caught(tmp_path):
     q = load_question(write(tmp_path / "q.yaml", CHAIN.format(vectorized="sum(sigmoid(u) - y)")))
     with pytest.raises(VerifyError, match=r"question 'chain', part 'dE_du': vectorized form has shape \[\] but the answer has shape \[3\]"):
         verify(solve(sample(q, 0, 0)))
+
+
+def test_a_wrong_scalar_answer_stops_the_build(tmp_path):
+    # np.argwhere of a 0-d comparison is empty either way: a scalar must not slip through.
+    path = write(tmp_path / "q.yaml", """
+        id: scalar
+        title: S
+        parameters:
+          a: {entries: [1, 3]}
+        define:
+          f: a**3
+        parts:
+          - {id: f, of: f, prompt: p}
+          - {id: df, of: f, wrt: a, prompt: p}
+        stem: s
+    """)
+    solution = solve(sample(load_question(path), 1, 0))
+    for k, label in ((0, "the value"), (1, "the derivative (finite differences)")):
+        part = solution.parts[k]
+        wrong = np.asarray(part.value[()] + 1, dtype=object)
+        parts = tuple(dataclasses.replace(p, value=wrong) if i == k else p for i, p in enumerate(solution.parts))
+        expected = f"part '{part.spec.id}', variant A (seed 1): {label} disagrees at index []"
+        with pytest.raises(VerifyError, match=re.escape(expected)):
+            verify(dataclasses.replace(solution, parts=parts))

@@ -19,6 +19,7 @@ value; everything else goes through SymPy's general path. Both give the same exp
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import operator
@@ -40,11 +41,12 @@ from generator.answers.indexform import IndexForm, derive_index_form
 from generator.answers.sampling import Definitions, Instance, question_rng, sample
 from generator.errors import ExpressionError, SolveError
 from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, symbol_values
-from generator.spec.model import ChoiceOption, PartSpec, QuestionSpec
+from generator.spec.model import ChoiceOption, PartSpec, QuestionSpec, WrtSpec
 
 __all__ = [
-    "ChoiceAnswer", "ChoiceOptionAnswer", "FactoredForm", "PartAnswer", "Solution", "factored_form", "misconception",
-    "plain_number", "solve", "solve_choice", "symbol_arrays", "sympified", "tidy_array", "to_plain",
+    "FORMS", "SOLVERS", "ChoiceAnswer", "ChoiceOptionAnswer", "FactoredForm", "PartAnswer", "Solution",
+    "factored_form", "misconception", "plain_number", "solve", "solve_choice", "symbol_arrays", "sympified",
+    "tidy_array", "to_plain", "variable_array",
 ]
 
 MAX_ORDER = 4  # tensors up to order 4 can be laid out in the key (see generator.render.latex)
@@ -699,39 +701,8 @@ def solve(instance: Instance) -> Solution:
     shared: dict[Any, Any] = {}  # subexpressions the parts' Jacobians (and the derived values shown) have in common
     try:
         substitution = _substitution(question, dims, instance)
-        parts = []
-        for part in question.parts:
-            if part.choice is not None:
-                parts.append(solve_choice(instance, part, redraws.get(part.id, 0)))
-                continue
-            # A derivative's shape comes from the symbolic definitions (cached per dimensions):
-            # the exact value is not needed for it.
-            out_shape = np.shape(_symbolic(question, dims)[1][part.of]) if part.wrt else values[part.of].shape
-            shape = out_shape + (instance.params[part.wrt].shape if part.wrt else ())
-            if len(shape) > MAX_ORDER:
-                raise SolveError(
-                    f"{part.where}: question '{question.id}' part '{part.id}': "
-                    f"the answer would have order {len(shape)} (shape {list(shape)}); "
-                    f"a key can show at most order {MAX_ORDER}"
-                )
-            if math.prod(shape) > MAX_ANSWER_ENTRIES:
-                raise SolveError(
-                    f"{part.where}: question '{question.id}' part '{part.id}': the answer would have "
-                    f"{math.prod(shape)} entries (shape {list(shape)}, variant {instance.variant}); "
-                    f"a key shows at most {MAX_ANSWER_ENTRIES}: lower the dimensions"
-                )
-            if part.wrt is None:
-                parts.append(PartAnswer(part, _substitute(values[part.of], {}), out_shape, ()))
-                continue
-            jac = _jacobian(question, dims, part.of, part.wrt)
-            form = derive_index_form(question, part.id)
-            try:
-                value = _substitute(jac, substitution, shared)
-            except _TooLarge as e:
-                raise SolveError(f"{part.where}: question '{question.id}' part '{part.id}': {e} "
-                                 f"(variant {instance.variant}, seed {instance.seed}; "
-                                 f"values: {instance.described()})") from e
-            parts.append(PartAnswer(part, value, out_shape, instance.params[part.wrt].shape, form))
+        context = _Context(instance, dims, values, substitution, shared, redraws)
+        parts = [_in_form(SOLVERS[part.kind](context, part)) for part in question.parts]
     except ExpressionError as e:
         raise failed(e) from e
     for answer in parts:
@@ -755,6 +726,248 @@ def _not_real(entry: Any) -> str | None:
     if entry.has(sympy.I):
         return "not a real number (a square root or logarithm of a negative number?)"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every part of one variant is solved from."""
+
+    instance: Instance
+    dims: tuple[tuple[str, int], ...]
+    values: Definitions
+    substitution: dict[sympy.Symbol, Any]
+    shared: dict[Any, Any]
+    redraws: dict[str, int]  # per choice part, the draws redrawn for options that were not all different
+
+
+def _order_guard(context: _Context, part: PartSpec, shape: tuple[int, ...]) -> None:
+    """Refuse an answer a key cannot show: of order above `MAX_ORDER`, or too many entries."""
+    question, instance = context.instance.question, context.instance
+    if len(shape) > MAX_ORDER:
+        raise SolveError(
+            f"{part.where}: question '{question.id}' part '{part.id}': "
+            f"the answer would have order {len(shape)} (shape {list(shape)}); "
+            f"a key can show at most order {MAX_ORDER}"
+        )
+    if math.prod(shape) > MAX_ANSWER_ENTRIES:
+        raise SolveError(
+            f"{part.where}: question '{question.id}' part '{part.id}': the answer would have "
+            f"{math.prod(shape)} entries (shape {list(shape)}, variant {instance.variant}); "
+            f"a key shows at most {MAX_ANSWER_ENTRIES}: lower the dimensions"
+        )
+
+
+def _substituted(context: _Context, part: PartSpec, array: np.ndarray) -> np.ndarray:
+    """The numbers put into a derivative over symbols (a value too large to write stops the build)."""
+    instance = context.instance
+    try:
+        return _substitute(array, context.substitution, context.shared)
+    except _TooLarge as e:
+        raise SolveError(f"{part.where}: question '{instance.question.id}' part '{part.id}': {e} "
+                         f"(variant {instance.variant}, seed {instance.seed}; "
+                         f"values: {instance.described()})") from e
+
+
+def _solve_value(context: _Context, part: PartSpec) -> PartAnswer:
+    """A definition's exact value (a formula where it holds symbols)."""
+    out_shape = context.values[part.of].shape
+    _order_guard(context, part, out_shape)
+    return PartAnswer(part, _substitute(context.values[part.of], {}), out_shape, ())
+
+
+def _solve_jacobian(context: _Context, part: PartSpec) -> PartAnswer:
+    """The Jacobian with respect to one whole parameter, by reverse accumulation over symbols."""
+    assert part.wrt is not None
+    question, dims, instance = context.instance.question, context.dims, context.instance
+    # A derivative's shape comes from the symbolic definitions (cached per dimensions):
+    # the exact value is not needed for it.
+    out_shape = np.shape(_symbolic(question, dims)[1][part.of])
+    _order_guard(context, part, out_shape + instance.params[part.wrt].shape)
+    jac = _jacobian(question, dims, part.of, part.wrt)
+    form = derive_index_form(question, part.id)
+    return PartAnswer(part, _substituted(context, part, jac), out_shape, instance.params[part.wrt].shape, form)
+
+
+def _solve_derivative(context: _Context, part: PartSpec) -> PartAnswer:
+    """A derivative with respect to a list of variables (second and mixed derivatives, Hessians, one
+    entry of a parameter, a symbol): `sympy.diff` once per variable, over symbols, then the numbers.
+
+    Its shape is the output's, then each variable's in turn (an entry or a symbol adds none)."""
+    question, dims = context.instance.question, context.dims
+    out_shape = np.shape(_symbolic(question, dims)[1][part.of])
+    derivative = _derivative(question, dims, part.of, part.derivative, part.where)
+    _order_guard(context, part, derivative.shape)
+    return PartAnswer(part, _substituted(context, part, derivative), out_shape, derivative.shape[len(out_shape):])
+
+
+# The form a formula answer is shown in. (The check never trusts these: it compares the formula
+# with the definitions at random points in floats.)
+FORMS = {"expand": sympy.expand, "factor": sympy.factor, "simplify": sympy.simplify}
+
+
+def _in_form(answer: PartAnswer) -> PartAnswer:
+    """The answer in the form its part asks for (`form:`), entry by entry."""
+    if answer.spec.form is None:
+        return answer
+    rewrite = FORMS[answer.spec.form]
+    value = np.empty(answer.value.shape, dtype=object)
+    for index in np.ndindex(value.shape):
+        value[index] = rewrite(sympified(answer.value[index]))
+    return PartAnswer(answer.spec, value, answer.out_shape, answer.in_shape, answer.index_form)
+
+
+def _named(context: _Context, name: str) -> np.ndarray:
+    """A definition's or a parameter's exact value."""
+    if name in dict(context.instance.question.define):
+        return np.asarray(context.values[name], dtype=object)
+    return np.asarray(context.instance.env()[name], dtype=object)
+
+
+def _square_matrix(context: _Context, part: PartSpec) -> sympy.Matrix:
+    value = _named(context, part.of)
+    if value.ndim != 2 or value.shape[0] != value.shape[1]:
+        raise SolveError(f"{part.where}: question '{context.instance.question.id}' part '{part.id}': find: "
+                         f"{part.find} needs a square matrix, but '{part.of}' has shape {list(value.shape)}")
+    return sympy.Matrix(value.tolist())
+
+
+def _failed(context: _Context, part: PartSpec, why: str) -> SolveError:
+    instance = context.instance
+    return SolveError(f"{part.where}: question '{instance.question.id}' part '{part.id}' variant {instance.variant}: "
+                      f"{why}")
+
+
+def _real_sorted(values: list[sympy.Expr]) -> list[sympy.Expr]:
+    return sorted(values, key=lambda v: float(sympy.N(v, 30)))
+
+
+def _eigen(context: _Context, part: PartSpec, matrix: sympy.Matrix) -> list[tuple[sympy.Expr, sympy.Matrix]]:
+    """(eigenvalue, eigenvector) pairs, ascending, each vector with exact entries; refused where
+    an eigenvalue is not real or a repeated one lacks a full set of eigenvectors."""
+    pairs: list[tuple[sympy.Expr, sympy.Matrix]] = []
+    for value, multiplicity, vectors in matrix.eigenvects():
+        if not value.is_real:
+            raise _failed(context, part, f"'{part.of}' has the eigenvalue {value}, which is not real; a symmetric "
+                                         "matrix has real eigenvalues")
+        if len(vectors) != multiplicity:
+            raise _failed(context, part, f"'{part.of}' is not diagonalisable (eigenvalue {value})")
+        pairs.extend((value, v) for v in vectors)
+    return sorted(pairs, key=lambda pair: float(sympy.N(pair[0], 30)))
+
+
+def _solve_linalg(context: _Context, part: PartSpec) -> PartAnswer:
+    """A square matrix's determinant, inverse, rank, eigenvalues (real, ascending) or eigenvectors
+    (the columns, in the eigenvalues' order, each scaled so that its last nonzero entry is 1)."""
+    matrix = _square_matrix(context, part)
+    if part.find == "determinant":
+        value = np.asarray(matrix.det(), dtype=object)
+    elif part.find == "rank":
+        value = np.asarray(sympy.Integer(matrix.rank()), dtype=object)
+    elif part.find == "inverse":
+        if matrix.det() == 0:
+            raise _failed(context, part, f"'{part.of}' is singular (determinant 0); add the constraint "
+                                         f"det({part.of}) != 0")
+        value = np.array(matrix.inv().tolist(), dtype=object)
+    else:
+        pairs = _eigen(context, part, matrix)
+        if part.find == "eigenvalues":
+            value = np.array([v for v, _ in pairs], dtype=object)
+        else:
+            columns = [v / next(e for e in reversed(list(v)) if e != 0) for _, v in pairs]
+            value = np.array(sympy.Matrix.hstack(*columns).tolist(), dtype=object)
+    value = _substitute(value, {})
+    return PartAnswer(part, value, value.shape, ())
+
+
+def _solve_roots(context: _Context, part: PartSpec) -> PartAnswer:
+    """The real roots of a formula in one symbol, ascending, each once (a vector)."""
+    formula = sympified(_named(context, part.of)[()])
+    (x,) = formula.free_symbols
+    try:
+        if formula.is_polynomial(x):
+            roots = list(dict.fromkeys(sympy.real_roots(sympy.Poly(formula, x))))
+        else:
+            roots = [r for r in sympy.solve(formula, x) if r.is_real]
+    except (NotImplementedError, sympy.PolynomialError) as e:
+        raise _failed(context, part, f"SymPy cannot find the roots of {formula} exactly ({e})") from None
+    if not roots:
+        raise _failed(context, part, f"{formula} has no real roots; add a constraint")
+    value = _substitute(np.array(_real_sorted(roots), dtype=object), {})
+    return PartAnswer(part, value, value.shape, ())
+
+
+def _solve_system(context: _Context, part: PartSpec) -> PartAnswer:
+    """The solution x of `of` x = `rhs` (a square, nonsingular matrix)."""
+    assert part.rhs is not None
+    matrix = _square_matrix(context, part)
+    right = _named(context, part.rhs)
+    if right.ndim != 1 or right.shape[0] != matrix.rows:
+        raise _failed(context, part, f"rhs '{part.rhs}' must be a vector of {matrix.rows}, got shape "
+                                     f"{list(right.shape)}")
+    if matrix.det() == 0:
+        raise _failed(context, part, f"'{part.of}' is singular; add the constraint det({part.of}) != 0")
+    solution = matrix.LUsolve(sympy.Matrix(right.tolist()))
+    value = _substitute(np.array(list(solution), dtype=object), {})
+    return PartAnswer(part, value, value.shape, ())
+
+
+def _solve_integral(context: _Context, part: PartSpec) -> PartAnswer:
+    """An antiderivative (no constant added), or with limits a definite integral, by SymPy's
+    `integrate`; refused where SymPy finds no closed form (an unevaluated Integral remains)."""
+    assert part.integrate is not None
+    formula = _named(context, part.of)
+    if formula.ndim != 0:
+        raise _failed(context, part, f"an integral needs a scalar formula; '{part.of}' has shape {list(formula.shape)}")
+    x = sympy.Symbol(part.integrate, real=True)
+    integrand = sympified(formula[()])
+    if part.limits:
+        env = collections.ChainMap(dict(context.values.items()), context.instance.env())
+        low, high = (sympified(evaluate(limit, env, EXACT)[()]) for limit in part.limits)
+        result = sympy.integrate(integrand, (x, low, high))
+    else:
+        result = sympy.integrate(integrand, x)
+    if result.has(sympy.Integral):
+        raise _failed(context, part, f"SymPy cannot integrate {integrand} in closed form; choose an integrand with "
+                                     "an elementary antiderivative")
+    value = _substitute(np.asarray(result, dtype=object), {})
+    return PartAnswer(part, value, (), ())
+
+
+def _solve_choice(context: _Context, part: PartSpec) -> PartAnswer:
+    """A multiple-choice part (`solve_choice`)."""
+    return solve_choice(context.instance, part, context.redraws.get(part.id, 0))
+
+
+SOLVERS = {
+    "choice": _solve_choice,
+    "value": _solve_value, "jacobian": _solve_jacobian, "derivative": _solve_derivative, "linalg": _solve_linalg,
+    "roots": _solve_roots, "system": _solve_system, "integral": _solve_integral,
+}
+
+
+def variable_array(question: QuestionSpec, dims: tuple[tuple[str, int], ...], variable: WrtSpec,
+                   where: object = None) -> np.ndarray:
+    """The SymPy symbols a derivative is taken by: a parameter's (all, or one entry), or the symbol."""
+    if variable.symbol:
+        return np.asarray(sympy.Symbol(variable.name, real=True), dtype=object)
+    array = symbol_arrays(question, dims)[variable.name]
+    if variable.index is None:
+        return array
+    if any(not 0 <= i < n for i, n in zip(variable.index, array.shape, strict=True)):
+        raise SolveError(f"{where}: question '{question.id}': {variable.text} is outside '{variable.name}', "
+                         f"which has shape {list(array.shape)} (indices count from 0)")
+    return np.asarray(array[variable.index], dtype=object)
+
+
+@lru_cache(maxsize=256)
+def _derivative(question: QuestionSpec, dims: tuple[tuple[str, int], ...], of: str,
+                variables: tuple[WrtSpec, ...], where: object) -> np.ndarray:
+    _, env = _symbolic(question, dims)
+    out = np.asarray(env[of], dtype=object)
+    for variable in variables:
+        inputs = variable_array(question, dims, variable, where)
+        out = _jacobian_by_diff(out, inputs)
+    return out
 
 
 def _substitution(
@@ -789,15 +1002,18 @@ def _plain_list(items: list[Any]) -> list[Any]:
     return [_plain_list(item) if isinstance(item, list) else _plain(item) for item in items]
 
 
-def _plain(value: Any) -> int | float:
+def _plain(value: Any) -> int | float | str:
     return plain_number(sympified(value))
 
 
 @lru_cache(maxsize=1 << 16)
-def plain_number(value: sympy.Expr) -> int | float:
+def plain_number(value: sympy.Expr) -> int | float | str:
     """An exact number for JSON and CSV: an int if integer, else the float of its 30-digit value.
 
-    Cached, and shared by manifest.json and answers.csv (the same entries, evaluated once)."""
+    Cached, and shared by manifest.json and answers.csv (the same entries, evaluated once).
+    A formula (free symbols) is its SymPy text, e.g. `2*x*cos(x) + sin(x)`, which sympify reads back."""
+    if value.free_symbols:
+        return sympy.sstr(value)
     if value.is_Integer:
         return int(value)
     if value.is_Rational:

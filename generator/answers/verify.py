@@ -14,9 +14,14 @@ to the concrete definition.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import mpmath  # type: ignore[import-untyped]
 import numpy as np
 import sympy
 
@@ -25,23 +30,30 @@ from generator.answers.indexform import check_index_form
 from generator.answers.solve import PartAnswer, Solution
 from generator.errors import VerifyError
 from generator.spec.expr import DEFINITIONS, NUMERIC, Expr, evaluate, inputs_of, symbol_values
-from generator.spec.model import QuestionSpec
+from generator.spec.model import QuestionSpec, WrtSpec
 
-__all__ = ["ATOL", "RTOL", "STEP", "verify"]
+__all__ = ["ATOL", "CHECKS", "DIFFERENCES", "POINTS", "RTOL", "STEP", "formula_points", "nested_differences", "verify"]
 
 STEP = 1e-5
 RTOL = 1e-6
 ATOL = 1e-7
+# (step, relative, absolute tolerance) of nested central differences by the derivative's order:
+# a larger step for higher orders, where rounding (eps / h^n) outgrows truncation (h^2).
+DIFFERENCES = {1: (STEP, RTOL, ATOL), 2: (1e-4, 1e-5, 1e-6), 3: (1e-3, 1e-4, 1e-4)}
+POINTS = 5  # random points a formula answer is checked at
+QUAD_RTOL, QUAD_ATOL = 1e-8, 1e-9  # mpmath.quad is good to far more digits than this for smooth integrands
 
 
-def _numeric_env(solution: Solution) -> dict[str, Any]:
-    """Dimensions, parameters and every definition (derived, then define), in floats."""
+def _numeric_env(solution: Solution, point: dict[str, float] | None = None) -> dict[str, Any]:
+    """Dimensions, parameters and every definition (derived, then define), in floats; the symbols
+    at `point` where given (else at fixed stand-in values)."""
     instance = solution.instance
     env: dict[str, Any] = {k: np.asarray(float(v)) for k, v in instance.dims.items()}
     env.update({k: float_array(v) for k, v in instance.params.items()})
     question = instance.question
     if question.symbols:  # formulas: stand-in values, and the definitions, for subs to evaluate again
         env.update(symbol_values(question.symbols, NUMERIC))
+        env.update({name: np.asarray(value) for name, value in (point or {}).items()})
         env[DEFINITIONS] = (*question.derived, *question.define)
     for name, expr in (*question.derived, *question.define):
         env[name] = evaluate(expr, env, NUMERIC)
@@ -49,7 +61,7 @@ def _numeric_env(solution: Solution) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1024)
-def _downstream(question: QuestionSpec, of: str, wrt: str) -> tuple[tuple[str, Expr], ...]:
+def _downstream(question: QuestionSpec, of: str, wrt: str | tuple[str, ...]) -> tuple[tuple[str, Expr], ...]:
     """The definitions, in order, that lead from `wrt` to `of`: all a step in `wrt` can change.
 
     The others keep their values at the unperturbed point, so each finite-difference step
@@ -58,7 +70,7 @@ def _downstream(question: QuestionSpec, of: str, wrt: str) -> tuple[tuple[str, E
     definitions = (*question.derived, *question.define)
     names = [name for name, _ in definitions]
     upto = definitions[: names.index(of) + 1]
-    moved = {wrt}
+    moved = {wrt} if isinstance(wrt, str) else set(wrt)
     for name, expr in upto:
         if expr.names & moved:
             moved.add(name)
@@ -89,13 +101,23 @@ def _mismatch(
     )
 
 
-def _close(exact: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-    return np.abs(exact - numeric) <= ATOL + RTOL * np.maximum(1.0, np.abs(exact))
+def _first_bad(close: np.ndarray) -> tuple[int, ...] | None:
+    """The first index where `close` is false, or None. (np.argwhere of a 0-d array is empty
+    whether or not it holds True: a scalar answer must be tested on its own.)"""
+    if close.all():
+        return None
+    return tuple(int(i) for i in np.argwhere(~close)[0]) if close.ndim else ()
+
+
+def _close(exact: np.ndarray, numeric: np.ndarray, atol: float = ATOL, rtol: float = RTOL) -> np.ndarray:
+    return np.abs(exact - numeric) <= atol + rtol * np.maximum(1.0, np.abs(exact))
 
 
 def verify(solution: Solution) -> None:
     """Raise `VerifyError` if any part of `solution` disagrees with its numeric check (or an
-    exact answer has no float: too large, or not real)."""
+    exact answer has no float: too large, or not real).
+
+    Each kind of part has its own check (`CHECKS`), sharing no code with the solver of that kind."""
     instance = solution.instance
     try:
         _verify(solution)
@@ -114,34 +136,15 @@ def _verify(solution: Solution) -> None:
         if answer.choice is not None:
             verify_choice(solution, answer, base)
             continue
+        if part_is_formula(answer):
+            _check_formula(solution, answer)
+            continue
         try:
             exact = float_array(answer.value)
         except NotAFloatError as e:
             e.where = f"{part.where}: part '{part.id}'"  # type: ignore[attr-defined]
             raise
-        if part.wrt is None:
-            numeric = np.asarray(base[part.of], dtype=float)
-            what = "the value"
-        else:
-            numeric = np.empty(answer.out_shape + answer.in_shape)
-            steps = _downstream(question, part.of, part.wrt)
-            point = base[part.wrt]
-            for b in np.ndindex(answer.in_shape):
-                plus, minus = point.copy(), point.copy()
-                plus[b] += STEP
-                minus[b] -= STEP
-                f_plus = _define({**base, part.wrt: plus}, steps, part.of)
-                f_minus = _define({**base, part.wrt: minus}, steps, part.of)
-                numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
-            what = "the derivative (finite differences)"
-        if numeric.shape != exact.shape:
-            raise VerifyError(
-                f"{part.where}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}"
-            )
-        bad = np.argwhere(~_close(exact, numeric))
-        if bad.size:
-            index = tuple(int(i) for i in bad[0])
-            raise _mismatch(solution, part.id, what, index, float(exact[index]), float(numeric[index]), part.where)
+        CHECKS[part.kind](solution, answer, base, exact)
         if part.vectorized is not None:
             # In floats, like the definitions: it is compared with the exact answer, not with them.
             form = np.asarray(evaluate(part.vectorized.expr, base, NUMERIC), dtype=float)
@@ -150,9 +153,8 @@ def _verify(solution: Solution) -> None:
                     f"{part.vectorized.expr.where}: question '{question.id}', part '{part.id}': "
                     f"vectorized form has shape {list(form.shape)} but the answer has shape {list(exact.shape)}"
                 )
-            bad = np.argwhere(~_close(exact, form))
-            if bad.size:
-                index = tuple(int(i) for i in bad[0])
+            index = _first_bad(_close(exact, form))
+            if index is not None:
                 raise _mismatch(solution, part.id, "the vectorized form", index, float(exact[index]),
                                 float(form[index]), part.vectorized.expr.where)
         if answer.index_form is not None:
@@ -281,3 +283,218 @@ def _listed(value: np.ndarray | None) -> str:
         return "text"
     array = np.asarray(value, dtype=float)
     return f"{float(array):.10g}" if array.ndim == 0 else np.array2string(array, precision=10, separator=", ")
+
+
+def _compare(solution: Solution, answer: PartAnswer, exact: np.ndarray, numeric: np.ndarray, what: str,
+             tolerance: tuple[float, float] = (ATOL, RTOL), at: str = "") -> None:
+    """Stop the build at the first entry where `exact` and `numeric` disagree."""
+    part, question = answer.spec, solution.instance.question
+    if numeric.shape != exact.shape:
+        raise VerifyError(
+            f"{part.where}: question '{question.id}', part '{part.id}': shape {exact.shape} vs {numeric.shape}"
+        )
+    index = _first_bad(_close(exact, numeric, *tolerance))
+    if index is not None:
+        raise _mismatch(solution, part.id, what + at, index, float(exact[index]), float(numeric[index]), part.where)
+
+
+def _check_value(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """A value: the definition evaluated again in floats."""
+    _compare(solution, answer, exact, np.asarray(base[answer.spec.of], dtype=float), "the value")
+
+
+def _check_jacobian(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """A Jacobian: central finite differences of the float definitions, one input entry at a time."""
+    part = answer.spec
+    assert part.wrt is not None
+    numeric = np.empty(answer.out_shape + answer.in_shape)
+    steps = _downstream(solution.instance.question, part.of, part.wrt)
+    point = base[part.wrt]
+    for b in np.ndindex(answer.in_shape):
+        plus, minus = point.copy(), point.copy()
+        plus[b] += STEP
+        minus[b] -= STEP
+        f_plus = _define({**base, part.wrt: plus}, steps, part.of)
+        f_minus = _define({**base, part.wrt: minus}, steps, part.of)
+        numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
+    _compare(solution, answer, exact, numeric, "the derivative (finite differences)")
+
+
+def _check_derivative(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """A derivative by parameters (entries, second and mixed derivatives, Hessians): nested central
+    differences, with the step and tolerances of its order (`DIFFERENCES`)."""
+    part = answer.spec
+    order = len(part.derivative)
+    step, rtol, atol = DIFFERENCES[order]
+    numeric = nested_differences(solution.instance.question, part.of, part.derivative, base, step)
+    if part.hessian and exact.ndim >= 2 and not np.array_equal(exact, np.swapaxes(exact, -1, -2)):
+        raise VerifyError(f"{part.where}: question '{solution.instance.question.id}', part '{part.id}', variant "
+                          f"{solution.instance.variant}: the Hessian is not symmetric")
+    _compare(solution, answer, exact, numeric, f"the derivative (nested finite differences, h = {step:g})",
+             (atol, rtol))
+
+
+def _check_linalg(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """With numpy.linalg on the float matrix: det; A X = I for an inverse; matrix_rank; eigvals
+    (real, ascending); A V = V diag(eigvals) for eigenvectors, and V nonsingular."""
+    part = answer.spec
+    a = np.asarray(base[part.of], dtype=float)
+    if part.find == "determinant":
+        _compare(solution, answer, exact, np.asarray(np.linalg.det(a)), "the determinant (numpy.linalg.det)")
+    elif part.find == "inverse":
+        _compare(solution, answer, a @ exact, np.eye(len(a)), "A times the inverse (against I)")
+    elif part.find == "rank":
+        _compare(solution, answer, exact, np.asarray(float(np.linalg.matrix_rank(a))), "the rank (matrix_rank)")
+    else:
+        eigenvalues = np.linalg.eigvals(a)
+        if np.abs(eigenvalues.imag).max() > ATOL:
+            raise VerifyError(f"{part.where}: question '{solution.instance.question.id}', part '{part.id}': numpy "
+                              f"finds complex eigenvalues {eigenvalues}")
+        eigenvalues = np.sort(eigenvalues.real)
+        if part.find == "eigenvalues":
+            _compare(solution, answer, exact, eigenvalues, "the eigenvalues (numpy.linalg.eigvals)")
+            return
+        _compare(solution, answer, a @ exact, exact * eigenvalues, "A v against lambda v (numpy.linalg.eigvals)")
+        if abs(np.linalg.det(exact)) < ATOL:
+            raise VerifyError(f"{part.where}: question '{solution.instance.question.id}', part '{part.id}': the "
+                              "eigenvectors are not independent")
+
+
+def _check_roots(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """Each root substituted back into the float definitions (residual within tolerance); for a
+    polynomial, its real roots found by numpy.roots from coefficients fitted to the float
+    definitions: as many as the key has, and the same ones."""
+    part = answer.spec
+    question = solution.instance.question
+    (x,) = [name for name in question.symbols if name in inputs_of((*question.derived, *question.define), {part.of})]
+
+    def at(value: float) -> float:
+        env = _numeric_env(solution, {**{name: 0.5 for name in question.symbols}, x: value})
+        return float(env[part.of])
+
+    residuals = np.array([at(root) for root in exact])
+    _compare(solution, answer, residuals, np.zeros_like(residuals), "f(root) (substituted back)")
+    formula = sympy.sympify(answer_formula(solution, part.of))
+    if formula.is_polynomial():
+        degree = int(sympy.degree(formula))
+        points = np.linspace(-1.0, 1.0, degree + 2)
+        coefficients, *_ = np.linalg.lstsq(np.vander(points, degree + 1), [at(t) for t in points], rcond=None)
+        roots = np.roots(coefficients)
+        real = np.unique(np.round(np.sort(roots[np.abs(roots.imag) < 1e-6].real), 6))
+        _compare(solution, answer, exact, real if real.shape == exact.shape else np.full(exact.shape, np.nan),
+                 f"the real roots (numpy.roots finds {len(real)})")
+
+
+def answer_formula(solution: Solution, name: str) -> Any:
+    """A formula definition's exact value (its degree tells the roots check how many points to fit)."""
+    return solution.values[name][()]
+
+
+def _check_system(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """The solution substituted back: A x - b in floats, against zero."""
+    part = answer.spec
+    assert part.rhs is not None
+    a, b = np.asarray(base[part.of], dtype=float), np.asarray(base[part.rhs], dtype=float)
+    _compare(solution, answer, a @ exact - b, np.zeros_like(b), "the residual A x - b")
+
+
+def _check_integral(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
+    """A definite integral: numeric quadrature (mpmath.quad) of the float definitions, never SymPy's
+    integrate. (An antiderivative is a formula: `_check_antiderivative`, at random points.)"""
+    part = answer.spec
+    assert part.integrate is not None
+    x = part.integrate
+    low, high = (float(evaluate(limit, base, NUMERIC)) for limit in part.limits)
+
+    def integrand(t: Any) -> float:
+        return float(_numeric_env(solution, {**_stand_ins(solution), x: float(t)})[part.of])
+
+    numeric = float(mpmath.quad(integrand, [low, high]))
+    _compare(solution, answer, exact, np.asarray(numeric), "the integral (mpmath.quad)", (QUAD_ATOL, QUAD_RTOL))
+
+
+def _stand_ins(solution: Solution) -> dict[str, float]:
+    return {name: float(value) for name, value in symbol_values(solution.instance.question.symbols, NUMERIC).items()}
+
+
+def _check_antiderivative(solution: Solution, answer: PartAnswer, point: dict[str, float], exact_at: Any,
+                          at: str) -> None:
+    """F'(x) by central differences of the key's antiderivative, against the float integrand at x."""
+    part = answer.spec
+    assert part.integrate is not None
+    x = part.integrate
+    slope = (exact_at({**point, x: point[x] + STEP}) - exact_at({**point, x: point[x] - STEP})) / (2 * STEP)
+    integrand = np.asarray(_numeric_env(solution, point)[part.of], dtype=float)
+    _compare(solution, answer, slope, integrand, "the antiderivative's derivative (central differences)",
+             (DIFFERENCES[1][2], DIFFERENCES[1][1]), at)
+
+
+CHECKS: dict[str, Callable[[Solution, PartAnswer, dict[str, Any], np.ndarray], None]] = {
+    "value": _check_value, "jacobian": _check_jacobian, "derivative": _check_derivative, "linalg": _check_linalg,
+    "roots": _check_roots, "system": _check_system, "integral": _check_integral,
+}
+
+
+def nested_differences(question: QuestionSpec, of: str, variables: Sequence[WrtSpec], base: dict[str, Any],
+                       step: float) -> np.ndarray:
+    """d^n of / d v1 ... d vn by nested central differences of the float definitions in `base`:
+    the sum over the 2^n corners (v1 +- h, ..., vn +- h) of sign x of(corner), over (2h)^n.
+
+    The result has the shape of `of`, then of each variable (an entry or a symbol: none)."""
+    names = tuple(dict.fromkeys(v.name for v in variables))
+    steps = _downstream(question, of, names)
+    shapes = [() if v.index is not None else np.shape(base[v.name]) for v in variables]
+    out_shape = np.shape(base[of])
+    numeric = np.empty(out_shape + tuple(n for shape in shapes for n in shape))
+    for combo in itertools.product(*(list(np.ndindex(shape)) for shape in shapes)):
+        total = np.zeros(out_shape)
+        for signs in itertools.product((1.0, -1.0), repeat=len(variables)):
+            moved = {name: np.array(base[name], dtype=float) for name in names}
+            for variable, index, sign in zip(variables, combo, signs, strict=True):
+                entry = variable.index if variable.index is not None else index
+                moved[variable.name][entry] += sign * step
+            total = total + math.prod(signs) * _define({**base, **moved}, steps, of)
+        numeric[(..., *(i for index in combo for i in index))] = total / (2 * step) ** len(variables)
+    return numeric
+
+
+def part_is_formula(answer: PartAnswer) -> bool:
+    """Whether the answer is a formula (checked at random points)."""
+    if answer.spec.kind == "roots":
+        return False
+    return any(getattr(entry, "free_symbols", None) for entry in answer.value.flat)
+
+
+def formula_points(solution: Solution) -> list[dict[str, float]]:
+    """Where a formula answer is checked: `POINTS` random points, each symbol in [0.25, 1.75]
+    (positive, so that log and sqrt are defined), from the variant's own stream."""
+    instance = solution.instance
+    digest = hashlib.sha256(f"{instance.seed}:{instance.variant}:{instance.question.id}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    symbols = instance.question.symbols
+    return [{name: float(rng.uniform(0.25, 1.75)) for name in symbols} for _ in range(POINTS)]
+
+
+def _check_formula(solution: Solution, answer: PartAnswer) -> None:
+    """A formula answer (a derivative by a symbol, or a formula value): at several random points the
+    formula is evaluated and compared with the definitions evaluated there in floats (and, for a
+    derivative, differentiated there by nested central differences)."""
+    part = answer.spec
+    question = solution.instance.question
+    def exact_at(point: dict[str, float]) -> np.ndarray:
+        mapping = {sympy.Symbol(name, real=True): sympy.Float(value, 30) for name, value in point.items()}
+        return np.array([float(sympy.N(sympy.sympify(entry).xreplace(mapping), 20)) for entry in answer.value.flat]
+                        ).reshape(answer.value.shape)
+
+    for point in formula_points(solution):
+        base = _numeric_env(solution, point)
+        exact = exact_at(point)
+        at = " at " + ", ".join(f"{name} = {value:.6g}" for name, value in point.items())
+        if part.kind == "integral":
+            _check_antiderivative(solution, answer, point, exact_at, at)
+        elif part.kind == "derivative":
+            step, rtol, atol = DIFFERENCES[len(part.derivative)]
+            numeric = nested_differences(question, part.of, part.derivative, base, step)
+            _compare(solution, answer, exact, numeric, "the formula (nested finite differences)", (atol, rtol), at)
+        else:  # a formula value: the definition evaluated in floats at the point
+            _compare(solution, answer, exact, np.asarray(base[part.of], dtype=float), "the formula", at=at)

@@ -103,7 +103,10 @@ def _exact_text(value: sympy.Expr) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _decimal_text(value: sympy.Expr) -> str:
-    return f"{float(plain_number(value)):.10g}"  # the number manifest.json holds, to 10 digits
+    number = plain_number(value)
+    if isinstance(number, str):  # a formula: its text, as manifest.json holds it
+        return number
+    return f"{float(number):.10g}"  # the number manifest.json holds, to 10 digits
 
 
 # SymPy's str printer orders terms by its sort keys and costs about a millisecond per closed form;

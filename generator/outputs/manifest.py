@@ -57,7 +57,7 @@ def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": answer.spec.id,
         "of": answer.spec.of,
-        "wrt": answer.spec.wrt,
+        "wrt": answer.spec.wrt_written,
         "shape": list(answer.value.shape),
         "value": to_plain(answer.value),
         "latex": text,  # the exact form as printed in the key

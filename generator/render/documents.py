@@ -135,7 +135,8 @@ def _answer_block(answer: PartAnswer, exact: str) -> str:
     `exact` is the part's `latex_answer`.
     """
     value, form = answer.value, answer.index_form
-    closed = any(not sympified(v).is_Rational for v in value.flat)
+    # (a formula has no decimals: it is shown as it is)
+    closed = any(not sympified(v).is_Rational and not sympified(v).free_symbols for v in value.flat)
     if value.ndim == 0:
         return _inline_math(exact + (rf" \approx {latex_approx(value)}" if closed else ""))
     sentence = layout_sentence(form, value.shape) + "\n" if form and value.ndim >= 2 else ""

@@ -60,6 +60,7 @@ __all__ = [
     "QuestionSpec",
     "TemplateText",
     "VectorizedSpec",
+    "WrtSpec",
     "WorksheetSpec",
     "entry_values",
     "format_path",
@@ -206,8 +207,26 @@ class AnswerSpace:
 
 
 @dataclass(frozen=True, slots=True)
+class WrtSpec:
+    """One variable of a derivative: a whole parameter, one entry of it (`x[1]`), or a symbol."""
+
+    text: str  # as written, for the manifest
+    name: str
+    index: tuple[int, ...] | None = None
+    symbol: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class PartSpec:
-    """One thing the student computes: a value of a definition, or its Jacobian wrt a parameter."""
+    """One thing the student computes: a value of a definition, or its Jacobian wrt a parameter.
+
+    `kind` says which, and picks the solver and the check (one function per kind in
+    `generator.answers.solve` and `generator.answers.verify`): `value`, `jacobian` (one whole
+    parameter, `wrt`), `derivative` (the variables in `derivative`: a higher or mixed derivative,
+    one entry, or a symbol, whose answer is then a formula), `linalg` (`find:` a matrix's
+    determinant, inverse, rank, eigenvalues or eigenvectors), `roots` (the real roots of a formula
+    in one symbol), `system` (the solution of `of` x = `rhs`) and `integral` (an antiderivative, or
+    with `limits` a definite integral)."""
 
     id: str
     of: str
@@ -221,6 +240,39 @@ class PartSpec:
     rule: AnswerRule = EXACT_RULE
     choice: ChoiceSpec | None = None  # a multiple-choice part; `of` is then "" when it has none
     space: AnswerSpace | None = None  # None: the default for the answer's shape
+    derivative: tuple[WrtSpec, ...] = ()
+    form: str | None = None  # a formula answer's form: expand, factor or simplify (None: as SymPy writes it)
+    find: str | None = None  # determinant, inverse, rank, eigenvalues, eigenvectors, roots or solution
+    rhs: str | None = None  # with find: solution, the b of A x = b
+    integrate: str | None = None  # the symbol of an integral (indefinite without limits)
+    limits: tuple[Expr, ...] = ()  # a definite integral's lower and upper limit
+
+    @property
+    def kind(self) -> str:
+        """`choice`, `value`, `jacobian`, `derivative`, `linalg`, `roots`, `system` or `integral` (see the class
+        docstring)."""
+        if self.choice is not None:
+            return "choice"
+        if self.integrate is not None:
+            return "integral"
+        if self.find is not None:
+            return {"roots": "roots", "solution": "system"}.get(self.find, "linalg")
+        if self.derivative:
+            return "derivative"
+        return "jacobian" if self.wrt is not None else "value"
+
+    @property
+    def hessian(self) -> bool:
+        """Whether the part asks for a second derivative twice by one vector parameter (a Hessian)."""
+        return len(self.derivative) == 2 and self.derivative[0] == self.derivative[1] \
+            and not self.derivative[0].symbol and self.derivative[0].index is None
+
+    @property
+    def wrt_written(self) -> str | list[str] | None:
+        """`wrt` as the manifest records it: the name, an entry (`x[1]`) or the list of variables."""
+        if len(self.derivative) > 1:
+            return [w.text for w in self.derivative]
+        return self.derivative[0].text if self.derivative else self.wrt
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,7 +586,7 @@ def _build_question(data: dict[str, Any], positions: Positions, sha256: str) -> 
     index_ranges, index_latex, index_define, scope = _index_section(p, index, positions, parameters, dim_names)
     parts = _parts(p, data["parts"], positions, defined=defined, parameters=[param.name for param in parameters],
                    values=values, scope=scope if "define" in index else None, formulas=formulas,
-                   symbols=frozenset(symbols))
+                   symbols=frozenset(symbols), shapes={param.name: param.shape for param in parameters})
     _check_commands(p, data, positions, parts)
     p.raise_if_any()
     return QuestionSpec(
@@ -761,7 +813,8 @@ def _definitions(
 
 def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, defined: list[str],
            parameters: list[str], values: set[str], scope: IndexScope | None,
-           formulas: dict[str, frozenset[str]] | None = None, symbols: frozenset[str] = frozenset()) -> list[PartSpec]:
+           formulas: dict[str, frozenset[str]] | None = None, symbols: frozenset[str] = frozenset(),
+           shapes: dict[str, tuple[str | int, ...]] | None = None) -> list[PartSpec]:
     """The `parts:` section: each part's id unique, its `of` in define and its `wrt` a parameter.
 
     `scope` is that of the question's index definitions; None when it has none (no `index: define:`).
@@ -782,21 +835,30 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
             p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
-        if "choice" not in raw and formulas.get(raw["of"]):
-            free = sorted(formulas[raw["of"]])
-            of, x = raw["of"], free[0]
-            p.add(path + ("of",), f"'{of}' is a formula in {', '.join(free)}; a part cannot ask for a formula yet: "
-                                  f"ask for its value at a point, e.g. define {of}_at: subs({of}, {x}, {x}0) "
-                                  f"with a parameter {x}0")
-        wrt = raw.get("wrt")
-        if wrt is not None and wrt in symbols:
-            p.add(path + ("wrt",), f"'{wrt}' is a symbol: a derivative with respect to a symbol is a formula, which a "
-                                   f"part cannot ask for yet; draw the point as a parameter ({wrt}0) and ask for the "
-                                   f"derivative of subs(f, {wrt}, {wrt}0) with respect to it")
-        elif wrt is not None and wrt not in parameters:
-            hint = difflib.get_close_matches(wrt, parameters, n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
-            p.add(path + ("wrt",), f"{wrt!r} is not a parameter{extra}")
+        wrt, derivative = _derivative_variables(p, raw, path, parameters, symbols, shapes or {})
+        formula = bool(formulas.get(raw.get("of", ""))) or any(w.symbol for w in derivative)
+        find = raw.get("find")
+        if find is not None and (derivative or wrt is not None or "form" in raw):
+            p.add(path + ("find",), "find goes without wrt, gradient, hessian and form", key=True)
+        if find == "roots" and len(formulas.get(raw.get("of", ""), ())) != 1:
+            p.add(path + ("find",), f"the roots need a formula in one symbol; '{raw.get('of', '')}' holds "
+                                    f"{', '.join(sorted(formulas.get(raw.get('of', ''), ()))) or 'none'}", key=True)
+        elif find is not None and find != "roots" and formula:
+            p.add(path + ("find",), f"'{raw.get('of', '')}' is a formula; find: {find} needs a matrix of numbers", key=True)
+        if (find == "solution") != ("rhs" in raw):
+            p.add(path + ("rhs" if "rhs" in raw else "find",), "find: solution goes with rhs: b (A x = b), "
+                                                               "and rhs with find: solution", key=True)
+        elif "rhs" in raw and raw["rhs"] not in values:
+            p.add(path + ("rhs",), f"{raw['rhs']!r} is not a parameter or definition")
+        formula = formula and find is None
+        integral, limits = _integral(p, raw, path, positions, symbols, formulas, values)
+        formula = formula and (integral is None or not limits)
+        if formula and (raw.get("decimals") is not None or raw.get("sigfigs") is not None):
+            p.add(path + ("decimals" if "decimals" in raw else "sigfigs",),
+                  f"'{raw.get('of', '')}' is a formula, which is answered exactly; round its value at a point instead "
+                  f"(subs({raw.get('of', '')}, x, x0))", key=True)
+        if "form" in raw and not formula:
+            p.add(path + ("form",), f"form goes with a formula answer; '{raw.get('of', '')}' has no symbols", key=True)
         index_form = None
         if "index_form" in raw and "choice" not in raw:
             if scope is None:
@@ -818,6 +880,12 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             rule=_answer_rule(p, raw, path),
             choice=choice,
             space=_answer_space(raw["space"]) if "space" in raw else None,
+            derivative=derivative,
+            form=raw.get("form"),
+            find=find,
+            rhs=raw.get("rhs"),
+            integrate=integral,
+            limits=limits,
         ))
     return parts
 
@@ -866,6 +934,88 @@ def _choice(p: _Problems, raw: dict[str, Any], positions: Positions, path: KeyPa
     elif count > MAX_OPTIONS:
         p.add(base, f"expected at most {MAX_OPTIONS} options (lettered A to Z), got {count}", key=True)
     return ChoiceSpec(tuple(options), misconceptions, bool(section.get("shuffle", True)), positions.at(base))
+
+
+def _integral(p: _Problems, raw: dict[str, Any], path: KeyPath, positions: Positions, symbols: frozenset[str],
+              formulas: dict[str, frozenset[str]], values: set[str]) -> tuple[str | None, tuple[Expr, ...]]:
+    """A part's `integrate: x` and its limits `from`, `to` (both or neither)."""
+    if "integrate" not in raw:
+        for key in ("from", "to"):
+            if key in raw:
+                p.add(path + (key,), f"{key} goes with integrate: x (a definite integral)", key=True)
+        return None, ()
+    x = raw["integrate"]
+    if x not in symbols:
+        p.add(path + ("integrate",),
+              f"{x!r} is not a symbol of the question (symbols: {', '.join(sorted(symbols)) or 'none'})")
+        return None, ()
+    if x not in formulas.get(raw.get("of", ""), ()):
+        p.add(path + ("integrate",), f"'{raw.get('of', '')}' does not hold the symbol {x}")
+    if any(key in raw for key in ("wrt", "gradient", "hessian", "find")):
+        p.add(path + ("integrate",), "integrate goes without wrt, gradient, hessian and find", key=True)
+    if ("from" in raw) != ("to" in raw):
+        p.add(path + ("from" if "from" in raw else "to",), "a definite integral needs both from and to", key=True)
+        return x, ()
+    if "from" not in raw:
+        return x, ()
+    limits = tuple(_expression(p, raw[key], positions, path + (key,), values - symbols) for key in ("from", "to"))
+    return x, tuple(limit for limit in limits if limit is not None)
+
+
+_VARIABLE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])?\s*$")
+
+
+def _derivative_variables(
+    p: _Problems, raw: dict[str, Any], path: KeyPath, parameters: list[str], symbols: frozenset[str],
+    shapes: dict[str, tuple[str | int, ...]],
+) -> tuple[str | None, tuple[WrtSpec, ...]]:
+    """A part's `wrt` (or `gradient` / `hessian`): the parameter of a Jacobian (and no variables), or
+    the variables of a `derivative` part (and the first one's name, so that the part reads as a
+    derivative wherever only that matters)."""
+    keys = [key for key in ("wrt", "gradient", "hessian") if key in raw]
+    if len(keys) > 1:
+        p.add(path + (keys[1],), f"give one of wrt, gradient and hessian, not {' and '.join(keys)}", key=True)
+        return None, ()
+    if not keys:
+        return None, ()
+    key = keys[0]
+    written = raw[key]
+    if key == "hessian":
+        written = [written, written]
+    if isinstance(written, str) and written in parameters:
+        return written, ()  # the Jacobian with respect to a whole parameter, as always
+    items = [written] if isinstance(written, str) else list(written)
+    variables = []
+    for i, text in enumerate(items):
+        where = path + (key,) if isinstance(raw[key], str) else path + (key, i)
+        match = _VARIABLE.match(text)
+        if match is None:
+            p.add(where, f"expected a parameter, an entry of one (x[1]) or a symbol, got {text!r}")
+            continue
+        name, indices = match.group(1), match.group(2)
+        index = tuple(int(k) for k in indices.split(",")) if indices else None
+        if name in symbols:
+            if index is not None:
+                p.add(where, f"'{name}' is a symbol, which has no entries; write {name}")
+                continue
+            variables.append(WrtSpec(text.strip(), name, None, True))
+        elif name in parameters:
+            rank = len(shapes.get(name, ()))
+            if index is not None and len(index) != rank:
+                p.add(where, f"'{name}' has {rank} ind{'ex' if rank == 1 else 'ices'}, got {len(index)} in {text!r}")
+                continue
+            variables.append(WrtSpec(text.strip(), name, index, False))
+        else:
+            options = parameters + sorted(symbols)
+            hint = difflib.get_close_matches(name, options, n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else f" (parameters: {', '.join(parameters)})"
+            p.add(where, f"{name!r} is not a parameter{' or symbol' if symbols else ''}{extra}")
+    if len({w.symbol for w in variables}) > 1:
+        p.add(path + (key,), "a derivative is either with respect to symbols (a formula) or to parameters "
+                             "(numbers), not both")
+    if len(variables) != len(items) or len({w.symbol for w in variables}) > 1:
+        return None, ()
+    return variables[0].name, tuple(variables)
 
 
 def _answer_rule(p: _Problems, raw: dict[str, Any], path: KeyPath) -> AnswerRule:
