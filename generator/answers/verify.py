@@ -381,8 +381,12 @@ def _check_roots(solution: Solution, answer: PartAnswer, base: dict[str, Any], e
         coefficients, *_ = np.linalg.lstsq(np.vander(points, degree + 1), [at(t) for t in points], rcond=None)
         roots = np.roots(coefficients)
         real = np.unique(np.round(np.sort(roots[np.abs(roots.imag) < 1e-6].real), 6))
-        _compare(solution, answer, exact, real if real.shape == exact.shape else np.full(exact.shape, np.nan),
-                 f"the real roots (numpy.roots finds {len(real)})")
+        if real.shape != exact.shape:
+            instance = solution.instance
+            raise VerifyError(f"{part.where}: question '{question.id}', part '{part.id}', variant {instance.variant} "
+                              f"(seed {instance.seed}): the key has {len(exact)} real roots {exact.tolist()}, "
+                              f"numpy.roots finds {len(real)}: {real.tolist()}")
+        _compare(solution, answer, exact, real, "the real roots (numpy.roots)")
 
 
 def answer_formula(solution: Solution, name: str) -> Any:
