@@ -341,3 +341,27 @@ def test_an_integral_without_a_closed_form_is_refused_at_check(tmp_path):
     report = check(CheckOptions(bank=root, seeds=2, compile=False))
     assert any("part 'F' variant A: SymPy cannot integrate" in problem and "in closed form; choose an integrand with "
                "an elementary antiderivative" in problem for problem in report.problems), report.problems
+
+
+def test_a_planted_wrong_key_stops_the_build_naming_question_part_variant_and_values(tmp_path, monkeypatch):
+    from generator.answers import solve as solve_module
+    from generator.build import BuildOptions, build
+    from generator.errors import GeneratorError
+
+    root = tmp_path / "bank"
+    write(root / "questions" / "linear.yaml", LINEAR)
+    write(root / "worksheets" / "w.yaml", "id: w\ntitle: W\nquestions: [linear]\n")
+    right = solve_module.SOLVERS["linalg"]
+
+    def wrong(context, part):
+        result = right(context, part)
+        if part.id != "det" or context.instance.variant != "B":
+            return result
+        return dataclasses.replace(result, value=np.asarray(result.value[()] + 1, dtype=object))
+
+    monkeypatch.setitem(solve_module.SOLVERS, "linalg", wrong)
+    with pytest.raises(GeneratorError) as info:
+        build(BuildOptions(bank=root, out=tmp_path / "out", pdf=False, variants=3, seed=5))
+    message = str(info.value)
+    assert "question 'linear', part 'det', variant B (seed 5): the determinant (numpy.linalg.det) disagrees at index []: " \
+           "exact " in message and ", numeric " in message
