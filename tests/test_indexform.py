@@ -65,7 +65,7 @@ EXPECTED = [
         (Sum(exp(u[j]) * y[j] / s[j], (j, 1, size_symbol("m"))) / S_m - y[i] / s[i]) * exp(u[i]) / S_m,
     ),
     ("tanh", "dz_du", KroneckerDelta(i, j) * (1 - sympy.tanh(u[j]) ** 2)),
-    ("relu", "dz_du", KroneckerDelta(i, j) * sympy.Heaviside(u[j])),
+    ("relu", "dz_du", KroneckerDelta(i, j) * sympy.Heaviside(u[j], 0)),
     ("mlp2", "dE_dW1", h[i] * (1 - h[i]) * x[l] * Sum((z[m] - y[m]) * W2[m, i], (m, 1, size_symbol("m")))),
     ("mlp2", "dE_db1", h[i] * (1 - h[i]) * Sum((z[m] - y[m]) * W2[m, i], (m, 1, size_symbol("m")))),
     ("mlp2", "dE_dW2", (z[n] - y[n]) * h[i]),

@@ -49,7 +49,7 @@ def parse(text: str) -> sympy.Expr:
         ("delta(i, j) * x[l]", KroneckerDelta(i, j) * x[l]),
         ("sigmoid(u[j]) * (1 - sigmoid(u[j]))", sigmoid(u[j]) * (1 - sigmoid(u[j]))),
         ("relu(u[j])", sympy.Max(0, u[j])),
-        ("step(u[j])", sympy.Heaviside(u[j])),
+        ("step(u[j])", sympy.Heaviside(u[j], 0)),
         ("tanh(u[j]) ** 2", sympy.tanh(u[j]) ** 2),
         ("sum((X[n, k] * W[j, k]) ** 2, n, k) / 2", Sum((X[n, k] * W[j, k]) ** 2, (n, 1, size_symbol("l")), (k, 1, K)) / 2),
         ("0.5 * w + e", sympy.Rational(1, 2) * w + sympy.E),

@@ -365,3 +365,53 @@ def test_a_planted_wrong_key_stops_the_build_naming_question_part_variant_and_va
     message = str(info.value)
     assert "question 'linear', part 'det', variant B (seed 5): the determinant (numpy.linalg.det) disagrees at index []: " \
            "exact " in message and ", numeric " in message
+
+
+RELU = """
+id: relu
+title: R
+parameters:
+  u: {shape: [3], entries: [-1, 1]}
+  W: {shape: [2, 3], entries: [-1, 1]}
+constraints:
+  - any(u == 0)
+define:
+  z: relu(u)
+  E: sum(relu(W @ u))
+index:
+  ranges: {j: 3, i: 3}
+  define:
+    "z[j]": relu(u[j])
+parts:
+  - id: dz_du
+    of: z
+    wrt: u
+    prompt: p
+    index_form: {of: "z[j]", wrt: "u[i]"}
+  - {id: dE_du, of: E, wrt: u, prompt: q}
+stem: s
+"""
+
+
+def test_relu_has_the_subgradient_0_at_0_in_key_index_form_and_check(tmp_path):
+    # A variant that draws u_j = 0: the key says 0 there (not Heaviside(0) = 1/2), the index form
+    # 1[u_j > 0] evaluates to it, and the finite-difference check agrees.
+    for seed in range(4):
+        solution = solved(tmp_path, RELU, seed)
+        u = solution.instance.params["u"]
+        jac = answer(solution, "dz_du")
+        for j in range(3):
+            assert jac[j, j] == (1 if u[j] > 0 else 0)
+        verify(solution)
+    from generator.render.latex import latex_answer
+
+    assert "frac{1}{2}" not in latex_answer(solution.parts[0])
+
+
+
+def test_a_scalar_output_is_said_to_have_the_empty_shape():
+    from conftest import ROOT
+
+    key = (ROOT / "tests" / "golden" / "nn-derivatives-key.tex").read_text(encoding="utf-8")
+    assert r"A scalar with respect to a $2\times2$ input: $2\times2$; row $m$, column $l$ holds" in key
+    assert "Shape $1$ (output)" not in key

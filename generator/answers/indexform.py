@@ -33,6 +33,7 @@ from sympy.core.relational import Relational
 
 from generator.answers.floats import float_array
 from generator.errors import SolveError, VerifyError
+from generator.spec.expr import subgradient_zero
 from generator.spec.indexnotation import (
     IndexRef,
     entry_symbol,
@@ -295,7 +296,7 @@ def derive_index_form(question: QuestionSpec, part_id: str) -> IndexForm | None:
     deriver = _deriver(question)
     deriver.through = []
     root = deriver.instance(spec.of.name, tuple(index_symbol(i) for i in spec.of.indices))
-    derived = deriver.total(root, spec.wrt.symbol())
+    derived = subgradient_zero(deriver.total(root, spec.wrt.symbol()))
     derived = _simplest(deriver.fold(_nice_names(derived, deriver.hints)))
     expected = spec.expected.value if spec.expected is not None else None
     text, at = (spec.expected.text, str(spec.expected.where)) if spec.expected is not None else ("", "")
@@ -450,9 +451,15 @@ def layout_sentence(form: IndexForm, shape: tuple[int, ...]) -> str:
     entry = _lhs(form).replace(r"\frac", r"\tfrac")
     size = r"\times".join(str(n) for n in shape)
     split = len(form.of.indices)
-    out_shape = r"\times".join(str(n) for n in shape[:split]) or "1"
-    in_shape = r"\times".join(str(n) for n in shape[split:]) or "1"
-    convention = rf"Shape ${out_shape}$ (output) $+$ ${in_shape}$ (input) $= {size}$; "
+    out_shape = r"\times".join(str(n) for n in shape[:split])
+    in_shape = r"\times".join(str(n) for n in shape[split:])
+    # A scalar has the empty shape (A + B = B): said in words, not as a "1" that reads like a size.
+    if not out_shape:
+        convention = rf"A scalar with respect to a ${in_shape}$ input: ${size}$; "
+    elif not in_shape:
+        convention = rf"Shape ${out_shape}$ (output) with respect to a scalar input: ${size}$; "
+    else:
+        convention = rf"Shape ${out_shape}$ (output) $+$ ${in_shape}$ (input) $= {size}$; "
     if len(shape) == 2:
         return convention + rf"row ${names[0]}$, column ${names[1]}$ holds ${entry}$."
     lead = names[: len(shape) - 2]

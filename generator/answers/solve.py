@@ -40,7 +40,7 @@ from generator.answers.floats import float_in_e
 from generator.answers.indexform import IndexForm, derive_index_form
 from generator.answers.sampling import Definitions, Instance, question_rng, sample
 from generator.errors import ExpressionError, SolveError
-from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, symbol_values
+from generator.spec.expr import EXACT, MAX_EXP_ARGUMENT, evaluate, subgradient_zero, symbol_values
 from generator.spec.model import ChoiceOption, PartSpec, QuestionSpec, WrtSpec
 
 __all__ = [
@@ -305,7 +305,7 @@ def _local_derivatives(node: sympy.Basic, memo: dict[sympy.Basic, bool]) -> list
         raise _NotReversible("Piecewise")  # (its arguments are (value, condition) pairs: sympy.diff knows them)
     if isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):  # Max, Min are not Functions but have fdiff
         try:
-            return [(args[i], node.fdiff(i + 1)) for i in live]
+            return [(args[i], subgradient_zero(node.fdiff(i + 1))) for i in live]
         except (sympy.ArgumentIndexError, NotImplementedError, TypeError):
             raise _NotReversible(type(node).__name__) from None
     # Anything else (none is made by generator.spec.expr today): let SymPy differentiate it.
@@ -322,7 +322,7 @@ def _jacobian_by_diff(out: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     for a in np.ndindex(out.shape):
         entry = sympy.sympify(out[a])
         for b in np.ndindex(inputs.shape):
-            jac[a + b] = sympy.diff(entry, inputs[b])
+            jac[a + b] = subgradient_zero(sympy.diff(entry, inputs[b]))
     return jac
 
 

@@ -14,6 +14,7 @@ to the concrete definition.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -78,10 +79,23 @@ def _downstream(question: QuestionSpec, of: str, wrt: str | tuple[str, ...]) -> 
     return tuple((name, expr) for name, expr in upto if name in moved and name in needed)
 
 
+# Finite differences straddle relu's kink when its argument is exactly 0 at the drawn point, and
+# would see the slope 1/2 there; the convention (subgradient 0 at 0, docs/bank.md) is that the
+# derivative is 0. So the stepped evaluations treat an argument within KINK of 0 as at the kink:
+# drawn numbers are exact fractions, so an argument is either exactly 0 or much further than the
+# steps (1e-5 to 1e-3, times a coefficient) from it; the unstepped values use relu itself.
+KINK = 1e-3
+_STEPPED = dataclasses.replace(NUMERIC, unary={
+    **NUMERIC.unary,
+    "relu": lambda x: np.where(x > KINK, x, 0.0),
+    "step": lambda x: np.where(x > KINK, 1.0, 0.0),
+})
+
+
 def _define(env: dict[str, Any], steps: tuple[tuple[str, Expr], ...], of: str) -> np.ndarray:
     env = dict(env)
     for name, expr in steps:
-        env[name] = evaluate(expr, env, NUMERIC)
+        env[name] = evaluate(expr, env, _STEPPED)
     return np.asarray(env[of], dtype=float)
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "nesting_depths",
     "parse_expression",
     "reserved_message",
+    "subgradient_zero",
     "symbol_values",
     "unknown_function_message",
 ]
@@ -455,7 +456,9 @@ EXACT = Backend(
         # In terms of e, like sigmoid and softmax: tanh(2) would be exact but opaque in a key.
         "tanh": lambda x: (sympy.exp(2 * x) - 1) / (sympy.exp(2 * x) + 1),
         "relu": lambda x: sympy.Max(0, x),
-        "step": lambda x: sympy.Heaviside(x, sympy.Rational(1, 2)),
+        # relu's derivative, with the subgradient 0 at 0 (as the common frameworks), one convention
+        # everywhere: the key, the index form and the check (docs/bank.md).
+        "step": lambda x: sympy.Heaviside(x, 0),
         "sin": sympy.sin,
         "cos": sympy.cos,
         "tan": sympy.tan,
@@ -483,7 +486,7 @@ NUMERIC = Backend(
         "sigmoid": _np_sigmoid,
         "tanh": np.tanh,
         "relu": lambda x: np.maximum(0.0, x),
-        "step": lambda x: np.heaviside(x, 0.5),
+        "step": lambda x: np.heaviside(x, 0.0),
         "sin": np.sin,
         "cos": np.cos,
         "tan": np.tan,
@@ -505,6 +508,15 @@ DEFINITIONS = "\0definitions"
 # The numeric stand-ins for symbols: a formula's float value is never an answer (a part cannot ask
 # for a formula yet), but every definition is evaluated, so the symbols need some value.
 _PROBES = (0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775, 0.5772156649, 0.3183098862)
+
+
+def subgradient_zero(expr: Any) -> Any:
+    """`expr` with every unit step at the convention 0 at 0: SymPy differentiates Max(0, x) (relu)
+    into Heaviside(x), which is 1/2 at 0; relu's derivative at 0 is taken to be 0 everywhere."""
+    if not isinstance(expr, sympy.Basic) or not expr.has(sympy.Heaviside):
+        return expr
+    return expr.replace(lambda e: isinstance(e, sympy.Heaviside) and e.args[1:] != (0,),
+                        lambda e: sympy.Heaviside(e.args[0], 0))
 
 
 def symbol_values(names: Iterable[str], backend: Backend) -> dict[str, np.ndarray]:

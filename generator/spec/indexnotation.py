@@ -80,7 +80,7 @@ INDEX_FUNCTIONS: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
     "sigmoid": sigmoid,
     "tanh": sympy.tanh,
     "relu": lambda x: sympy.Max(0, x),
-    "step": sympy.Heaviside,
+    "step": lambda x: sympy.Heaviside(x, 0),  # 0 at 0, as relu's derivative (docs/bank.md)
 }
 _SPECIAL = ("sum", "delta")
 _CONSTANTS = {"e": sympy.E, "pi": sympy.pi}
@@ -447,7 +447,7 @@ def _sigmoid(x: Any) -> Any:
 
 
 def _step(x: Any) -> Any:
-    return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
+    return np.where(x > 0, 1.0, 0.0)  # 0 at 0: the subgradient convention of relu (docs/bank.md)
 
 
 _ELEMENTWISE: dict[type, Callable[[Any], Any]] = {
@@ -455,7 +455,7 @@ _ELEMENTWISE: dict[type, Callable[[Any], Any]] = {
     sympy.log: np.log,
     sympy.tanh: np.tanh,
     sigmoid: _sigmoid,
-    sympy.Heaviside: _step,  # only its argument counts: the notation's step is 1/2 at 0
+    sympy.Heaviside: _step,  # only its argument counts: 1[x > 0], 0 at 0
 }
 
 
