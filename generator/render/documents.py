@@ -79,6 +79,14 @@ MACROS_FILE = "macros.tex.j2"
 # How each part's answer was checked (RenderedPart.check), as the key's opening paragraph says it.
 FINITE_DIFFERENCES = "finite differences"
 VALUE_CHECK = "value"
+# How the other kinds of parts are checked, as the key's opening paragraph says it.
+KIND_CHECKS = {
+    "formula": "each formula at random points against its definition evaluated there in floating point",
+    "linalg": r"each matrix property with numpy.linalg ($\det$, $A A^{-1} = I$, the rank, $A v = \lambda v$)",
+    "roots": "each root by substituting it back, and a polynomial's roots counted against numpy.roots",
+    "system": "each solution of a linear system by substituting it back",
+    "integral": "each integral by numeric quadrature (mpmath), each antiderivative by differentiating it numerically",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +376,7 @@ def _render_part(
     vectorized = render_text(env, part.vectorized.latex, local, owner) if part.vectorized else ""
     form = answer.index_form
     index_form = _inline_math(latex_index_form(form)) if form else ""
-    check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
+    check = _check_kind(answer)
     return RenderedPart(part.id, part.points, prompt, shown, index_form, vectorized, check, part.rule.rounded,
                         space=answer_space(question, part))
 
@@ -437,9 +445,9 @@ def _largest_shape(question: QuestionSpec, part_id: str) -> tuple[int, ...] | No
         for name, expr in (*question.derived, *question.define):
             env[name] = evaluate(expr, env, NUMERIC)
         out = tuple(np.shape(env[part.of]))
-    except Exception:  # noqa: BLE001 (a placeholder value a definition rejects: the fixed default)
+        return out + (shapes[part.wrt] if part.wrt is not None else ())
+    except Exception:  # noqa: BLE001 (a placeholder value a definition rejects, a wrt that is no parameter: the default)
         return None
-    return out + (shapes[part.wrt] if part.wrt is not None else ())
 
 
 def _choice_list(answer: PartAnswer, marked: bool) -> str:
@@ -463,6 +471,18 @@ def _render_choice(
     check = FINITE_DIFFERENCES if part.wrt is not None else VALUE_CHECK
     return RenderedPart(part.id, part.points, prompt, letters, "", "", check, False,
                         options=_choice_list(answer, False), marked=_choice_list(answer, True))
+
+
+def _check_kind(answer: PartAnswer) -> str:
+    """Which of the key's check sentences covers this part."""
+    kind = answer.spec.kind
+    if kind in ("jacobian", "derivative"):
+        return FINITE_DIFFERENCES
+    if kind in KIND_CHECKS:
+        return kind
+    if any(sympified(v).free_symbols for v in answer.value.flat):
+        return "formula"
+    return VALUE_CHECK
 
 
 def render_question(
@@ -640,9 +660,15 @@ def key_facts(questions: Sequence[RenderedQuestion]) -> dict[str, Any]:
     elif kinds == {VALUE_CHECK}:
         checks = ("Every answer below was computed exactly with SymPy and checked by evaluating its definition again "
                   "in floating point with numpy.")
-    else:
+    elif kinds <= {FINITE_DIFFERENCES, VALUE_CHECK}:
         checks = ("Every answer below was computed exactly with SymPy; each derivative was checked against central "
                   "finite differences, each value by evaluating its definition again in floating point with numpy.")
+    else:
+        said = {FINITE_DIFFERENCES: "each derivative against central finite differences",
+                VALUE_CHECK: "each value by evaluating its definition again in floating point with numpy", **KIND_CHECKS}
+        order = [FINITE_DIFFERENCES, VALUE_CHECK, *KIND_CHECKS]
+        checks = ("Every answer below was computed exactly with SymPy and checked independently: "
+                  + "; ".join(said[kind] for kind in order if kind in kinds) + ".")
     if any(part.rounded for part in parts):
         checks += " Rounded answers are rounded from the exact value, halves away from zero."
     if any(part.options for part in parts):
