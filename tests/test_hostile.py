@@ -273,7 +273,7 @@ def test_yaml_files_the_bank_does_not_read_get_a_note(tmp_path: Path) -> None:
 def test_check_of_the_shipped_bank_folder_passes_with_its_exam(tmp_path: Path) -> None:
     run = cli(ROOT, "check", "--no-tex", "--seeds", "1", "question_bank")
     assert run.code == 0, run.text
-    assert run.out.strip().endswith("ok: 14 question(s), 2 worksheet(s), 1 exam(s), 1 seed(s) each")
+    assert run.out.strip().endswith("ok: 24 question(s), 4 worksheet(s), 1 exam(s), 1 seed(s) each")
 
 
 def test_check_recognises_an_exam_outside_a_bank_by_its_keys(tmp_path: Path) -> None:

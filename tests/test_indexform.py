@@ -88,6 +88,7 @@ def test_derived_index_form(bank_questions, qid: str, part: str, expected: sympy
 def test_every_part_of_the_bank_has_a_tested_index_form(bank_questions) -> None:  # type: ignore[no-untyped-def]
     # (the questions written in index notation: not the multiple-choice ones, which have none)
     parts = {(q.id, p.id) for q in bank_questions.values() if q.index_define for p in q.parts}
+    assert len(parts) == len(EXPECTED)
     assert parts == {(q, p) for q, p, _ in EXPECTED}
 
 

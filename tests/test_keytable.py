@@ -13,7 +13,9 @@ from generator.outputs.keytable import _exact_text, _factored_text
 
 def _same(text: str, value: sympy.Expr) -> bool:
     """`text` read back by sympify is `value` (sympify multiplies numbers into sums: compare as fractions)."""
-    return sympy.cancel(sympy.sympify(text) - value) == 0
+    # (a formula's symbols are real, as the question declares them)
+    symbols = {s.name: s for s in getattr(value, "free_symbols", ())}
+    return sympy.cancel(sympy.sympify(text, locals=symbols) - value) == 0
 
 
 def test_every_exact_entry_of_the_bank_reads_back_to_itself():

@@ -665,7 +665,8 @@ def key_facts(questions: Sequence[RenderedQuestion]) -> dict[str, Any]:
                   "finite differences, each value by evaluating its definition again in floating point with numpy.")
     else:
         said = {FINITE_DIFFERENCES: "each derivative against central finite differences",
-                VALUE_CHECK: "each value by evaluating its definition again in floating point with numpy", **KIND_CHECKS}
+                VALUE_CHECK: "each value by evaluating its definition again in floating point with numpy",
+                **KIND_CHECKS}
         order = [FINITE_DIFFERENCES, VALUE_CHECK, *KIND_CHECKS]
         checks = ("Every answer below was computed exactly with SymPy and checked independently: "
                   + "; ".join(said[kind] for kind in order if kind in kinds) + ".")
