@@ -835,16 +835,17 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
             hint = difflib.get_close_matches(raw["of"], defined, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else f" (defined: {', '.join(defined)})"
             p.add(path + ("of",), f"{raw['of']!r} is not in define{extra}")
+        of_name = raw.get("of", "")  # ("" in a choice part without one)
         wrt, derivative = _derivative_variables(p, raw, path, parameters, symbols, shapes or {})
-        formula = bool(formulas.get(raw.get("of", ""))) or any(w.symbol for w in derivative)
+        formula = bool(formulas.get(of_name)) or any(w.symbol for w in derivative)
         find = raw.get("find")
         if find is not None and (derivative or wrt is not None or "form" in raw):
             p.add(path + ("find",), "find goes without wrt, gradient, hessian and form", key=True)
-        if find == "roots" and len(formulas.get(raw.get("of", ""), ())) != 1:
-            p.add(path + ("find",), f"the roots need a formula in one symbol; '{raw.get('of', '')}' holds "
-                                    f"{', '.join(sorted(formulas.get(raw.get('of', ''), ()))) or 'none'}", key=True)
+        if find == "roots" and len(formulas.get(of_name, ())) != 1:
+            p.add(path + ("find",), f"the roots need a formula in one symbol; '{of_name}' holds "
+                                    f"{', '.join(sorted(formulas.get(of_name, ()))) or 'none'}", key=True)
         elif find is not None and find != "roots" and formula:
-            p.add(path + ("find",), f"'{raw.get('of', '')}' is a formula; find: {find} needs a matrix of numbers", key=True)
+            p.add(path + ("find",), f"'{of_name}' is a formula; find: {find} needs a matrix of numbers", key=True)
         if (find == "solution") != ("rhs" in raw):
             p.add(path + ("rhs" if "rhs" in raw else "find",), "find: solution goes with rhs: b (A x = b), "
                                                                "and rhs with find: solution", key=True)
@@ -855,10 +856,10 @@ def _parts(p: _Problems, raws: list[dict[str, Any]], positions: Positions, *, de
         formula = formula and (integral is None or not limits)
         if formula and (raw.get("decimals") is not None or raw.get("sigfigs") is not None):
             p.add(path + ("decimals" if "decimals" in raw else "sigfigs",),
-                  f"'{raw.get('of', '')}' is a formula, which is answered exactly; round its value at a point instead "
-                  f"(subs({raw.get('of', '')}, x, x0))", key=True)
+                  f"'{of_name}' is a formula, which is answered exactly; round its value at a point instead "
+                  f"(subs({of_name}, x, x0))", key=True)
         if "form" in raw and not formula:
-            p.add(path + ("form",), f"form goes with a formula answer; '{raw.get('of', '')}' has no symbols", key=True)
+            p.add(path + ("form",), f"form goes with a formula answer; '{of_name}' has no symbols", key=True)
         index_form = None
         if "index_form" in raw and "choice" not in raw:
             if scope is None:
