@@ -48,6 +48,8 @@ CONTRACT = {
     "la-system": (["M", "s"], ["x"]),
     "la-rank": (["u", "v", "k", "j"], ["rank"]),
     "la-eigenvalues": (["m", "t"], ["eigenvalues", "eigenvectors"]),
+    "mc-derivative-rule": (["a", "b", "x0"], ["rule"]),
+    "mc-linear-algebra": (["M", "v"], ["det", "positive", "jacobian"]),
 }
 DECIMAL_PARAMETERS = {("calc-product-rule", "x0")}  # drawn in steps of 0.01 by design
 
