@@ -181,15 +181,7 @@ def latex_approx(value: Any, digits: int = 4) -> str:
             text = rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
         return "0" if text in ("-0", "0") else text
 
-    array = np.asarray(value, dtype=object)
-    if array.ndim == 0:
-        return number(array[()])
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
-        raise ValueError(f"approx shows scalars, vectors and matrices, got order {array.ndim}")
-    rows = [" & ".join(number(v) for v in row) for row in array]
-    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+    return _entrywise(value, number, "approx")
 
 
 def _entrywise(value: Any, number: Callable[[Any], str], what: str) -> str:
