@@ -20,7 +20,6 @@ Every problem is one line starting with `file:line[:col]: `; the report lists th
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -65,6 +64,7 @@ from generator.spec.model import (
     load_question,
     load_worksheet,
     stray_files,
+    unknown_question,
 )
 from generator.spec.yamlload import load_yaml
 from generator.typeset.compile import INSTALL_COMMAND, announced, compile_pdf, tex_available
@@ -465,11 +465,7 @@ def _check_worksheet(path: Path, questions: dict[str, QuestionSpec], found: _Fin
     _, positions = load_yaml(path)
     for i, qid in enumerate(sheet.questions):
         if qid not in known:
-            hint = difflib.get_close_matches(qid, sorted(known), n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            found.problems.append(
-                f"{positions.at(('questions', i))}: questions[{i}]: no question with id {qid!r} in the bank{extra}"
-            )
+            found.problems.append(unknown_question(positions.at(("questions", i)), i, qid, sorted(known)))
     return sheet
 
 
@@ -482,9 +478,7 @@ def _check_exam(path: Path, questions: dict[str, QuestionSpec], found: _Findings
     known = set(questions) | _ids_in(path.parent.parent / "questions" if path.parent.name == "exams" else None)
     for i, entry in enumerate(exam.entries):
         if entry.id is not None and entry.id not in known:
-            hint = difflib.get_close_matches(entry.id, sorted(known), n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            found.problems.append(f"{entry.where}: questions[{i}]: no question with id {entry.id!r} in the bank{extra}")
+            found.problems.append(unknown_question(entry.where, i, entry.id, sorted(known)))
     return exam
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache, lru_cache
@@ -69,6 +70,7 @@ __all__ = [
     "load_question",
     "load_worksheet",
     "stray_files",
+    "unknown_question",
 ]
 
 RESERVED_NAMES = frozenset({"answer", "part", "question", "variant", "e", "pi", *FUNCTIONS})
@@ -1241,10 +1243,10 @@ def load_exam(path: str | Path) -> ExamSpec:
     )
 
 
-def _unknown_question(where: Location, index: int, qid: str, questions: dict[str, QuestionSpec]) -> str:
-    """A worksheet or exam entry naming no question of the bank (a file with errors is not counted:
-    its own problems are reported already)."""
-    hint = difflib.get_close_matches(qid, list(questions), n=1)
+def unknown_question(where: Location | str, index: int, qid: str, known: Iterable[str]) -> str:
+    """A worksheet or exam entry naming no question of the bank, with the closest of the `known` ids
+    (a file with errors is not counted: its own problems are reported already)."""
+    hint = difflib.get_close_matches(qid, list(known), n=1)
     extra = f"; did you mean '{hint[0]}'?" if hint else ""
     return f"{where}: questions[{index}]: no question with id {qid!r} in the bank{extra}"
 
@@ -1280,7 +1282,7 @@ def load_bank(root: str | Path) -> Bank:
             continue
         for i, (qid, where) in enumerate(zip(sheet.questions, sheet.where, strict=True)):
             if qid not in questions and qid not in broken:
-                problems.append(_unknown_question(where, i, qid, questions))
+                problems.append(unknown_question(where, i, qid, questions))
         worksheets[sheet.id] = sheet
     exams: dict[str, ExamSpec] = {}
     for file in sorted((root / "exams").glob("*.y*ml")):
@@ -1291,7 +1293,7 @@ def load_bank(root: str | Path) -> Bank:
             continue
         for i, entry in enumerate(exam.entries):
             if entry.id is not None and entry.id not in questions and entry.id not in broken:
-                problems.append(_unknown_question(entry.where, i, entry.id, questions))
+                problems.append(unknown_question(entry.where, i, entry.id, questions))
         other = worksheets.get(exam.id) or exams.get(exam.id)
         if other is not None:
             problems.append(f"{exam.path}: id '{exam.id}' is also used by {other.path} (ids name the output folders)")
