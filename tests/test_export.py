@@ -175,9 +175,35 @@ def test_qti12_groups_pick_one_variant_each(drawn):
         assert group.findtext("selection_ordering/selection/selection_number") == "1"
         assert len(group.findall("item")) == VARIANTS
     for item in root.iter("item"):
-        blanks = {r.get("ident") for r in item.iter("response_str")}
+        blanks = {r.get("ident") for r in (*item.iter("response_str"), *item.iter("response_lid"))}
         conditions = {v.get("respident") for v in item.iter("varequal")}
         assert blanks == conditions
+
+
+def _manifest_choices(manifest: dict, document: str) -> dict[tuple[int, str, str], list[dict]]:
+    """(slot number, variant, part) -> the part's `choices`, from manifest.json alone."""
+    copies = next(d for d in manifest["documents"] if d["id"] == document)["copies"]
+    questions = {v["id"]: {q["id"]: q for q in v["questions"]} for v in manifest["variants"]}
+    return {(slot["number"], copy["variant"], part["id"]): part["choices"]
+            for copy in copies for slot in copy["questions"]
+            for part in questions[copy["variant"]][slot["id"]]["parts"] if part.get("kind") == "choice"}
+
+
+_RIGHT_AS_READ = {  # what each format's reader gives for a choice part's right options, from the manifest
+    "qti12": lambda choices: tuple(c["letter"] for c in choices if c["correct"]),  # the sheet's letters
+    "qti21": lambda choices: tuple(f"C{k}" for k, c in enumerate(choices) if c["correct"]),
+    "moodle": lambda choices: tuple(html_of(c["text"]) for c in choices if c["correct"]),
+}
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("document", ["calculus", "linear-algebra"])
+def test_choice_parts_read_back_as_the_manifest_letters(drawn, fmt, document):
+    manifest, files = drawn
+    found = FORMATS[fmt].read(files[f"{document}{FORMATS[fmt].suffix}"].read_bytes())
+    expected = {key: _RIGHT_AS_READ[fmt](choices) for key, choices in _manifest_choices(manifest, document).items()}
+    assert expected and found.choices == expected
+
 
 
 def test_exports_are_reproducible(drawn, tmp_path):
@@ -228,8 +254,66 @@ def test_choice_parts_plug_in_by_kind():
     assert mixed.choices == {(1, "A", "c"): ("\\(J\\)",)} and mixed.numeric == {(1, "A", "n", ()): (2, 0.0)}
     assert qti21.read_qti21(qti21.write_qti21(_document(choice, number), [])).choices == {(1, "A", "c"): ("C0",)}
     notes: list[str] = []
-    qti12.write_qti12(_document(choice, number), notes)
-    assert notes == ["qti12: doc Q1 q part c (choice) left out: not written for QTI 1.2 yet"]
+    canvas = qti12.read_qti12(qti12.write_qti12(_document(choice, number), notes))
+    assert notes == [] and canvas.choices == {(1, "A", "c"): ("A",)} and canvas.numeric == {(1, "A", "n", ()): (2, 0.0)}
+
+
+def _canvas_item(data: bytes) -> etree._Element:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return next(etree.fromstring(archive.read("doc.xml")).iter("item"))
+
+
+def _choice(letters: str, right: str):
+    return make_part({"id": "c", "kind": "choice", "choices": [
+        {"letter": x, "text": f"${x.lower()}$", "correct": x in right} for x in letters]}, "Which?", 2)
+
+
+@pytest.mark.parametrize(("right", "canvas_type", "cardinality"), [
+    ("B", "multiple_choice_question", "Single"),
+    ("AC", "multiple_answers_question", "Multiple"),
+])
+def test_a_lone_choice_part_is_a_canvas_choice_question(right, canvas_type, cardinality):
+    document = _document(_choice("ABCD", right))
+    data = qti12.write_qti12(document, [])
+    item = _canvas_item(data)
+    fields = {f.findtext("fieldlabel"): f.findtext("fieldentry") for f in item.iter("qtimetadatafield")}
+    assert fields["question_type"] == canvas_type
+    lid = item.find("presentation/response_lid")
+    assert lid.get("rcardinality") == cardinality
+    assert [label.get("ident") for label in lid.iter("response_label")] == list("ABCD")  # the sheet's order
+    found = qti12.read_qti12(data)
+    assert found.choices == {(1, "A", "c"): tuple(right)}
+    check_export(document, found, "qti12")
+
+
+def test_canvas_choice_processing_scores_only_the_right_set():
+    """Evaluate the item's respconditions as Canvas would, for each set of ticked letters."""
+    item = _canvas_item(qti12.write_qti12(_document(_choice("ABCD", "AC")), []))
+
+    def holds(node, ticked):
+        tag = node.tag
+        if tag == "varequal":
+            return node.text in ticked
+        if tag == "not":
+            return not holds(node[0], ticked)
+        if tag in ("and", "conditionvar"):
+            return all(holds(child, ticked) for child in node)
+        return tag == "other"
+
+    def score(ticked):
+        return sum(float(c.findtext("setvar") or 0) for c in item.iter("respcondition")
+                   if c.find("setvar") is not None and holds(c.find("conditionvar"), ticked))
+
+    assert score({"A", "C"}) == 100
+    assert score({"A"}) == score({"A", "B", "C"}) == score({"B", "D"}) == score(set()) == 0
+
+
+def test_a_wrong_right_letter_fails_the_read_back_check():
+    document = _document(_choice("ABC", "B"))
+    found = qti12.read_qti12(qti12.write_qti12(document, []))
+    found.choices[(1, "A", "c")] = ("C",)
+    with pytest.raises(Exception, match=r"right options read back as \('C',\), key \('B',\)"):
+        check_export(document, found, "qti12")
 
 
 def test_a_part_kind_no_format_knows_is_left_out_with_a_note():

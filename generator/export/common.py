@@ -53,6 +53,7 @@ class Choice:
 
     text: str
     correct: bool
+    letter: str = ""  # as on the sheet and in manifest.json (`letters`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,8 @@ def make_part(entry: dict[str, Any], prompt: str, points: float) -> ExportPart:
     kind = part_kind(entry)
     shape = tuple(entry.get("shape", ()))
     if kind == "choice":
-        choices = tuple(Choice(str(c["text"]), bool(c["correct"])) for c in entry.get("choices", ()))
+        choices = tuple(Choice(str(c["text"]), bool(c["correct"]), str(c.get("letter", "")))
+                        for c in entry.get("choices", ()))
         return ExportPart(entry["id"], kind, prompt, points, shape, rule, choices=choices)
     entries = entries_of(entry["value"])
     if any(isinstance(value, bool) or not isinstance(value, (int, float)) for _, value in entries):

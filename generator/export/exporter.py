@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from generator.errors import ExportError
 from generator.export import moodle, qti12, qti21
-from generator.export.common import Answers, ExportDocument, ExportSlot, ExportVariant, make_part
+from generator.export.common import Answers, ExportDocument, ExportPart, ExportSlot, ExportVariant, html_of, make_part
 
 if TYPE_CHECKING:
     from generator.questions import Solved
@@ -31,12 +31,16 @@ class _Format:
     suffix: str
     write: Callable[[ExportDocument, list[str]], bytes]
     read: Callable[[bytes], Answers]
+    right: Callable[[ExportPart], tuple[str, ...]]  # a choice part's right options as `read` gives them
 
 
 FORMATS: dict[str, _Format] = {
-    "moodle": _Format(".xml", moodle.write_moodle, moodle.read_moodle),
-    "qti12": _Format("-qti12.zip", qti12.write_qti12, qti12.read_qti12),
-    "qti21": _Format("-qti21.zip", qti21.write_qti21, qti21.read_qti21),
+    "moodle": _Format(".xml", moodle.write_moodle, moodle.read_moodle,
+                      lambda part: tuple(html_of(c.text) for c in part.choices if c.correct)),
+    "qti12": _Format("-qti12.zip", qti12.write_qti12, qti12.read_qti12,
+                     lambda part: tuple(c.letter for c in part.choices if c.correct)),
+    "qti21": _Format("-qti21.zip", qti21.write_qti21, qti21.read_qti21,
+                     lambda part: tuple(f"C{k}" for k, c in enumerate(part.choices) if c.correct)),
 }
 
 
@@ -134,15 +138,19 @@ def _variant(solved: Solved, label: str, points: float | None) -> ExportVariant:
 
 
 def check_export(document: ExportDocument, found: Answers, fmt: str) -> None:
-    """Every blank of the document read back from the file, equal to the key, with its tolerance.
+    """Every blank of the document read back from the file, equal to the key, with its tolerance,
+    and every choice part's right options (QTI 1.2: the sheet's letters, as manifest.json's `letters`).
 
     Raises:
-        ExportError: a blank missing, extra, or with another value or tolerance.
+        ExportError: a blank or choice part missing, extra, or with another value, tolerance or right options.
     """
     expected = {}
+    choices = {}
     for slot in document.slots:
         for variant in slot.variants:
             for part in variant.parts:
+                if part.kind == "choice":
+                    choices[(slot.number, variant.variant, part.id)] = FORMATS[fmt].right(part)
                 for target in part.targets:
                     expected[(slot.number, variant.variant, part.id, target.index)] = (target.value, target.tolerance)
     problems = []
@@ -155,6 +163,10 @@ def check_export(document: ExportDocument, found: Answers, fmt: str) -> None:
                 got_tolerance, tolerance, rel_tol=1e-9, abs_tol=1e-15 * max(1.0, abs(value))):
             problems.append(f"{key}: reads back as {got_value} +- {got_tolerance}, key {value} +- {tolerance}")
     problems += [f"{key}: not in the key" for key in found.numeric if key not in expected]
+    for part_key, right in choices.items():
+        if found.choices.get(part_key) != right:
+            problems.append(f"{part_key}: right options read back as {found.choices.get(part_key)}, key {right}")
+    problems += [f"{part_key}: not a choice part of the key" for part_key in found.choices if part_key not in choices]
     if problems:
         raise ExportError(
             f"{document.id}: the {fmt} export does not read back as the key:\n" + "\n".join(problems[:20]))

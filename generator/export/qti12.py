@@ -7,8 +7,9 @@ numbers: a part with a value or tolerance below 1e-4 is asked for multiplied by 
 (the prompt says so), and the file holds the scaled numbers. Canvas's own question type for a
 numeric blank (`numerical_question`) holds one answer: an item with several entries is written as
 standard QTI 1.2 (several `response_str`), which Canvas may import as a different type (see
-docs/export.md). Choice parts (issue 17) are left out with a note until Canvas's
-`multiple_choice_question` writer is added.
+docs/export.md). A choice part (issue 17) is a `response_lid` with one option per letter of the
+sheet, scored all or nothing: alone in its item, Canvas's `multiple_choice_question` (one right
+option) or `multiple_answers_question` (several).
 """
 
 from __future__ import annotations
@@ -77,15 +78,16 @@ def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, no
     item = etree.Element("item", ident=ident, title=f"{slot.title} ({variant.variant})")
     parts = []
     for part in variant.parts:
-        if part.kind == "numeric":
+        if part.kind in ("numeric", "choice"):
             parts.append(part)
         else:
             notes.append(f"qti12: {document.id} Q{slot.number} {variant.question} part {part.id} ({part.kind}) "
                          "left out: "
                          "not written for QTI 1.2 yet")
     blanks = [(p, t) for p in parts for t in p.targets]
-    fields = {"question_type": "numerical_question" if len(blanks) == 1 else "fill_in_multiple_blanks_question",
-              "points_possible": number_text(variant.points), "generator_item": ident}
+    choices = [p for p in parts if p.kind == "choice"]
+    fields = {"question_type": _question_type(blanks, choices), "points_possible": number_text(variant.points),
+              "generator_item": ident}
     metadata = etree.SubElement(etree.SubElement(item, "itemmetadata"), "qtimetadata")
     for label, entry in fields.items():
         field = etree.SubElement(metadata, "qtimetadatafield")
@@ -93,13 +95,16 @@ def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, no
         etree.SubElement(field, "fieldentry").text = entry
     presentation = etree.SubElement(item, "presentation")
     scales = {p.id: canvas_scale(p) for p in parts}
-    text = html_of(variant.stem) + "".join(part_html(p, _placeholder(p), scales[p.id]) for p in parts)
+    numeric = [p for p in parts if p.kind == "numeric"]
+    text = html_of(variant.stem) + "".join(part_html(p, _placeholder(p), scales[p.id]) for p in numeric)
     _mattext(presentation, text)
     for part, target in blanks:
         response = etree.SubElement(presentation, "response_str", ident=_ident(part, target), rcardinality="Single")
         _mattext(response, entry_label(part.id, target.index))
         fib = etree.SubElement(response, "render_fib", fibtype="Decimal")
         etree.SubElement(fib, "response_label", ident=f"{_ident(part, target)}-answer")
+    for part in choices:
+        _choice_response(presentation, part)
     processing = etree.SubElement(item, "resprocessing")
     etree.SubElement(etree.SubElement(processing, "outcomes"), "decvar", maxvalue="100", minvalue="0", varname="SCORE",
                      vartype="Decimal")
@@ -108,12 +113,65 @@ def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, no
         condition = etree.SubElement(processing, "respcondition", {"continue": "Yes"})
         _condition(etree.SubElement(condition, "conditionvar"), _ident(part, target), target, scales[part.id])
         etree.SubElement(condition, "setvar", action="Add", varname="SCORE").text = number_text(round(share, 6))
+    for part in choices:
+        share = 100 * part.points / variant.points if variant.points else 0
+        condition = etree.SubElement(processing, "respcondition", {"continue": "Yes"})
+        _choice_condition(etree.SubElement(condition, "conditionvar"), part)
+        etree.SubElement(condition, "setvar", action="Add", varname="SCORE").text = number_text(round(share, 6))
     general = etree.SubElement(processing, "respcondition", {"continue": "Yes"})
     etree.SubElement(etree.SubElement(general, "conditionvar"), "other")
     etree.SubElement(general, "displayfeedback", feedbacktype="Response", linkrefid=_FEEDBACK)
     feedback = etree.SubElement(item, "itemfeedback", ident=_FEEDBACK)
     _mattext(etree.SubElement(feedback, "flow_mat"), html_of(variant.solution))
     return item
+
+
+def _question_type(blanks: list[tuple[ExportPart, Target]], choices: list[ExportPart]) -> str:
+    """Canvas's type: its own for a lone choice part or a lone blank; else standard QTI 1.2 items."""
+    if choices and not blanks and len(choices) == 1:
+        right = sum(c.correct for c in choices[0].choices)
+        return "multiple_choice_question" if right == 1 else "multiple_answers_question"
+    return "numerical_question" if len(blanks) == 1 and not choices else "fill_in_multiple_blanks_question"
+
+
+def _choice_response(presentation: etree._Element, part: ExportPart) -> None:
+    """A `response_lid` with one `response_label` per option, identified by its letter on the sheet.
+
+    Single cardinality (radio buttons) when one option is right, Multiple (check boxes) otherwise,
+    as Canvas's multiple_choice / multiple_answers questions have it; the options keep the sheet's
+    order, so that a letter means the same option online and on paper."""
+    right = sum(c.correct for c in part.choices)
+    response = etree.SubElement(presentation, "response_lid", ident=_choice_ident(part),
+                                rcardinality="Single" if right == 1 else "Multiple")
+    _mattext(response, f"({part.id}) {html_of(part.prompt)}")
+    render = etree.SubElement(response, "render_choice", shuffle="No")
+    for choice, letter in zip(part.choices, _letters(part), strict=True):
+        label = etree.SubElement(render, "response_label", ident=letter)
+        _mattext(label, html_of(choice.text))
+
+
+def _choice_condition(parent: etree._Element, part: ExportPart) -> None:
+    """All or nothing: every right option ticked and, with check boxes, no wrong one (Canvas's own
+    multiple_answers processing has the same shape)."""
+    ident = _choice_ident(part)
+    options = list(zip(part.choices, _letters(part), strict=True))
+    right = [letter for choice, letter in options if choice.correct]
+    if len(right) == 1:
+        etree.SubElement(parent, "varequal", respident=ident).text = right[0]
+        return
+    both = etree.SubElement(parent, "and")
+    for choice, letter in options:
+        into = both if choice.correct else etree.SubElement(both, "not")
+        etree.SubElement(into, "varequal", respident=ident).text = letter
+
+
+def _choice_ident(part: ExportPart) -> str:
+    return f"{part.id}_choice"
+
+
+def _letters(part: ExportPart) -> list[str]:
+    """The options' letters as in manifest.json (A, B, ... in the order shown, when it names none)."""
+    return [choice.letter or chr(ord("A") + k) for k, choice in enumerate(part.choices)]
 
 
 def _placeholder(part: ExportPart) -> Callable[[Target], str]:
@@ -185,7 +243,10 @@ def read_qti12(data: bytes) -> Answers:
         number_text_, variant = item.get("ident", "").rsplit("-Q", 1)[1].split("-")
         number = int(number_text_)
         text = item.findtext("presentation/material/mattext") or ""
+        lids = {lid.get("ident", "") for lid in item.iterfind("presentation/response_lid")}
         for condition in item.iterfind("resprocessing/respcondition"):
+            if _read_choice(condition, lids, number, variant, answers):
+                continue
             exact = condition.find("conditionvar/varequal")
             if exact is None:
                 exact = condition.find("conditionvar/or/varequal")
@@ -202,6 +263,17 @@ def read_qti12(data: bytes) -> Answers:
                 (Decimal(exact.text or "0") - Decimal(low.text or "0")).scaleb(-scale))
             answers.numeric[(number, variant, part_id, tuple(int(k) for k in index))] = (value, tolerance)
     return answers
+
+
+def _read_choice(condition: etree._Element, lids: set[str], number: int, variant: str, answers: Answers) -> bool:
+    """A choice part's condition: its right letters (those ticked, not under a `not`) into `answers`."""
+    tests = condition.findall("conditionvar/varequal") + condition.findall("conditionvar/and/varequal")
+    idents = {test.get("respident", "") for test in tests}
+    if not tests or not idents <= lids:
+        return False
+    ident = idents.pop()
+    answers.choices[(number, variant, ident.removesuffix("_choice"))] = tuple(test.text or "" for test in tests)
+    return True
 
 
 def _scale_in(text: str, part_id: str) -> int:
