@@ -208,3 +208,91 @@ def test_the_rule_as_the_manifest_writes_it(tmp_path, response, total):
     rounded = {**SCALAR, "rule": {"kind": "decimals", "digits": 2, "tolerance": {"abs": 0.01}}, "rounded": 0.5}
     scores, _ = _grade(tmp_path, _manifest([MATRIX, rounded]), _key(scalar=response))
     assert scores["A"]["total"] == total
+
+
+# --- choice parts: letters against the manifest's `letters` ---------------------------------------
+
+def _choice_part(letters: list[str], **extra) -> dict:
+    sources = {"A": "options[0]", "B": "answer", "C": "sign", "D": "inner_dropped", "E": "transposed"}
+    return {"id": "c", "kind": "choice", "shape": [], "value": 1, "letters": letters,
+            "choices": [{"letter": x, "source": sources[x], "correct": x in letters, "text": x} for x in "ABCDE"],
+            **extra}
+
+
+@pytest.mark.parametrize(("response", "total"), [
+    ("B", "6"), ("b", "6"), (" B ", "6"),  # case and spaces do not matter
+    ("A", "3"), ("B,C", "3"), ("", "3"),  # a wrong letter, an extra one, unreadable: the part scores nothing
+])
+def test_a_choice_part_is_graded_by_its_letters(tmp_path, response, total):
+    scores, _ = _grade(tmp_path, _manifest([_choice_part(["B"]), SCALAR]), {("A", "c", ""): response,
+                                                                             ("A", "s", ""): "1/2"})
+    assert scores["A"]["total"] == total
+
+
+@pytest.mark.parametrize(("response", "total"), [("A,C", "6"), ("c, a", "6"), ("a c", "6"), ("A", "0"),
+                                                 ("A,B,C", "0")])
+def test_several_right_letters_are_all_or_nothing(tmp_path, response, total):
+    scores, _ = _grade(tmp_path, _manifest([_choice_part(["A", "C"])]), {("A", "c", ""): response})
+    assert scores["A"]["total"] == total
+
+
+@pytest.mark.parametrize(("response", "total"), [("A,C", "6"), ("A", "3"), ("A,B", "0"), ("A,B,C", "3")])
+def test_a_choice_part_with_credit_entries_earns_per_letter(tmp_path, response, total):
+    scores, _ = _grade(tmp_path, _manifest([_choice_part(["A", "C"], credit="entries")]), {("A", "c", ""): response})
+    assert scores["A"]["total"] == total
+
+
+@pytest.mark.parametrize(("response", "named"), [
+    ("C", "sign flip (x1)"), ("D", "inner derivative dropped (x1)"), ("E", "transposed Jacobian (x1)"),
+    ("A", ""),  # an author's distractor: no misconception recorded
+    ("B", ""),  # right
+])
+def test_a_wrong_letter_that_is_a_misconception_is_named(tmp_path, response, named):
+    _, summary = _grade(tmp_path, _manifest([_choice_part(["B"])]), {("A", "c", ""): response})
+    assert summary[0]["misconceptions"] == named
+    assert summary[0]["common_wrong"] == ("" if response == "B" else f"A: {response} (x1)")
+
+
+def test_bad_letters_are_reported_with_their_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(_manifest([_choice_part(["B"]), SCALAR])), encoding="utf-8")
+    (tmp_path / "r.csv").write_text(_rows({("A", "c", ""): "F", ("B", "c", ""): "B2", ("A", "s", ""): "1/2"}),
+                                    encoding="utf-8")
+    result = grade(GradeOptions(tmp_path / "r.csv", tmp_path / "manifest.json"))
+    assert result.notes == (
+        "r.csv:2: response 'F' not read (no option F (the options are A, B, C, D, E)); scored 0",
+        "r.csv:3: response 'B2' not read (expected letters of the options (A, B, C, D, E), such as 'B' or 'A,C'); "
+        "scored 0",
+    )
+
+
+def test_a_choice_part_answered_at_an_entry_is_a_bad_row(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GradeError) as error:
+        _grade(tmp_path, _manifest([_choice_part(["B"])]), {("A", "c", "1"): "B"})
+    assert error.value.problems == ["responses.csv:2: part q/c (scalar) has no entry '1'"]
+
+
+def test_a_build_manifest_grades_its_choice_parts_by_letter(tmp_path):
+    """The calculus worksheet's multiple-choice question: its letters score full marks; each
+    misconception distractor the build recorded is named when ticked."""
+    build(BuildOptions(seed=3, bank=BANK, out=tmp_path / "b", pdf=False, variants=1, worksheets=("calculus",)))
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
+    questions = {q["id"]: q for q in manifest["variants"][0]["questions"]}
+    copy = manifest["documents"][0]["copies"][0]
+    number, qid, part = next((s["number"], s["id"], p) for s in copy["questions"] for p in questions[s["id"]]["parts"]
+                        if p.get("kind") == "choice")
+    wrong = {c["source"]: c["letter"] for c in part["choices"] if not c["correct"]}
+    assert {"sign", "inner_dropped"} <= set(wrong)
+    for response, points, named in [(",".join(part["letters"]).lower(), "2", ""),
+                                    (wrong["sign"], "0", "sign flip (x1)"),
+                                    (wrong["inner_dropped"], "0", "inner derivative dropped (x1)")]:
+        (tmp_path / "r.csv").write_text(f"student,question,part,entry,response\nA,{number},{part['id']},,{response}\n",
+                                        encoding="utf-8")
+        result = grade(GradeOptions(tmp_path / "r.csv", tmp_path / "b" / "manifest.json", force=True))
+        assert result.notes == ()
+        scores = next(csv.DictReader(io.StringIO(result.scores.read_text(encoding="utf-8"))))
+        assert scores["total"] == points
+        summary = csv.DictReader(io.StringIO(result.summary.read_text(encoding="utf-8")))
+        row = next(r for r in summary if (r["question"], r["part"]) == (qid, part["id"]))
+        assert row["misconceptions"] == named

@@ -7,10 +7,14 @@ variant label without a roster), `question` (id, or its number in the copy), `pa
 (`generator.outputs.rules`: exact, or rounded within a tolerance), entry by entry with partial
 credit unless the part says `credit: all`. A part's points are its manifest `points` when given,
 else the question's points (from the copy) shared equally among its parts. Missing entries
-score nothing.
+score nothing. A choice part (`kind: choice`) is answered in one row with an empty entry and
+its letters (`B`, `A,C`; case and spaces ignored), graded against the manifest's `letters`, all or
+nothing unless it says `credit: entries`; a wrong letter whose option is a misconception (the
+option's `source`: sign, transposed, inner_dropped) is named in the summary.
 
 Rows that name no known student, question, part or entry, or repeat one, stop the grading with
-every such row listed by line; an unreadable response scores nothing and is noted by line.
+every such row listed by line; an unreadable response (or letters that are no option) scores
+nothing and is noted by line.
 Nothing is written over an existing output without `force`.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 
 from generator.errors import GradeError, display_path
 from generator.grade.responses import ResponseError, parse_response
-from generator.outputs.rules import PartRule, accepts, part_credit, part_rule
+from generator.outputs.rules import PartRule, accepts, part_credit, part_kind, part_rule
 from generator.outputs.spreadsheet import spreadsheet_safe
 
 __all__ = ["GradeOptions", "GradeResult", "grade", "grade_rows"]
@@ -64,6 +68,13 @@ class GradeResult:
     notes: tuple[str, ...] = ()
 
 
+_Value = Fraction | float | frozenset[str] | None  # a number, a choice part's letters, or unreadable (None)
+# The manifest's names of a choice option's source (generator.spec.model.MISCONCEPTIONS) as the
+# summary names them; the same words as for a numeric answer that matches one.
+_MISCONCEPTION_NAMES = {"sign": "sign flip", "transposed": "transposed Jacobian",
+                        "inner_dropped": "inner derivative dropped"}
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     """A part of one copy's question: what grading it needs."""
@@ -75,6 +86,13 @@ class _Part:
     entries: dict[tuple[int, ...], int | float]
     shape: tuple[int, ...]
     misconceptions: tuple[tuple[str, dict[tuple[int, ...], int | float]], ...]
+    letters: frozenset[str] = frozenset()  # a choice part: its right letters ...
+    options: tuple[tuple[str, str], ...] = ()  # ... and every option's (letter, source), as shown
+
+    @property
+    def choice(self) -> bool:
+        """Whether the part is a choice part (answered by letters, as one entry `()`)."""
+        return bool(self.options)
 
 
 @dataclass(slots=True)
@@ -85,8 +103,7 @@ class _Copy:
     questions: dict[str, dict[str, _Part]]  # question id -> part id -> part
     numbers: dict[str, str]  # question number (text) -> id
     # (question, part, entry) -> (line, value or None when unreadable, text)
-    responses: dict[tuple[str, str, tuple[int, ...]], tuple[int, Fraction | float | None, str]] = field(
-        default_factory=dict)
+    responses: dict[tuple[str, str, tuple[int, ...]], tuple[int, _Value, str]] = field(default_factory=dict)
 
 
 def grade(options: GradeOptions) -> GradeResult:
@@ -137,9 +154,17 @@ def _parts(question: dict[str, Any], points: float | None) -> dict[str, _Part]:
     out = {}
     for entry in parts:
         try:
-            rule, credit = part_rule(entry), part_credit(entry)
+            rule = part_rule(entry)
+            # (a choice part is all or nothing unless it says `credit: entries`)
+            credit = part_credit({"credit": "all", **entry}) if part_kind(entry) == "choice" else part_credit(entry)
         except ValueError as e:
             raise GradeError(f"manifest: question '{question['id']}': {e}") from None
+        if part_kind(entry) == "choice":
+            options = tuple((str(c["letter"]).upper(), str(c.get("source", ""))) for c in entry.get("choices", ()))
+            letters = frozenset(str(x).upper() for x in entry.get("letters", ()))
+            out[entry["id"]] = _Part(entry["id"], rule, credit, float(entry.get("points", share)), {(): 0}, (), (),
+                                     letters, options)
+            continue
         values = dict(_flat(entry["value"]))
         known = tuple((str(m["name"]), dict(_flat(m["value"]))) for m in entry.get("misconceptions", ()))
         out[entry["id"]] = _Part(entry["id"], rule, credit, float(entry.get("points", share)), values,
@@ -200,7 +225,8 @@ def grade_rows(copies: dict[str, _Copy], text: str, file: str) -> list[str]:
                             f"({cell['student']}, {qid}, {part.id}, entry {cell['entry'] or '-'})")
             continue
         try:
-            value: Fraction | float | None = parse_response(cell["response"])
+            value: _Value = (parse_letters(cell["response"], part) if part.choice
+                             else parse_response(cell["response"]))
         except ResponseError as e:
             notes.append(f"{file}:{line}: response {cell['response'][:40]!r} not read ({e}); scored 0")
             value = None
@@ -208,6 +234,27 @@ def grade_rows(copies: dict[str, _Copy], text: str, file: str) -> list[str]:
     if problems:
         raise GradeError(problems)
     return notes
+
+
+_LETTERS = re.compile(r"[A-Za-z](?:\s*[,;\s]\s*[A-Za-z])*")
+
+
+def parse_letters(text: str, part: _Part) -> frozenset[str]:
+    """A choice part's response: a letter or several (`B`, `A,C`, `a c`; case and spaces ignored).
+
+    Raises:
+        ResponseError: no letters, anything else than letters and separators, or a letter that is
+            not one of the part's options.
+    """
+    source = text.strip()
+    shown = [letter for letter, _ in part.options]
+    if not _LETTERS.fullmatch(source):
+        raise ResponseError(f"expected letters of the options ({', '.join(shown)}), such as 'B' or 'A,C'")
+    letters = frozenset(source.upper().replace(",", " ").replace(";", " ").split())
+    unknown = sorted(letters - set(shown))
+    if unknown:
+        raise ResponseError(f"no option {', '.join(unknown)} (the options are {', '.join(shown)})")
+    return letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +266,15 @@ class _Marked:
 
 
 def _mark(copy: _Copy, qid: str, part: _Part) -> _Marked:
+    if part.choice:
+        return _mark_choice(copy.responses.get((qid, part.id, ())), part)
     given = {index: copy.responses[(qid, part.id, index)]
              for index in part.entries if (qid, part.id, index) in copy.responses}
     right = 0
     wrong = []
     for index, key in part.entries.items():
         response = given.get(index)
-        if response is not None and response[1] is not None and accepts(part.rule, key, response[1]):
+        if response is not None and isinstance(response[1], (Fraction, float)) and accepts(part.rule, key, response[1]):
             right += 1
         elif response is not None:
             wrong.append((index, response[2]))
@@ -235,7 +284,28 @@ def _mark(copy: _Copy, qid: str, part: _Part) -> _Marked:
     return _Marked(part.points * fraction, right == total, tuple(wrong), misconception)
 
 
-def _misconception(part: _Part, given: dict[tuple[int, ...], tuple[int, Fraction | float | None, str]]) -> str | None:
+def _mark_choice(response: tuple[int, _Value, str] | None, part: _Part) -> _Marked:
+    """All or nothing: exactly the right letters. With `credit: entries`, each right letter ticked
+    earns its share and each wrong one takes a share away (never below 0). A wrong letter whose
+    option is a misconception (its `source`) names it."""
+    if response is None:
+        return _Marked(0.0, False, (), None)
+    letters = response[1] if isinstance(response[1], frozenset) else None
+    if letters == part.letters:
+        return _Marked(part.points, True, (), None)
+    fraction = 0.0
+    named = None
+    if letters is not None:
+        if part.credit == "entries" and part.letters:
+            fraction = max(0.0, (len(letters & part.letters) - len(letters - part.letters)) / len(part.letters))
+        sources = dict(part.options)
+        names = [_MISCONCEPTION_NAMES[sources[x]] for x in sorted(letters - part.letters)
+                 if sources.get(x) in _MISCONCEPTION_NAMES]
+        named = ", ".join(dict.fromkeys(names)) or None
+    return _Marked(part.points * fraction, False, (((), response[2].strip()),), named)
+
+
+def _misconception(part: _Part, given: dict[tuple[int, ...], tuple[int, _Value, str]]) -> str | None:
     """The known mistake the given entries all match (and the key does not): manifest-listed ones
     first (e.g. a dropped inner derivative), then a sign flip and a transposed Jacobian."""
     candidates = list(part.misconceptions)
@@ -247,7 +317,8 @@ def _misconception(part: _Part, given: dict[tuple[int, ...], tuple[int, Fraction
     for name, values in candidates:
         if all(values.get(i) == part.entries.get(i) for i in given):
             continue  # indistinguishable from the key where the student answered
-        if all(r[1] is not None and i in values and accepts(part.rule, values[i], r[1]) for i, r in given.items()):
+        if all(isinstance(r[1], (Fraction, float)) and i in values and accepts(part.rule, values[i], r[1])
+               for i, r in given.items()):
             return name
     return None
 
