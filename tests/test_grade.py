@@ -296,3 +296,59 @@ def test_a_build_manifest_grades_its_choice_parts_by_letter(tmp_path):
         summary = csv.DictReader(io.StringIO(result.summary.read_text(encoding="utf-8")))
         row = next(r for r in summary if (r["question"], r["part"]) == (qid, part["id"]))
         assert row["misconceptions"] == named
+
+
+def test_a_build_manifest_names_each_numeric_misconception(tmp_path):
+    """mlp2's dE/dW2 in a real build: three copies answer it with the inner derivative dropped (the
+    value the manifest records), transposed, and with the sign flipped; the summary names each."""
+    build(BuildOptions(seed=42, bank=BANK, out=tmp_path / "b", pdf=False, variants=3, worksheets=("nn-backprop",)))
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
+    parts = {v["id"]: next(p for q in v["questions"] if q["id"] == "mlp2" for p in q["parts"] if p["id"] == "dE_dW2")
+             for v in manifest["variants"]}
+    import numpy as np
+
+    def transposed(value):
+        array = np.array(value, dtype=object)
+        return array.T.tolist()
+
+    def negated(value):
+        return _map(value, lambda v: -v)
+
+    # (transposed: a copy whose W2 is square, which the seed's dimensions give variant A)
+    square = next(k for k, p in parts.items() if np.array(p["value"], dtype=object).shape[0] ==
+                  np.array(p["value"], dtype=object).shape[1])
+    others = [k for k in parts if k != square]
+    wrong = {square: lambda p: transposed(p["value"]), others[0]: lambda p: p["misconceptions"][0]["value"],
+             others[1]: lambda p: negated(p["value"])}
+    assert all(p["misconceptions"][0]["name"] == "inner derivative dropped" for p in parts.values())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "question", "part", "entry", "response"])
+    for label, mistake in wrong.items():
+        assert mistake(parts[label]) != parts[label]["value"]
+        for index, value in _flat(mistake(parts[label])):
+            writer.writerow([label, "mlp2", "dE_dW2", ",".join(map(str, index)), repr(value)])
+    (tmp_path / "r.csv").write_text(out.getvalue(), encoding="utf-8")
+    result = grade(GradeOptions(tmp_path / "r.csv", tmp_path / "b" / "manifest.json"))
+    row = next(r for r in csv.DictReader(io.StringIO(result.summary.read_text(encoding="utf-8")))
+               if (r["question"], r["part"]) == ("mlp2", "dE_dW2"))
+    assert row["full_marks"] == "0"
+    assert sorted(row["misconceptions"].split("; ")) == [
+        "inner derivative dropped (x1)", "sign flip (x1)", "transposed Jacobian (x1)"]
+
+
+def test_the_recorded_inner_derivative_dropped_value_is_the_hand_made_one(tmp_path):
+    """calc-product-rule: f = x^2 sin(a x), so dropping the inner derivative a gives
+    2 x0 sin(a x0) + x0^2 cos(a x0) (worked by hand, in floats, independently of the solver)."""
+    import math
+
+    build(BuildOptions(seed=3, bank=BANK, out=tmp_path / "b", pdf=False, variants=3, worksheets=("calculus",)))
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
+    for variant in manifest["variants"]:
+        question = next(q for q in variant["questions"] if q["id"] == "calc-product-rule")
+        a, x0 = question["params"]["a"], question["params"]["x0"]
+        (part,) = question["parts"]
+        assert part["misconceptions"][0]["name"] == "inner derivative dropped"
+        by_hand = 2 * x0 * math.sin(a * x0) + x0**2 * math.cos(a * x0)
+        assert math.isclose(part["misconceptions"][0]["value"], by_hand, rel_tol=1e-12)
+        assert not math.isclose(part["value"], by_hand, rel_tol=1e-6)

@@ -5,8 +5,10 @@
 
 Numbers are JSON numbers in nested lists: ints where the exact value is an integer, floats
 otherwise; a derivative's value has shape output + input. `latex` is the exact form printed in
-the key. Extra keys (tool and library versions, spec hashes, dimensions) help find keys that
-change after an upgrade; readers must ignore keys they do not know.
+the key; a Jacobian part may add `misconceptions` ([{name, value}]: its answer with the inner
+derivatives dropped, for the grader to name). Extra keys (tool and library versions, spec
+hashes, dimensions) help find keys that change after an upgrade; readers must ignore keys they
+do not know.
 
 Class sets add (see docs/output.md): `documents` (each worksheet or exam, its spec hash, and for
 every copy its folder, variant, student and question order with points), `students` (each
@@ -26,7 +28,8 @@ import numpy as np
 
 from generator import __version__
 from generator.answers.rounding import rounded_text, tolerance_numbers
-from generator.answers.solve import PartAnswer, Solution, to_plain
+from generator.answers.sampling import Instance
+from generator.answers.solve import PartAnswer, Solution, misconception, to_plain
 from generator.outputs.cache import installed_versions
 from generator.outputs.layout import combined_file, copy_file
 from generator.render.latex import choice_option_latex, latex_answer, latex_value
@@ -47,11 +50,11 @@ def manifest_entry(solution: Solution, latex: Sequence[str] | None = None) -> di
         "spec_sha256": instance.question.sha256,
         "dimensions": dict(instance.dims),
         "params": {name: to_plain(value) for name, value in instance.params.items()},
-        "parts": [_part_entry(answer, text) for answer, text in zip(solution.parts, latex, strict=True)],
+        "parts": [_part_entry(answer, text, instance) for answer, text in zip(solution.parts, latex, strict=True)],
     }
 
 
-def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
+def _part_entry(answer: PartAnswer, text: str, instance: Instance) -> dict[str, Any]:
     if answer.choice is not None:
         return _choice_entry(answer, text)
     entry: dict[str, Any] = {
@@ -67,7 +70,23 @@ def _part_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
         assert rule.digits is not None
         entry["rule"] = {"kind": rule.kind, "digits": rule.digits, "tolerance": tolerance_numbers(rule)}
         entry["rounded"] = to_plain_rounded(answer.value, rule.kind, rule.digits)
+    dropped = _inner_dropped(answer, instance, entry["value"])
+    if dropped is not None:
+        entry["misconceptions"] = [{"name": "inner derivative dropped", "value": dropped}]
     return entry
+
+
+def _inner_dropped(answer: PartAnswer, instance: Instance, value: Any) -> Any:
+    """A Jacobian part's answer with every inner derivative dropped (`generator.answers.solve.misconception`),
+    for the grader to name (docs/grading.md): the same wrong derivative a choice part offers as
+    `inner_dropped`. None for other parts, and where it equals the answer (no chain rule to forget).
+
+    Sign flip and transposed Jacobian are not written: the grader makes them from `value`."""
+    if answer.spec.kind != "jacobian":
+        return None
+    dropped = to_plain(misconception("inner_dropped", instance, answer.spec, answer.value, answer.out_shape,
+                                     answer.in_shape))
+    return None if dropped == value else dropped
 
 
 def _choice_entry(answer: PartAnswer, text: str) -> dict[str, Any]:
