@@ -82,8 +82,7 @@ def _item(document: ExportDocument, slot: ExportSlot, variant: ExportVariant, no
             parts.append(part)
         else:
             notes.append(f"qti12: {document.id} Q{slot.number} {variant.question} part {part.id} ({part.kind}) "
-                         "left out: "
-                         "not written for QTI 1.2 yet")
+                         "left out: QTI 1.2 (Canvas) has no question type that checks a formula against the key")
     blanks = [(p, t) for p in parts for t in p.targets]
     choices = [p for p in parts if p.kind == "choice"]
     fields = {"question_type": _question_type(blanks, choices), "points_possible": number_text(variant.points),
