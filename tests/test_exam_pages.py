@@ -75,6 +75,30 @@ def test_default_space_fits_the_answers_largest_shape(tmp_path: Path) -> None:
     assert answer_space(question, question.parts[2]) == r"\answerlines{1}"
 
 
+# The shipped bank's parts of the newer kinds, by default: a scalar a line, a formula two, a
+# vector or matrix a box (sized to its largest shape), a choice part its tick boxes only.
+@pytest.mark.parametrize(("question_id", "part_id", "expected"), [
+    ("la-determinant", "det", r"\answerlines{1}"),
+    ("la-rank", "rank", r"\answerlines{1}"),
+    ("calc-definite-integral", "I", r"\answerlines{1}"),
+    ("calc-product-rule", "df", r"\answerlines{1}"),
+    ("calc-second-derivative", "d2f", r"\answerlines{2}"),
+    ("calc-indefinite-integral", "F", r"\answerlines{2}"),
+    ("la-inverse", "inv", "box"),
+    ("la-system", "x", "box"),
+    ("la-eigenvalues", "eigenvalues", "box"),
+    ("calc-hessian", "hess", "box"),
+])
+def test_each_kinds_default_space_fits_its_answer(question_id: str, part_id: str, expected: str) -> None:
+    question = load_bank(BANK).questions[question_id]
+    part = next(p for p in question.parts if p.id == part_id)
+    space = answer_space(question, part)
+    if expected == "box":
+        assert space.startswith(r"\answerbox{") and space != r"\answerbox{8\baselineskip}", space
+    else:
+        assert space == expected
+
+
 def test_a_wrong_space_is_reported_where_it_stands(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         question_with(tmp_path, "space: 4 furlongs")

@@ -404,8 +404,9 @@ def answer_space(question: QuestionSpec, part: PartSpec) -> str:
             return f"\\answerlines{{{space.size}}}"
         return f"\\answer{space.kind}{{{space.size}}}"
     shape = _largest_shape(question, part.id)
-    if space is None and shape == ():
-        return f"\\answerlines{{{1 + (part.index_form is not None)}}}"
+    if space is None and shape == ():  # a scalar a line (a formula two), and one for an index form
+        lines = 1 + _is_formula(question, part.id) + (part.index_form is not None)
+        return f"\\answerlines{{{lines}}}"
     lines = _lines_for(shape)
     kind = space.kind if space is not None else "box"
     if kind == "lines":
@@ -433,21 +434,63 @@ def _lines_for(shape: tuple[int, ...] | None) -> float:
 def _largest_shape(question: QuestionSpec, part_id: str) -> tuple[int, ...] | None:
     """The shape of a part's answer at the question's largest dimensions (None if it cannot be told).
 
-    The definitions are evaluated in floats at placeholder parameter values: only the shapes
-    matter, and an answer's shape grows with its dimensions.
+    The definitions are evaluated in floats at placeholder parameter and symbol values: only the
+    shapes matter, and an answer's shape grows with its dimensions. A determinant, a rank, a
+    definite integral and the roots take a line; an inverse, eigenvalues and eigenvectors, and a
+    system's solution the shape they have.
     """
     part = next(p for p in question.parts if p.id == part_id)
-    dims = {name: high for name, _, high in question.dimensions}
-    env: dict[str, Any] = {name: np.asarray(float(size)) for name, size in dims.items()}
-    shapes = {p.name: tuple(dims[d] if isinstance(d, str) else d for d in p.shape) for p in question.parameters}
-    env.update({name: np.full(shape, 0.375) for name, shape in shapes.items()})
     try:
-        for name, expr in (*question.derived, *question.define):
-            env[name] = evaluate(expr, env, NUMERIC)
-        out = tuple(np.shape(env[part.of]))
-        return out + (shapes[part.wrt] if part.wrt is not None else ())
+        env, shapes = _placeholders(question, 0.4375)
+        kind = part.kind
+        if kind == "roots" or kind == "integral":
+            return ()
+        of = tuple(np.shape(env[part.of]))
+        if kind == "linalg":
+            return {"determinant": (), "rank": (), "eigenvalues": of[:1]}.get(part.find or "", of)
+        if kind == "system":
+            return tuple(np.shape(env[part.rhs])) if part.rhs in env else of[:1]
+        by_symbol = part.wrt is None or part.wrt in question.symbols  # f'(x) has f's shape
+        return of + (() if by_symbol else shapes[part.wrt])
     except Exception:  # noqa: BLE001 (a placeholder value a definition rejects, a wrt that is no parameter: the default)
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _is_formula(question: QuestionSpec, part_id: str) -> bool:
+    """Whether a part's answer is a formula in the question's symbols, told from the spec alone (so
+    the same for every variant): an antiderivative, a derivative by a symbol, or an answer whose
+    value moves when the symbols do."""
+    part = next(p for p in question.parts if p.id == part_id)
+    if not question.symbols or part.kind in ("choice", "roots", "linalg", "system"):
+        return False
+    if part.kind == "integral":
+        return not part.limits
+    if any(w.text in question.symbols for w in part.derivative) or part.wrt in question.symbols:
+        return True
+    if part.kind != "value":  # a derivative by a parameter is a value
+        return False
+    try:
+        low, high = (_placeholders(question, at)[0][part.of] for at in (0.4375, 0.8125))
+        return bool(np.any(np.asarray(low) != np.asarray(high)))
+    except Exception:  # noqa: BLE001 (cannot be told: not a formula, the answer's shape decides)
+        return False
+
+
+def _placeholders(question: QuestionSpec, symbol: float) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The question's definitions evaluated in floats at its largest dimensions, every symbol at
+    `symbol` and every parameter at seeded random values (a constant matrix would be singular,
+    and inv, solve or det of it would fail); and each parameter's shape."""
+    dims = {name: high for name, _, high in question.dimensions}
+    env: dict[str, Any] = {name: np.asarray(float(size)) for name, size in dims.items()}
+    env.update({name: np.asarray(symbol) for name in question.symbols})
+    shapes = {p.name: tuple(dims[d] if isinstance(d, str) else d for d in p.shape) for p in question.parameters}
+    rng = np.random.default_rng(0)
+    env.update({name: 0.25 + rng.random(shape) for name, shape in shapes.items()})
+    with np.errstate(all="ignore"):  # only shapes matter: a placeholder's overflow or 0/0 is no error
+        for name, expr in (*question.derived, *question.define):
+            env[name] = evaluate(expr, env, NUMERIC)
+    return env, shapes
 
 
 def _choice_list(answer: PartAnswer, marked: bool) -> str:
