@@ -443,7 +443,7 @@ def _largest_shape(question: QuestionSpec, part_id: str) -> tuple[int, ...] | No
     try:
         env, shapes = _placeholders(question, 0.4375)
         kind = part.kind
-        if kind == "roots" or kind == "integral":
+        if kind in {"roots", "integral"}:
             return ()
         of = tuple(np.shape(env[part.of]))
         if kind == "linalg":
