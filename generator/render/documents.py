@@ -405,8 +405,8 @@ def answer_space(question: QuestionSpec, part: PartSpec) -> str:
         return f"\\answer{space.kind}{{{space.size}}}"
     shape = _largest_shape(question, part.id)
     if space is None and shape == ():  # a scalar a line (a formula two), and one for an index form
-        lines = 1 + _is_formula(question, part.id) + (part.index_form is not None)
-        return f"\\answerlines{{{lines}}}"
+        count = 1 + _is_formula(question, part.id) + (part.index_form is not None)
+        return f"\\answerlines{{{count}}}"
     lines = _lines_for(shape)
     kind = space.kind if space is not None else "box"
     if kind == "lines":
@@ -450,8 +450,9 @@ def _largest_shape(question: QuestionSpec, part_id: str) -> tuple[int, ...] | No
             return {"determinant": (), "rank": (), "eigenvalues": of[:1]}.get(part.find or "", of)
         if kind == "system":
             return tuple(np.shape(env[part.rhs])) if part.rhs in env else of[:1]
-        by_symbol = part.wrt is None or part.wrt in question.symbols  # f'(x) has f's shape
-        return of + (() if by_symbol else shapes[part.wrt])
+        if part.wrt is None or part.wrt in question.symbols:  # f'(x) has f's shape
+            return of
+        return of + shapes[part.wrt]
     except Exception:  # noqa: BLE001 (a placeholder value a definition rejects, a wrt that is no parameter: the default)
         return None
 
