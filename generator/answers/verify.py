@@ -319,19 +319,8 @@ def _check_value(solution: Solution, answer: PartAnswer, base: dict[str, Any], e
 
 def _check_jacobian(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
     """A Jacobian: central finite differences of the float definitions, one input entry at a time."""
-    part = answer.spec
-    assert part.wrt is not None
-    numeric = np.empty(answer.out_shape + answer.in_shape)
-    steps = _downstream(solution.instance.question, part.of, part.wrt)
-    point = base[part.wrt]
-    for b in np.ndindex(answer.in_shape):
-        plus, minus = point.copy(), point.copy()
-        plus[b] += STEP
-        minus[b] -= STEP
-        f_plus = _define({**base, part.wrt: plus}, steps, part.of)
-        f_minus = _define({**base, part.wrt: minus}, steps, part.of)
-        numeric[(..., *b)] = (f_plus - f_minus) / (2 * STEP)
-    _compare(solution, answer, exact, numeric, "the derivative (finite differences)")
+    assert answer.spec.wrt is not None
+    _compare(solution, answer, exact, _numeric_reference(solution, answer, base), "the derivative (finite differences)")
 
 
 def _check_derivative(solution: Solution, answer: PartAnswer, base: dict[str, Any], exact: np.ndarray) -> None:
